@@ -1,0 +1,231 @@
+"""Every tunable of a run, in one frozen dataclass; named presets; the command-line parser.
+
+The defaults ARE the reference program (`shared/reference/keras_reference.md`): a run with
+no flags is the Keras GAN of the blog post, in JAX. Each field's docstring is its `--help`.
+Presets derive from the default by changing only what differs.
+
+    config = Config()                                    # the reference
+    config = dataclasses.replace(Config(), batch_size=256)
+    config = preset("pytorch_gan")                       # a named variant
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import os
+import sys
+import textwrap
+import typing
+from typing import Literal
+
+from gan_jax.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyper-parameters and run settings. Frozen: derive new ones with `dataclasses.replace`."""
+
+    # --- the schedule (reference: 10,001 iterations of batch 128, samples every 1000) ---
+    iterations: int = 10001
+    """Training iterations (each: 2 D updates + 1 G update in the reference schedule)."""
+    batch_size: int = 128
+    """Images per batch (global, across all devices); drawn uniformly with replacement."""
+    latent_dim: int = 100
+    """Size of the generator's N(0, 1) noise vector."""
+    seed: int = 0
+    """Seed of the one root PRNG key; same seed and config give the same numbers."""
+    sample_every: int = 1000
+    """Save a 3x3 grid of fresh samples every this many iterations (and at the last one)."""
+    log_every: int = 100
+    """Write a metrics.jsonl line and the reference log line every this many iterations."""
+    checkpoint_every: int = 1000
+    """Write an orbax checkpoint every this many iterations (and at the end); 0 turns it off."""
+    keep_checkpoints: int = 3
+    """How many of the most recent checkpoints to keep."""
+
+    # --- the algorithm (defaults: the reference; other values are named options) ---
+    d_update: Literal["sequential", "joint"] = "sequential"
+    """'sequential': two D updates per iteration, real then fake (reference, Keras). 'joint': one D
+    update on the mean of the real and fake losses (PyTorch-GAN's implementation)."""
+    fake_bn: Literal["inference", "train"] = "inference"
+    """BatchNorm mode of G when making the fakes D trains on. 'inference': moving statistics
+    (reference: Keras `generator.predict`). 'train': batch statistics (moving stats not updated)."""
+
+    # --- the networks (reference: Keras Sequential dense GAN) ---
+    g_hidden: tuple[int, ...] = (256, 512, 1024)
+    """Widths of the generator's hidden Dense layers (each: Dense, LeakyReLU, BatchNorm)."""
+    d_hidden: tuple[int, ...] = (512, 256)
+    """Widths of the discriminator's hidden Dense layers (each: Dense, LeakyReLU)."""
+    leaky_slope: float = 0.2
+    """Negative slope of every LeakyReLU."""
+    bn_momentum: float = 0.8
+    """Keras BatchNorm momentum: moving = momentum * moving + (1 - momentum) * batch statistic."""
+    bn_epsilon: float = 1e-3
+    """BatchNorm epsilon (Keras default)."""
+
+    # --- the optimizers (two independent Adam states, one for D, one for G) ---
+    learning_rate: float = 2e-4
+    """Adam learning rate, both networks."""
+    beta1: float = 0.5
+    """Adam beta_1, both networks."""
+    beta2: float = 0.999
+    """Adam beta_2, both networks."""
+    adam_eps: float = 1e-7
+    """Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see README)."""
+
+    # --- execution (does not change the numbers) ---
+    max_steps_per_call: int = 1000
+    """Most iterations fused into one jitted host call (lax.scan); chunks always end exactly on
+    log, sample and checkpoint points. 1 = one host call per iteration (same results)."""
+    devices: int = 0
+    """Local devices to shard the batch over (a 'data' mesh axis); 0 = all local devices."""
+    progress: bool = True
+    """Show a progress bar (it/s and latest losses) on stderr."""
+
+    # --- data location (does not change the numbers) ---
+    manual_dir: str | None = None
+    """Folder with the four Fashion-MNIST .gz files, for offline use (tfds manual_dir).
+    Default: $GAN_JAX_MANUAL_DIR."""
+    data_dir: str | None = None
+    """tensorflow-datasets data_dir where the prepared dataset is written/read.
+    Default: $GAN_JAX_DATA_DIR, else tfds' default (~/tensorflow_datasets)."""
+
+    def validate(self) -> "Config":
+        """Raise UserError naming the first bad value and its fix; return self when valid."""
+        for name in ("iterations", "batch_size", "latent_dim", "sample_every", "log_every",
+                     "max_steps_per_call", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{_flag(name)} must be a positive integer, got {getattr(self, name)}")
+        for name in ("checkpoint_every", "devices"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        for name in ("g_hidden", "d_hidden"):
+            if not getattr(self, name) or min(getattr(self, name)) < 1:
+                raise UserError(f"--{_flag(name)} must be comma-separated positive widths, e.g. 256,512")
+        for name in ("learning_rate", "bn_epsilon", "adam_eps"):
+            if not getattr(self, name) > 0:
+                raise UserError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
+        for name in ("beta1", "beta2", "bn_momentum"):
+            if not 0 <= getattr(self, name) < 1:
+                raise UserError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
+        for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train"))):
+            if getattr(self, name) not in allowed:
+                raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        return self
+
+    def resolved_manual_dir(self) -> str | None:
+        """The manual download folder: the flag, else $GAN_JAX_MANUAL_DIR, else None."""
+        return self.manual_dir or os.environ.get("GAN_JAX_MANUAL_DIR") or None
+
+    def resolved_data_dir(self) -> str | None:
+        """The tfds data_dir: the flag, else $GAN_JAX_DATA_DIR, else None (tfds' default)."""
+        return self.data_dir or os.environ.get("GAN_JAX_DATA_DIR") or None
+
+
+# Fields that change array shapes or the math; a checkpoint only resumes under the same values.
+SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden")
+# Fields that change the numbers (but not the shapes) of a run.
+MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
+               "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps")
+
+
+PRESETS: dict[str, dict[str, object]] = {
+    # The Keras blog post, exactly (the default).
+    "reference": {},
+    # PyTorch-GAN's `gan.py` schedule: one joint D update, G in train mode for the fakes.
+    "pytorch_gan": {"d_update": "joint", "fake_bn": "train"},
+    # A few seconds on a CPU: for trying the CLI and for tests.
+    "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
+}
+
+
+def preset(name: str) -> Config:
+    """The named preset: the default Config with only the preset's differences applied."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return dataclasses.replace(Config(), **PRESETS[name])
+
+
+def to_dict(config: Config) -> dict[str, object]:
+    """JSON-ready dict of every field (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def from_dict(values: dict[str, object]) -> Config:
+    """Inverse of `to_dict`; unknown keys are a UserError."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UserError(f"unknown config field(s) {', '.join(unknown)}; this gan_jax knows: {', '.join(sorted(names))}")
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return dataclasses.replace(Config(), **fixed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line: one --flag per field, help text from the field docstrings.
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def field_docs(cls: type = Config) -> dict[str, str]:
+    """Attribute docstrings (the string literal under each field), by field name."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[union-attr]
+    return docs
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose errors are one line (`prog: error: ... (see --help)`) with exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:  # noqa: D102
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _positive_widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(",") if w.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,512, got {text!r}")
+    return widths
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """Add `--preset` and one flag per Config field; defaults are left unset (None) so that
+    only the flags actually given override the preset."""
+    parser.add_argument("--preset", default="reference", choices=sorted(PRESETS),
+                        help="Named starting point; other flags override it (default: reference).")
+    docs = field_docs()
+    hints = typing.get_type_hints(Config)
+    group = parser.add_argument_group("config (defaults reproduce the Keras reference)")
+    for f in dataclasses.fields(Config):
+        hint = hints[f.name]
+        help_text = f"{docs.get(f.name, '')} (default: {f.default})"
+        kwargs: dict[str, typing.Any] = {"default": None, "help": help_text, "dest": f.name}
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(hint) is Literal:
+            kwargs.update(choices=typing.get_args(hint))
+        elif hint == tuple[int, ...]:
+            kwargs.update(type=_positive_widths, metavar="W1,W2,...")
+        elif hint in (int, float):
+            kwargs.update(type=hint)
+        else:  # str | None
+            kwargs.update(type=str, metavar="PATH")
+        group.add_argument(f"--{_flag(f.name)}", **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The preset named by `args.preset` with every given flag applied, validated."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+                 if getattr(args, f.name, None) is not None}
+    return dataclasses.replace(preset(args.preset), **overrides).validate()

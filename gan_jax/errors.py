@@ -1,0 +1,31 @@
+"""The one exception type for mistakes a user can fix (bad flags, missing data, bad workdir).
+
+Entry points catch `UserError`, print its message on one line and exit with status 2,
+so bad input never produces a traceback. Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+
+class UserError(Exception):
+    """A problem with the user's input; the message names the problem and the fix."""
+
+
+def exit_with(prog: str, error: BaseException, code: int = 2) -> NoReturn:
+    """Print `prog: error: <message>` on one line to stderr and exit with `code`."""
+    message = " ".join(str(error).split())  # one line, whatever the message held
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> NoReturn:
+    """Run `main(argv)`, turning a UserError into a one-line message and exit status 2."""
+    try:
+        code = main(argv)
+    except UserError as e:
+        exit_with(prog, e)
+    raise SystemExit(code)

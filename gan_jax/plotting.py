@@ -1,0 +1,56 @@
+"""Image grids and training curves, written with matplotlib's object API (no pyplot state).
+
+Every file is written to a temporary name and then renamed, so a crash never leaves a
+half-written PNG where a good one was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+from matplotlib.figure import Figure  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def _save(fig: Figure, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp)
+    os.replace(tmp, path)
+
+
+def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None,
+              figsize: tuple[float, float] | None = None, rows: int = 3, cols: int = 3) -> None:
+    """Save a rows x cols grid of grayscale images as a PNG, axes off, like the reference.
+
+    images: float (>= rows*cols, 28, 28, 1) in [-1, 1]; shown as 0.5 * x + 0.5 in [0, 1] with
+    the gray colormap. titles: one per image (the dataset preview's class names), or None.
+    figsize: inches; None is matplotlib's default (the reference's sample grids).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    fig = Figure(figsize=figsize)
+    axes = fig.subplots(rows, cols).ravel()
+    for i, ax in enumerate(axes):
+        ax.imshow(0.5 * images[i, :, :, 0] + 0.5, cmap="gray", vmin=0.0, vmax=1.0)
+        if titles is not None:
+            ax.set_title(titles[i])
+        ax.axis("off")
+    _save(fig, path)
+
+
+def save_curves(records: Sequence[dict], path: str, keys: Sequence[str] = ("d_loss", "g_loss", "d_acc")) -> None:
+    """Plot metrics.jsonl records (dicts with 'iteration' and `keys`) against iteration."""
+    present = [k for k in keys if any(k in r for r in records)]
+    fig = Figure(figsize=(4 * len(present), 3.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(present)))
+    for ax, key in zip(axes, present):
+        pts = [(r["iteration"], r[key]) for r in records if key in r]
+        ax.plot(*zip(*pts))
+        ax.set_xlabel("iteration")
+        ax.set_title(key)
+    _save(fig, path)

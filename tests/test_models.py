@@ -1,0 +1,77 @@
+"""The networks: shapes, Keras' parameter counts and initialisers, Keras' BatchNorm update."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.models import Discriminator, Generator, count_params
+
+
+def _init_g():
+    return Generator().init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+
+
+def test_parameter_counts_match_keras():
+    g = _init_g()
+    d = Discriminator().init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+    assert count_params(g["params"]) == 1_489_936
+    assert count_params(g["batch_stats"]) == 3_584
+    assert count_params(g) == 1_493_520
+    assert count_params(d["params"]) == 533_505
+
+
+def test_shapes_and_ranges():
+    g = _init_g()
+    z = jax.random.normal(jax.random.PRNGKey(1), (5, 100))
+    images = Generator().apply(g, z, train=False)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == jnp.float32
+    assert float(jnp.max(jnp.abs(images))) < 1.0  # tanh
+    d = Discriminator().init(jax.random.PRNGKey(0), images)
+    logits = Discriminator().apply(d, images)
+    assert logits.shape == (5,) and logits.dtype == jnp.float32
+
+
+def test_keras_initialisers():
+    g = _init_g()["params"]
+    kernel = np.asarray(g["Dense_0"]["kernel"])  # 100 -> 256
+    limit = np.sqrt(6.0 / (100 + 256))  # glorot_uniform
+    assert kernel.shape == (100, 256)
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
+    assert abs(kernel.std() - limit / np.sqrt(3)) < 0.01 * limit * 3  # uniform(-l, l) std = l / sqrt(3)
+    assert np.all(np.asarray(g["Dense_0"]["bias"]) == 0)
+    assert np.all(np.asarray(g["BatchNorm_0"]["scale"]) == 1) and np.all(np.asarray(g["BatchNorm_0"]["bias"]) == 0)
+    stats = _init_g()["batch_stats"]["BatchNorm_0"]
+    assert np.all(np.asarray(stats["mean"]) == 0) and np.all(np.asarray(stats["var"]) == 1)
+
+
+def test_batchnorm_matches_keras_formula_by_hand():
+    """One width-1 BatchNorm, batch [1, 2, 3, 6]: mean 3, biased variance 3.5.
+
+    Keras (momentum 0.8, epsilon 1e-3): moving_mean = 0.8 * 0 + 0.2 * 3 = 0.6,
+    moving_var = 0.8 * 1 + 0.2 * 3.5 = 1.5; output = (x - 3) / sqrt(3.5 + 1e-3).
+    """
+    from flax import linen as nn
+
+    bn = nn.BatchNorm(use_running_average=False, momentum=0.8, epsilon=1e-3, use_fast_variance=False)
+    x = jnp.array([[1.0], [2.0], [3.0], [6.0]])
+    variables = bn.init(jax.random.PRNGKey(0), x)
+    y, updated = bn.apply(variables, x, mutable=["batch_stats"])
+    np.testing.assert_allclose(updated["batch_stats"]["mean"], [0.6], rtol=1e-6)
+    np.testing.assert_allclose(updated["batch_stats"]["var"], [1.5], rtol=1e-6)
+    np.testing.assert_allclose(y[:, 0], (np.array([1, 2, 3, 6]) - 3) / np.sqrt(3.5 + 1e-3), rtol=1e-5)
+    # Inference mode uses the moving statistics: (x - 0.6) / sqrt(1.5 + 1e-3).
+    y_inf = nn.BatchNorm(use_running_average=True, momentum=0.8, epsilon=1e-3).apply(
+        {"params": variables["params"], **updated}, x)
+    np.testing.assert_allclose(y_inf[:, 0], (np.array([1, 2, 3, 6]) - 0.6) / np.sqrt(1.5 + 1e-3), rtol=1e-5)
+
+
+def test_generator_uses_keras_batchnorm_settings():
+    """The generator's first BatchNorm after one training pass follows moving = 0.8 m + 0.2 batch."""
+    g = _init_g()
+    z = jax.random.normal(jax.random.PRNGKey(2), (32, 100))
+    _, updated = Generator().apply(g, z, train=True, mutable=["batch_stats"])
+    p = g["params"]["Dense_0"]
+    h = np.asarray(z, np.float64) @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"], np.float64)
+    h = np.where(h > 0, h, 0.2 * h)
+    np.testing.assert_allclose(updated["batch_stats"]["BatchNorm_0"]["mean"], 0.2 * h.mean(0), atol=1e-6)
+    np.testing.assert_allclose(updated["batch_stats"]["BatchNorm_0"]["var"], 0.8 + 0.2 * h.var(0), rtol=1e-5)
