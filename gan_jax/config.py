@@ -202,7 +202,7 @@ def _positive_widths(text: str) -> tuple[int, ...]:
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add `--preset` and one flag per Config field; defaults are left unset (None) so that
     only the flags actually given override the preset."""
-    parser.add_argument("--preset", default="reference", choices=sorted(PRESETS),
+    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
                         help="Named starting point; other flags override it (default: reference).")
     docs = field_docs()
     hints = typing.get_type_hints(Config)
@@ -224,8 +224,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument(f"--{_flag(f.name)}", **kwargs)
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The preset named by `args.preset` with every given flag applied, validated."""
+def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
+    """`base` (default: the preset named by `args.preset`) with every given flag applied, validated."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
                  if getattr(args, f.name, None) is not None}
-    return dataclasses.replace(preset(args.preset), **overrides).validate()
+    base = base if base is not None else preset(args.preset or "reference")
+    return dataclasses.replace(base, **overrides).validate()

@@ -23,9 +23,18 @@ def exit_with(prog: str, error: BaseException, code: int = 2) -> NoReturn:
 
 
 def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> NoReturn:
-    """Run `main(argv)`, turning a UserError into a one-line message and exit status 2."""
+    """Run `main(argv)`: a UserError becomes a one-line message and exit 2, a RunFailed exit 1."""
     try:
         code = main(argv)
     except UserError as e:
         exit_with(prog, e)
+    except RunFailed as e:
+        exit_with(prog, e, code=1)
     raise SystemExit(code)
+
+
+class RunFailed(Exception):
+    """A run that started could not finish (divergence, a checkpoint that could not be written).
+
+    Entry points print the message on one line and exit with status 1.
+    """

@@ -34,9 +34,9 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax import config as config_lib
-from gan_jax import input_pipeline, plotting
+from gan_jax import checkpoints, input_pipeline, plotting
 from gan_jax.config import Config
-from gan_jax.errors import UserError, run_cli
+from gan_jax.errors import RunFailed, UserError, run_cli
 from gan_jax.losses import accuracy, bce_with_logits
 from gan_jax.models import IMAGE_SHAPE, Discriminator, Generator
 
@@ -179,13 +179,14 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
 
 def make_train_chunk(config: Config, mesh: Mesh | None = None
                      ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
-    """K iterations per host call: `chunk(state, images, K) -> (state, last_metrics)`, jitted.
+    """K iterations per host call: `chunk(state, images, K) -> (state, metrics, first_bad)`, jitted.
 
     images: float32 (N, 28, 28, 1) in [-1, 1], resident on device; each iteration draws
     `batch_size` indices uniformly with replacement (the reference's `randint`) from
     fold_in(state.key, state.step). K: int32 scalar >= 1, traced (a `lax.fori_loop` trip
     count), so every chunk length shares one compilation. `state` is donated. Returns the
-    metrics of the chunk's last iteration.
+    metrics of the chunk's last iteration, and first_bad: int32 scalar, -1 if every loss and
+    weight stayed finite, else the first iteration whose loss (or, at the end, weights) was not.
     """
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     train_step = make_train_step(config, batch_sharding)
@@ -196,10 +197,22 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
         return train_step(state, jnp.take(images, idx, axis=0), k_step)
 
     @functools.partial(jax.jit, donate_argnums=0)
-    def train_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array) -> tuple[TrainState, Metrics]:
+    def train_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array
+                    ) -> tuple[TrainState, Metrics, jax.Array]:
+        def body(_, carry):
+            state, _, first_bad = carry
+            iteration = state.step
+            state, metrics = one_iteration(state, images)
+            finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
+            return state, metrics, jnp.where((first_bad < 0) & ~finite, iteration, first_bad)
+
         empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
                                        jax.eval_shape(one_iteration, state, images)[1])
-        return jax.lax.fori_loop(0, num_steps, lambda _, carry: one_iteration(carry[0], images), (state, empty))
+        state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, jnp.int32(-1)))
+        weights = (state.g_params, state.g_batch_stats, state.d_params)
+        weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
+        first_bad = jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
+        return state, metrics, first_bad
 
     return train_chunk
 
@@ -236,7 +249,8 @@ def make_mesh(config: Config) -> Mesh:
 # ----------------------------------------------------------------------------------------------
 # The loop.
 
-RUN_OUTPUTS = ("config.json", "metrics.jsonl", "dataset_preview.png", "final.png", "samples", "checkpoints")
+RUN_OUTPUTS = ("config.json", "config_history.jsonl", "metrics.jsonl", "dataset_preview.png", "final.png",
+               "samples", "checkpoints")
 """What a run writes into its workdir (removed by --overwrite, and only these)."""
 
 
@@ -304,49 +318,147 @@ def reference_log_line(iteration: int, m: dict[str, float]) -> str:
     return "%d [D loss: %f, acc.: %.2f%%] [G loss: %f]" % (iteration, m["d_loss"], 100 * m["d_acc"], m["g_loss"])
 
 
+def abstract_train_state(config: Config, mesh: Mesh) -> TrainState:
+    """The TrainState's structure as jax.ShapeDtypeStructs, replicated on `mesh` (for restoring)."""
+    replicated = NamedSharding(mesh, P())
+    shapes = jax.eval_shape(functools.partial(create_train_state, config), jax.random.PRNGKey(config.seed))
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
+
+
+def _check_resumable(stored: Config, config: Config) -> dict[str, list]:
+    """The fields `config` changes from the run's `stored` config; UserError for shape changes."""
+    changes = {f.name: [getattr(stored, f.name), getattr(config, f.name)] for f in dataclasses.fields(Config)
+               if getattr(stored, f.name) != getattr(config, f.name)}
+    shape_changes = sorted(set(changes) & set(config_lib.SHAPE_FIELDS))
+    if shape_changes:
+        detail = ", ".join(f"{k} {changes[k][0]} -> {changes[k][1]}" for k in shape_changes)
+        raise UserError(f"cannot resume: the checkpoints have other shapes ({detail}); resume without "
+                        f"changing {', '.join('--' + config_lib._flag(k) for k in shape_changes)}, "
+                        f"or start a new --workdir")
+    math_changes = sorted(set(changes) & set(config_lib.MATH_FIELDS))
+    if math_changes:
+        print(f"warning: resuming with changed {', '.join(math_changes)}: the numbers will differ from "
+              f"an uninterrupted run", file=sys.stderr)
+    return changes
+
+
+def _keep_metrics_before(path: str, start: int) -> None:
+    """Rewrite metrics.jsonl keeping the records of iterations < start (a resumed run redoes the
+    rest, identically); a partial last line from a killed run is dropped."""
+    kept = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("iteration", start) < start:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+    with open(path + ".tmp", "w") as f:
+        f.writelines(kept)
+    os.replace(path + ".tmp", path)
+
+
+class _StopRequest:
+    """Turns the first SIGINT/SIGTERM into a request to stop after the current chunk; a second
+    one acts as usual (SIGINT raises KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopRequest":
+        if threading_is_main():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        self.signum = signum
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def threading_is_main() -> bool:
+    import threading  # noqa: PLC0415
+
+    return threading.current_thread() is threading.main_thread()
+
+
 def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, overwrite: bool = False,
                        dataset: input_pipeline.Dataset | None = None) -> TrainState:
     """Train per `config`, writing every output into `workdir`; return the final state.
 
-    Outputs: config.json, dataset_preview.png, samples/iter_NNNNNN.png (3x3 grids after each
-    sample point), final.png (the last grid), metrics.jsonl (one JSON object per log point).
-    dataset: use this instead of loading Fashion-MNIST (tests, benchmarks).
-    Raises UserError for bad config values, data or workdir.
+    Outputs: config.json (this run's config), config_history.jsonl (one line per start or
+    resume), dataset_preview.png, samples/iter_NNNNNN.png (3x3 grids after each sample point),
+    final.png (the last grid), metrics.jsonl (one JSON object per log point), checkpoints/.
+    resume: continue from the newest readable checkpoint in `workdir` (bitwise the same
+    numbers as an uninterrupted run). dataset: use it instead of Fashion-MNIST (tests, benches).
+    Raises UserError for bad config values, data or workdir (nothing written yet), RunFailed
+    when training diverges or a checkpoint cannot be written. SIGINT/SIGTERM stop it cleanly
+    after the current chunk, with a checkpoint.
     """
     config.validate()
     prepare_workdir(workdir, resume=resume, overwrite=overwrite)
+    config_path = os.path.join(workdir, "config.json")
+    changes = {}
+    if resume:
+        with open(config_path) as f:
+            changes = _check_resumable(config_lib.from_dict(json.load(f)), config)
     mesh = make_mesh(config)
     if dataset is None:
         dataset = input_pipeline.load_fashion_mnist("train", config.resolved_manual_dir(), config.resolved_data_dir())
     if config.batch_size > len(dataset):
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(config_lib.to_dict(config), f, indent=2)
-
-    rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
-    pick = rng.integers(0, len(dataset), SAMPLE_GRID)
-    plotting.save_grid(dataset.images[pick], os.path.join(workdir, "dataset_preview.png"),
-                       titles=[input_pipeline.CLASS_NAMES[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
 
     replicated = NamedSharding(mesh, P())
-    state = jax.device_put(create_train_state(config, jax.random.PRNGKey(config.seed)), replicated)
+    ckpt = checkpoints.manager(workdir, keep=config.keep_checkpoints)
+    restored = checkpoints.restore(ckpt, abstract_train_state(config, mesh)) if resume else None
+    if restored is None:
+        state = jax.device_put(create_train_state(config, jax.random.PRNGKey(config.seed)), replicated)
+        if resume:
+            print("no checkpoint yet: resuming from iteration 0", file=sys.stderr)
+    else:
+        state = restored[1]
+    start = int(state.step)
+
+    # Everything is valid: write the run's record.
+    with open(config_path, "w") as f:
+        json.dump(config_lib.to_dict(config), f, indent=2)
+    with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
+        f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
+                            "config": config_lib.to_dict(config)}) + "\n")
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    _keep_metrics_before(metrics_path, start)
+    if not resume:
+        rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
+        pick = rng.integers(0, len(dataset), SAMPLE_GRID)
+        plotting.save_grid(dataset.images[pick], os.path.join(workdir, "dataset_preview.png"),
+                           titles=[input_pipeline.CLASS_NAMES[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
+    if start >= config.iterations:
+        print(f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue",
+              file=sys.stderr)
+        return state
+
     images = jax.device_put(dataset.images, replicated)
     train_chunk = make_train_chunk(config, mesh)
     sample = make_sampler(config)
-    is_log, is_sample, _ = event_points(config)
-
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    start = 0
-    with open(metrics_path, "w") as metrics_file:
-        progress = _progress_bar(config, start)
-        t0 = time.perf_counter()
-        done = start
+    is_log, is_sample, is_ckpt = event_points(config)
+    progress = _progress_bar(config, start)
+    t_start, t_first, done = time.perf_counter(), None, start
+    with open(metrics_path, "a") as metrics_file, _StopRequest() as stop:
         for length in chunk_lengths(config, start):
-            state, metrics = train_chunk(state, images, np.int32(length))
+            state, metrics, first_bad = train_chunk(state, images, np.int32(length))
+            first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint points
             done += length
             last = done - 1
-            if is_log(last):
+            t_first = t_first or time.perf_counter()
+            if is_log(last) or first_bad >= 0:
                 m = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
                 metrics_file.flush()
@@ -354,20 +466,36 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                 if progress is not None:
                     progress.set_postfix(d_loss=f"{m['d_loss']:.3f}", d_acc=f"{m['d_acc']:.2f}",
                                          g_loss=f"{m['g_loss']:.3f}", refresh=False)
+            if first_bad >= 0:
+                good = ckpt.latest_step()
+                raise RunFailed(f"training diverged: non-finite loss or weights at iteration {first_bad}; "
+                                f"nothing after the last good checkpoint ({good if good is not None else 'none'}) "
+                                f"was saved; lower --learning-rate or change --seed")
             if is_sample(last):
                 grid = np.asarray(sample(state, sample_key(config, last), SAMPLE_GRID))
                 plotting.save_grid(grid, os.path.join(workdir, "samples", f"iter_{last:06d}.png"))
                 if last == config.iterations - 1:
                     plotting.save_grid(grid, os.path.join(workdir, "final.png"))
+            if is_ckpt(last) or (stop.signum is not None and config.checkpoint_every > 0):
+                checkpoints.save(ckpt, done, state, config_lib.to_dict(config))
             if progress is not None:
                 progress.update(length)
-        jax.block_until_ready(state)
-        wall = time.perf_counter() - t0
-        if progress is not None:
-            progress.close()
+            if stop.signum is not None and done < config.iterations:
+                if progress is not None:
+                    progress.close()
+                saved = "checkpoint written" if config.checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
+                print(f"stopped by {signal.Signals(stop.signum).name} after iteration {last} ({saved}); "
+                      f"continue with: python -m gan_jax.train --workdir {workdir} --resume", file=sys.stderr)
+                return state
+    jax.block_until_ready(state)
+    t_end = time.perf_counter()
+    if progress is not None:
+        progress.close()
     n = config.iterations - start
-    print(f"done: {n} iterations in {wall:.1f} s ({n / wall:.1f} it/s including compilation); "
-          f"outputs in {workdir}", file=sys.stderr)
+    rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
+    if done - start > length:  # more than one chunk: the rate after the first call (compile)
+        rate += f", {(n - chunk_lengths(config, start)[0]) / (t_end - t_first):.1f} it/s after the first call"
+    print(f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}", file=sys.stderr)
     return state
 
 
@@ -394,13 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The `python -m gan_jax.train` parser: run flags plus one flag per Config field."""
     parser = config_lib.OneLineParser(
         prog="python -m gan_jax.train",
-        description="Train the Fashion-MNIST GAN. With no flags: the Keras reference program, in JAX.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Train the Fashion-MNIST GAN. With no flags: the Keras reference program, in JAX.")
     parser.add_argument("--workdir", default=None,
                         help="Folder for every output of the run (default: runs/<preset>).")
-    parser.add_argument("--resume", action="store_true", help="Continue the run in --workdir from its last checkpoint.")
+    parser.add_argument("--resume", action="store_true",
+                        help="Continue the run in --workdir from its newest checkpoint, with its config; "
+                             "flags given change it (not shapes).")
     parser.add_argument("--overwrite", action="store_true",
-                        help="Replace the run already in --workdir (its outputs are deleted).")
+                        help="Replace the run already in --workdir (deletes its outputs).")
     config_lib.add_config_flags(parser)
     return parser
 
@@ -408,8 +537,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gan_jax.train`; returns the exit status."""
     args = build_parser().parse_args(argv)
-    config = config_lib.config_from_args(args)
-    workdir = args.workdir or os.path.join("runs", args.preset)
+    workdir = args.workdir or os.path.join("runs", args.preset or "reference")
+    if args.resume:
+        if args.preset is not None:
+            raise UserError("--preset cannot be combined with --resume (the run's config.json is the base); "
+                            "drop --preset")
+        if args.overwrite:
+            raise UserError("--resume and --overwrite contradict each other; pass one")
+        try:
+            with open(os.path.join(workdir, "config.json")) as f:
+                base = config_lib.from_dict(json.load(f))
+        except FileNotFoundError:
+            raise UserError(f"--resume given but --workdir {workdir!r} holds no run (no config.json); "
+                            f"drop --resume") from None
+        except (json.JSONDecodeError, TypeError) as e:
+            raise UserError(f"{workdir}/config.json is not a gan_jax config ({e}); start a new --workdir") from None
+    else:
+        base = None
+    config = config_lib.config_from_args(args, base)
     train_and_evaluate(config, workdir, resume=args.resume, overwrite=args.overwrite)
     return 0
 

@@ -1,0 +1,97 @@
+"""Orbax checkpoints of the whole TrainState (+ the config), and restoring a good one.
+
+A checkpoint is `<workdir>/checkpoints/<step>/`, where step = iterations completed. Orbax
+writes it under a temporary name and renames it when complete, so a crash mid-write never
+leaves a half checkpoint under a real step name. Arrays are stored with tensorstore (no
+pickle: loading a checkpoint executes no code). The newest `keep` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging as absl_logging
+
+from gan_jax.errors import RunFailed, UserError
+
+absl_logging.set_verbosity(absl_logging.ERROR)  # orbax logs every save at INFO
+
+
+class CheckpointError(RunFailed):
+    """A checkpoint could not be written; the message says which and what is still intact."""
+
+
+def checkpoint_dir(workdir: str) -> str:
+    """Where a run's checkpoints live."""
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def manager(workdir: str, keep: int = 3, create: bool = True) -> ocp.CheckpointManager:
+    """An orbax CheckpointManager for the run in `workdir` keeping the newest `keep` steps."""
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=create, enable_async_checkpointing=False)
+    return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict) -> None:
+    """Write checkpoint `step` holding `state` (any pytree of arrays) and `config` (JSON-able).
+
+    A checkpoint already at `step` (one that failed to load, being redone) is replaced.
+    Raises CheckpointError (naming the newest intact checkpoint) if the write fails.
+    """
+    try:
+        if step in mngr.all_steps(read=True):
+            mngr.delete(step)
+        mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                config=ocp.args.JsonSave(config)), force=True)
+        mngr.wait_until_finished()
+    except Exception as e:  # noqa: BLE001  (disk full, permissions, ... : all mean "not saved")
+        intact = [s for s in mngr.all_steps(read=True) if s != step]
+        previous = f"checkpoint {max(intact)} is intact" if intact else "no earlier checkpoint exists"
+        raise CheckpointError(f"could not write checkpoint {step} in {mngr.directory} "
+                              f"({type(e).__name__}: {e}); {previous}") from e
+
+
+def restore(mngr: ocp.CheckpointManager, abstract_state: Any, step: int | None = None
+            ) -> tuple[int, Any, dict] | None:
+    """Restore checkpoint `step` (None: the newest that loads) -> (step, state, config dict).
+
+    Returns None when `step` is None and the run has no checkpoint at all.
+
+    abstract_state: a pytree of jax.ShapeDtypeStruct (with shardings) giving the structure.
+    With step=None, a corrupt or truncated newest checkpoint is reported on stderr and the
+    next older one is tried. Raises UserError if none (or the requested one) can be loaded.
+    """
+    steps = sorted(mngr.all_steps(read=True), reverse=True)
+    if step is not None:
+        if step not in steps:
+            raise UserError(f"no checkpoint {step} in {mngr.directory}; available: {sorted(steps) or 'none'}")
+        steps = [step]
+    if not steps:
+        return None
+    failures = []
+    for s in steps:
+        try:
+            restored = mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                                               config=ocp.args.JsonRestore()))
+            _check_shapes(restored.state, abstract_state, s)
+            if failures:
+                print(f"warning: fell back to checkpoint {s}; {'; '.join(failures)}", file=sys.stderr)
+            return s, restored.state, dict(restored.config)
+        except UserError:
+            raise
+        except Exception as e:  # noqa: BLE001  (corrupt, truncated, missing files)
+            failures.append(f"checkpoint {s} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+    raise UserError(f"no readable checkpoint in {mngr.directory}: {'; '.join(failures)}; "
+                    f"delete the broken ones or start again with --overwrite")
+
+
+def _check_shapes(state: Any, abstract_state: Any, step: int) -> None:
+    got = [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(state)]
+    want = [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(abstract_state)]
+    if got != want:
+        raise UserError(f"checkpoint {step} was written by a different model config (shapes differ); "
+                        f"resume with the run's own config or start a new --workdir")

@@ -1,0 +1,178 @@
+"""The training loop on tiny synthetic data: outputs, determinism, chunking, resume, failures."""
+
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from gan_jax import checkpoints
+from gan_jax.errors import RunFailed, UserError
+from gan_jax.train import abstract_train_state, chunk_lengths, make_mesh, train_and_evaluate
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _records(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def _assert_states_equal(a, b):
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
+        assert np.array_equal(np.asarray(x), np.asarray(y)), jax.tree_util.keystr(path)
+
+
+def test_outputs_of_a_run(tiny_config, tiny_data, tmp_path):
+    workdir = str(tmp_path / "run")
+    state = train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    assert int(state.step) == 12
+    assert [r["iteration"] for r in _records(workdir)] == [0, 3, 6, 9, 11]  # every 3rd and the last
+    for r in _records(workdir):
+        assert set(r) == {"iteration", "d_loss", "d_acc", "g_loss", "d_loss_real", "d_loss_fake",
+                          "d_acc_real", "d_acc_fake"}
+        assert all(np.isfinite(v) for v in r.values()) and 0 <= r["d_acc"] <= 1
+    assert sorted(os.listdir(os.path.join(workdir, "samples"))) == [
+        "iter_000000.png", "iter_000005.png", "iter_000010.png", "iter_000011.png"]
+    assert _read(os.path.join(workdir, "final.png")) == _read(os.path.join(workdir, "samples", "iter_000011.png"))
+    for name in ("dataset_preview.png", "config.json", "config_history.jsonl"):
+        assert os.path.getsize(os.path.join(workdir, name)) > 0
+    assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))) == [4, 8, 12]
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert json.load(f)["g_hidden"] == [16, 32]
+
+
+def test_chunks_end_exactly_on_event_points(tiny_config):
+    # log after 0, 3, 6, 9; sample after 0, 5, 10; checkpoint after 3, 7, 11 (4, 8, 12 done); last 11.
+    assert list(np.cumsum(chunk_lengths(tiny_config, 0)) - 1) == [0, 3, 5, 6, 7, 9, 10, 11]
+    long = dataclasses.replace(tiny_config, iterations=2500, log_every=1000, sample_every=1000,
+                               checkpoint_every=0, max_steps_per_call=400)
+    assert chunk_lengths(long, 0) == [1, 400, 400, 200, 400, 400, 200, 400, 99]
+    assert chunk_lengths(long, 1001) == [400, 400, 200, 400, 99]
+
+
+def test_same_seed_same_numbers_and_other_seed_others(tiny_config, tiny_data, tmp_path):
+    a = train_and_evaluate(tiny_config, str(tmp_path / "a"), dataset=tiny_data)
+    b = train_and_evaluate(tiny_config, str(tmp_path / "b"), dataset=tiny_data)
+    assert _read(tmp_path / "a" / "metrics.jsonl") == _read(tmp_path / "b" / "metrics.jsonl")
+    _assert_states_equal(a, b)
+    train_and_evaluate(dataclasses.replace(tiny_config, seed=1), str(tmp_path / "c"), dataset=tiny_data)
+    assert _read(tmp_path / "a" / "metrics.jsonl") != _read(tmp_path / "c" / "metrics.jsonl")
+
+
+def test_one_iteration_per_call_gives_identical_results(tiny_config, tiny_data, tmp_path):
+    fused = train_and_evaluate(tiny_config, str(tmp_path / "fused"), dataset=tiny_data)
+    single = train_and_evaluate(dataclasses.replace(tiny_config, max_steps_per_call=1), str(tmp_path / "single"),
+                                dataset=tiny_data)
+    assert _read(tmp_path / "fused" / "metrics.jsonl") == _read(tmp_path / "single" / "metrics.jsonl")
+    _assert_states_equal(fused, single)
+
+
+def test_resume_from_each_checkpoint_is_bitwise_identical(tiny_config, tiny_data, tmp_path):
+    full = train_and_evaluate(tiny_config, str(tmp_path / "full"), dataset=tiny_data)
+    workdir = str(tmp_path / "resumed")
+    train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    mngr = checkpoints.manager(workdir)
+    for step in (12, 8):  # drop the newest checkpoints: resume restarts from 4
+        mngr.delete(step)
+    resumed = train_and_evaluate(tiny_config, workdir, resume=True, dataset=tiny_data)
+    _assert_states_equal(full, resumed)
+    assert _read(tmp_path / "full" / "metrics.jsonl") == _read(os.path.join(workdir, "metrics.jsonl"))
+    history = [json.loads(line) for line in open(os.path.join(workdir, "config_history.jsonl"))]
+    assert [h["start_iteration"] for h in history] == [0, 4]
+
+
+def test_corrupt_newest_checkpoint_falls_back(tiny_config, tiny_data, tmp_path, capfd):
+    full = train_and_evaluate(tiny_config, str(tmp_path / "full"), dataset=tiny_data)
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    newest = os.path.join(workdir, "checkpoints", "12", "state")
+    for root, _, files in os.walk(newest):  # truncate every data file of checkpoint 12
+        for name in files:
+            if not name.endswith(".txt"):
+                open(os.path.join(root, name), "wb").close()
+    capfd.readouterr()
+    resumed = train_and_evaluate(tiny_config, workdir, resume=True, dataset=tiny_data)
+    assert "fell back to checkpoint 8" in capfd.readouterr().err
+    _assert_states_equal(full, resumed)
+
+
+def test_resume_refuses_shape_changes_and_records_benign_ones(tiny_config, tiny_data, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    before = _read(os.path.join(workdir, "metrics.jsonl"))
+    with pytest.raises(UserError, match="latent_dim 8 -> 9"):
+        train_and_evaluate(dataclasses.replace(tiny_config, latent_dim=9), workdir, resume=True, dataset=tiny_data)
+    assert _read(os.path.join(workdir, "metrics.jsonl")) == before  # nothing touched
+    longer = dataclasses.replace(tiny_config, iterations=15, log_every=2)
+    state = train_and_evaluate(longer, workdir, resume=True, dataset=tiny_data)
+    assert int(state.step) == 15
+    last = [json.loads(line) for line in open(os.path.join(workdir, "config_history.jsonl"))][-1]
+    assert last["changes"] == {"iterations": [12, 15], "log_every": [3, 2]} and last["start_iteration"] == 12
+    assert [r["iteration"] for r in _records(workdir)][-3:] == [11, 12, 14]
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_config, tiny_data, tmp_path):
+    # One NaN image among 64: the first batch that draws it makes D's loss NaN (iteration 26 with seed 0).
+    images = tiny_data.images.copy()
+    images[17] = np.nan
+    config = dataclasses.replace(tiny_config, iterations=40, checkpoint_every=1)
+    workdir = str(tmp_path / "run")
+    with pytest.raises(RunFailed, match=r"diverged: non-finite loss or weights at iteration 26;.*checkpoint \(26\)"):
+        train_and_evaluate(config, workdir, dataset=dataclasses.replace(tiny_data, images=images))
+    mngr = checkpoints.manager(workdir)
+    step, state, _ = checkpoints.restore(mngr, abstract_train_state(config, make_mesh(config)))
+    assert step == 26  # the state after iterations 0..25
+    assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(state))
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(tiny_config, tiny_data, tmp_path, monkeypatch):
+    real_save = ocp.CheckpointManager.save
+
+    def failing_save(self, step, *args, **kwargs):
+        if step == 8:
+            raise OSError(28, "No space left on device")
+        return real_save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", failing_save)
+    workdir = str(tmp_path / "run")
+    with pytest.raises(RunFailed, match="could not write checkpoint 8 .*No space left.*checkpoint 4 is intact"):
+        train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    step, _, config = checkpoints.restore(checkpoints.manager(workdir),
+                                          abstract_train_state(tiny_config, make_mesh(tiny_config)))
+    assert step == 4 and config["latent_dim"] == 8
+
+
+def test_workdir_errors(tiny_config, tiny_data, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    before = _read(os.path.join(workdir, "metrics.jsonl"))
+    with pytest.raises(UserError, match="already holds a run; pass --resume .* --overwrite"):
+        train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    assert _read(os.path.join(workdir, "metrics.jsonl")) == before
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError, match="is not a folder"):
+        train_and_evaluate(tiny_config, str(tmp_path / "file"), dataset=tiny_data)
+    with pytest.raises(UserError, match="holds no run"):
+        train_and_evaluate(tiny_config, str(tmp_path / "empty"), resume=True, dataset=tiny_data)
+    with pytest.raises(UserError, match="larger than the dataset"):
+        train_and_evaluate(dataclasses.replace(tiny_config, batch_size=65), str(tmp_path / "big"), dataset=tiny_data)
+    state = train_and_evaluate(tiny_config, workdir, overwrite=True, dataset=tiny_data)
+    assert int(state.step) == 12 and _read(os.path.join(workdir, "metrics.jsonl")) == before
+
+
+def test_unwritable_workdir(tiny_config, tiny_data, tmp_path):
+    if os.geteuid() == 0:  # root ignores permission bits; /sys refuses new folders even to root
+        target = "/sys/gan_jax_test_run"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = str(locked / "run")
+    with pytest.raises(UserError, match="cannot write to --workdir"):
+        train_and_evaluate(tiny_config, target, dataset=tiny_data)
