@@ -28,18 +28,20 @@ def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None
               figsize: tuple[float, float] | None = None, rows: int = 3, cols: int = 3) -> None:
     """Save a rows x cols grid of grayscale images as a PNG, axes off, like the reference.
 
-    images: float (>= rows*cols, 28, 28, 1) in [-1, 1]; shown as 0.5 * x + 0.5 in [0, 1] with
-    the gray colormap. titles: one per image (the dataset preview's class names), or None.
+    images: float (n, 28, 28, 1) in [-1, 1], n <= rows*cols (empty cells stay blank); shown as
+    0.5 * x + 0.5 in [0, 1] with the gray colormap. titles: one per image (the dataset preview's class names), or None.
     figsize: inches; None is matplotlib's default (the reference's sample grids).
     """
     images = np.asarray(images, dtype=np.float32)
     fig = Figure(figsize=figsize)
     axes = fig.subplots(rows, cols).ravel()
     for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i >= len(images):
+            continue
         ax.imshow(0.5 * images[i, :, :, 0] + 0.5, cmap="gray", vmin=0.0, vmax=1.0)
         if titles is not None:
             ax.set_title(titles[i])
-        ax.axis("off")
     _save(fig, path)
 
 

@@ -1,0 +1,163 @@
+"""Integration: the real pipeline on the real Fashion-MNIST files (offline, through tfds)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, assert_one_line_error, run_module
+from gan_jax import input_pipeline
+from gan_jax.errors import UserError
+
+pytestmark = pytest.mark.integration
+
+
+def test_train_split_through_tfds(tfds_dir, manual_dir):
+    data = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
+    assert data.images.shape == (60000, 28, 28, 1) and data.images.dtype == np.float32
+    assert data.images.min() == -1.0 and data.images.max() == 1.0
+    assert data.labels.shape == (60000,) and set(np.unique(data.labels)) == set(range(10))
+    assert np.bincount(data.labels).tolist() == [6000] * 10
+    # x / 127.5 - 1: every value is one of the 256 levels.
+    levels = np.unique(data.images)
+    np.testing.assert_allclose(levels, np.arange(256) / 127.5 - 1, atol=1e-6)
+
+
+def test_missing_files_in_manual_dir(tmp_path, manual_dir):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(os.path.join(manual_dir, "train-images-idx3-ubyte.gz"), partial)
+    with pytest.raises(UserError, match="lacks train-labels-idx1-ubyte.gz, t10k-images.*GAN_JAX_MANUAL_DIR"):
+        input_pipeline.load_fashion_mnist(manual_dir=str(partial), data_dir=str(tmp_path / "tfds"))
+
+
+def test_corrupt_file_in_manual_dir(tmp_path, manual_dir):
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(manual_dir, corrupt)
+    os.chmod(corrupt / "train-labels-idx1-ubyte.gz", 0o644)
+    with open(corrupt / "train-labels-idx1-ubyte.gz", "r+b") as f:
+        f.truncate(1000)
+    proc = run_module("gan_jax.train", "--workdir", str(tmp_path / "run"), "--manual-dir", str(corrupt),
+                      "--data-dir", str(tmp_path / "tfds"))
+    assert_one_line_error(proc, "train-labels-idx1-ubyte.gz", "corrupt", "SHA-256")
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_offline_without_manual_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(input_pipeline, "_network_reachable", lambda timeout_s=3.0: False)
+    with pytest.raises(UserError) as e:
+        input_pipeline.load_fashion_mnist(manual_dir=None, data_dir=str(tmp_path / "tfds"))
+    message = str(e.value)
+    for needle in (*input_pipeline.FILES, "--manual-dir", "GAN_JAX_MANUAL_DIR"):
+        assert needle in message
+    assert "\n" not in message
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, tfds_dir, manual_dir):
+    """`python -m gan_jax.train --preset smoke` on the real data (50 iterations, full-size nets)."""
+    workdir = tmp_path_factory.mktemp("smoke") / "run"
+    proc = run_module("gan_jax.train", "--preset", "smoke", "--workdir", str(workdir), "--no-progress",
+                      env={"GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir, proc
+
+
+def test_real_data_run_writes_every_output(smoke_run):
+    workdir, proc = smoke_run
+    records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+    assert [r["iteration"] for r in records] == [0, 10, 20, 30, 40, 49]
+    for r in records:
+        assert all(np.isfinite(v) for v in r.values())
+    assert records[0]["g_loss"] > 0 and records[-1]["d_acc"] > 0.5
+    assert "0 [D loss: " in proc.stdout and "49 [D loss: " in proc.stdout
+    for name in ("config.json", "config_history.jsonl", "dataset_preview.png", "final.png",
+                 "samples/iter_000000.png", "samples/iter_000025.png", "samples/iter_000049.png"):
+        assert (workdir / name).stat().st_size > 1000 or name.endswith((".json", ".jsonl")), name
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["25", "50"]
+    assert "done: 50 iterations" in proc.stderr
+
+
+def test_sample_from_the_real_run(smoke_run, tmp_path):
+    workdir, _ = smoke_run
+    proc = run_module("gan_jax.sample", "--workdir", str(workdir), "--n", "16", "--seed", "3",
+                      "--out", str(tmp_path / "g.png"), "--npz", str(tmp_path / "s.npz"))
+    assert proc.returncode == 0, proc.stderr
+    data = np.load(tmp_path / "s.npz")
+    assert data["images"].shape == (16, 28, 28, 1) and int(data["step"]) == 50
+    assert np.abs(data["images"]).max() < 1 and (tmp_path / "g.png").stat().st_size > 1000
+    again = run_module("gan_jax.sample", "--workdir", str(workdir), "--n", "16", "--seed", "3",
+                       "--npz", str(tmp_path / "s2.npz"), "--out", str(tmp_path / "g2.png"))
+    assert np.array_equal(np.load(tmp_path / "s2.npz")["images"], data["images"])  # same seed, same images
+    assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(workdir), "--out", str(tmp_path / "g.png")),
+                          "exists; pass --overwrite")
+
+
+# --- interrupted runs: SIGKILL twice at different points, then SIGINT, then resume to the end ---
+
+KILL_ARGS = ["--iterations", "3000", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
+             "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "1000", "--checkpoint-every", "20",
+             "--max-steps-per-call", "5", "--no-progress"]
+
+
+def _last_iteration(workdir) -> int:
+    try:
+        lines = open(os.path.join(workdir, "metrics.jsonl")).read().splitlines()
+        return json.loads(lines[-1])["iteration"] if lines else -1
+    except (FileNotFoundError, json.JSONDecodeError, IndexError):
+        return -1
+
+
+def _start_and_signal(workdir, env, at_iteration, sig, resume):
+    args = [sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *([] if resume else KILL_ARGS)]
+    if resume:
+        args.append("--resume")
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while _last_iteration(workdir) < at_iteration and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"run ended before iteration {at_iteration}: {proc.stderr.read()[-2000:]}"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _final_state(workdir):
+    from gan_jax import checkpoints
+    from gan_jax.sample import load_run
+
+    return load_run(str(workdir))
+
+
+def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_dir):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
+    straight = tmp_path / "straight"
+    proc = run_module("gan_jax.train", "--workdir", str(straight), *KILL_ARGS, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    run = tmp_path / "interrupted"
+    code, _ = _start_and_signal(run, env, 400, signal.SIGKILL, resume=False)
+    assert code == -signal.SIGKILL
+    code, _ = _start_and_signal(run, env, 1250, signal.SIGKILL, resume=True)
+    assert code == -signal.SIGKILL
+    code, err = _start_and_signal(run, env, 2100, signal.SIGINT, resume=True)
+    assert code == 0 and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
+    proc = run_module("gan_jax.train", "--workdir", str(run), "--resume", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
+    _, step_a, a = _final_state(straight)
+    _, step_b, b = _final_state(run)
+    assert step_a == step_b == 3000
+    import jax
+
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
+    history = [json.loads(line) for line in open(run / "config_history.jsonl")]
+    assert len(history) == 4 and [h["resume"] for h in history] == [False, True, True, True]
