@@ -20,6 +20,8 @@ pytestmark = pytest.mark.integration
 
 def test_train_split_through_tfds(tfds_dir, manual_dir):
     data = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
+    cached = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
+    assert np.array_equal(cached.images, data.images) and np.array_equal(cached.labels, data.labels)
     assert data.images.shape == (60000, 28, 28, 1) and data.images.dtype == np.float32
     assert data.images.min() == -1.0 and data.images.max() == 1.0
     assert data.labels.shape == (60000,) and set(np.unique(data.labels)) == set(range(10))
@@ -101,8 +103,8 @@ def test_sample_from_the_real_run(smoke_run, tmp_path):
 
 # --- interrupted runs: SIGKILL twice at different points, then SIGINT, then resume to the end ---
 
-KILL_ARGS = ["--iterations", "3000", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
-             "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "1000", "--checkpoint-every", "20",
+KILL_ARGS = ["--iterations", "1000", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
+             "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "500", "--checkpoint-every", "25",
              "--max-steps-per-call", "5", "--no-progress"]
 
 
@@ -142,11 +144,11 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     run = tmp_path / "interrupted"
-    code, _ = _start_and_signal(run, env, 400, signal.SIGKILL, resume=False)
+    code, _ = _start_and_signal(run, env, 180, signal.SIGKILL, resume=False)
     assert code == -signal.SIGKILL
-    code, _ = _start_and_signal(run, env, 1250, signal.SIGKILL, resume=True)
+    code, _ = _start_and_signal(run, env, 530, signal.SIGKILL, resume=True)
     assert code == -signal.SIGKILL
-    code, err = _start_and_signal(run, env, 2100, signal.SIGINT, resume=True)
+    code, err = _start_and_signal(run, env, 760, signal.SIGINT, resume=True)
     assert code == 0 and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
     proc = run_module("gan_jax.train", "--workdir", str(run), "--resume", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -154,7 +156,7 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
     _, step_a, a = _final_state(straight)
     _, step_b, b = _final_state(run)
-    assert step_a == step_b == 3000
+    assert step_a == step_b == 1000
     import jax
 
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
