@@ -23,7 +23,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def commands(batch: int) -> dict[str, list[str]]:
     py = sys.executable
     return {
-        "gan_jax": [py, os.path.join(HERE, "step.py"), "--batch", str(batch), "--synthetic", "--repeats", "5"],
+        "gan_jax": [py, os.path.join(HERE, "step.py"), "--batch", str(batch), "--synthetic", "--repeats", "5",
+                    "--no-roofline"],
         "pytorch": [py, os.path.join(HERE, "ref_torch.py"), "--batch", str(batch)],
         "keras_predict": [py, os.path.join(HERE, "ref_keras.py"), "--batch", str(batch), "--generate", "predict"],
         "keras_predict_on_batch": [py, os.path.join(HERE, "ref_keras.py"), "--batch", str(batch),
@@ -32,7 +33,7 @@ def commands(batch: int) -> dict[str, list[str]]:
 
 
 def run(cmd: list[str]) -> dict | None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "")})
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("JSON "):
             return json.loads(line[5:])

@@ -62,6 +62,39 @@ def flops_per_iteration(config: Config) -> float:
     return 2.0 * b * total
 
 
+def iteration_matmuls(config: Config) -> list[tuple[int, int, int]]:
+    """The (M, K, N) matrix products of one iteration, the same ones flops_per_iteration counts."""
+    b = config.batch_size
+    g = list(zip((config.latent_dim, *config.g_hidden), (*config.g_hidden, int(np.prod(IMAGE_SHAPE)))))
+    d = list(zip((int(np.prod(IMAGE_SHAPE)), *config.d_hidden), (*config.d_hidden, 1)))
+    fwd = lambda layers: [(b, i, o) for i, o in layers]  # noqa: E731
+    wgrad = lambda layers: [(i, b, o) for i, o in layers]  # noqa: E731
+    igrad = lambda layers: [(b, o, i) for i, o in layers]  # noqa: E731
+    d_pass = fwd(d) + wgrad(d) + igrad(d[1:])
+    return fwd(g) + 2 * d_pass + fwd(g) + fwd(d) + igrad(d) + wgrad(g) + igrad(g[1:])
+
+
+def matmul_floor_ms(config: Config, reps: int = 100) -> float:
+    """ms per iteration for ONLY the iteration's matrix products, back to back, in one jitted
+    loop (XLA's GEMMs at exactly these shapes; no activations, BatchNorm, Adam or gathers)."""
+    shapes = iteration_matmuls(config)
+    ops = [(jnp.full((m, k), 0.01, jnp.float32), jnp.full((k, n), 0.01, jnp.float32)) for m, k, n in shapes]
+
+    @jax.jit
+    def run(ops):
+        def body(_, acc):
+            return acc + sum(jnp.sum((a + acc) @ b) for a, b in ops)  # acc keeps iterations dependent
+        return jax.lax.fori_loop(0, reps, body, jnp.float32(0))
+
+    run(ops).block_until_ready()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        run(ops).block_until_ready()
+        times.append((time.perf_counter() - t) / reps)
+    return 1e3 * statistics.median(times)
+
+
 def matmul_rate() -> float:
     """This machine's fp32 matmul rate in GFLOP/s with XLA (best of a few shapes and runs)."""
     best = 0.0
@@ -147,6 +180,8 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=0, metavar="N", help="Also measure RSS over N iterations.")
     parser.add_argument("--synthetic", action="store_true", help="Random images instead of Fashion-MNIST.")
     parser.add_argument("--d-update", default="sequential", choices=("sequential", "joint"))
+    parser.add_argument("--no-roofline", action="store_true",
+                        help="Skip measuring the matmul rate and the matmul-only floor (used by compare.py).")
     args = parser.parse_args()
 
     t = time.perf_counter()
@@ -159,12 +194,14 @@ def main() -> None:
 
     config = dataclasses.replace(Config(), batch_size=args.batch, d_update=args.d_update)
     main_run = steady_state(config, data, args.chunk, args.repeats)
-    peak = matmul_rate()
+    peak = float("nan") if args.no_roofline else matmul_rate()
+    floor_ms = float("nan") if args.no_roofline else matmul_floor_ms(config)
     result = {
         "device": jax.devices()[0].device_kind, "platform": jax.default_backend(), "jax": jax.__version__,
         "imports_s": T_IMPORTS - T_START, "data_s": data_s, **main_run,
         "gflop_per_iteration": flops_per_iteration(config) / 1e9,
         "matmul_peak_gflop_per_s": peak, "fraction_of_matmul_peak": main_run["gflop_per_s"] / peak,
+        "matmul_only_ms_per_iteration": floor_ms,
     }
     print(f"device {result['device']} ({result['platform']}), jax {result['jax']}, "
           f"d_update={args.d_update}, {'synthetic' if args.synthetic else 'Fashion-MNIST'} data")
@@ -174,6 +211,9 @@ def main() -> None:
           f"(min {result['ms_min']:.2f}), {result['it_per_s']:.1f} it/s, "
           f"{result['gflop_per_s']:.0f} GFLOP/s of {result['gflop_per_iteration']:.2f} GFLOP/iteration = "
           f"{100 * result['fraction_of_matmul_peak']:.0f}% of the measured {peak:.0f} GFLOP/s fp32 matmul rate")
+    print(f"the same {len(iteration_matmuls(config))} matrix products alone (XLA GEMMs, nothing else): "
+          f"{floor_ms:.2f} ms/iteration = {flops_per_iteration(config) / floor_ms / 1e6:.0f} GFLOP/s; the step "
+          f"spends {100 * (1 - floor_ms / result['ms_per_iteration']):.0f}% of its time outside them")
     if args.sweep:
         rows = [main_run if b == args.batch else
                 steady_state(dataclasses.replace(config, batch_size=b), data, max(5, args.chunk * 128 // b // 2),

@@ -235,11 +235,15 @@ def sample_key(config: Config, iteration: int) -> jax.Array:
 
 
 def make_mesh(config: Config) -> Mesh:
-    """A 1-D mesh ('data',) over `config.devices` local devices (0: all)."""
-    devices = jax.local_devices()
+    """A 1-D mesh ('data',) over the first `config.devices` devices (0: all).
+
+    Single process: the local devices. After `jax.distributed.initialize()` (--distributed):
+    every host's devices, so the global batch is split over all of them.
+    """
+    devices = jax.devices()
     n = config.devices or len(devices)
     if n > len(devices):
-        raise UserError(f"--devices {n} asked for, only {len(devices)} local device(s) present; pass --devices 0 for all")
+        raise UserError(f"--devices {n} asked for, only {len(devices)} device(s) present; pass --devices 0 for all")
     if config.batch_size % n:
         raise UserError(f"--batch-size {config.batch_size} does not split over {n} devices; "
                         f"use a multiple of {n} or pass --devices")
@@ -530,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "flags given change it (not shapes).")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace the run already in --workdir (deletes its outputs).")
+    parser.add_argument("--distributed", action="store_true",
+                        help="Call jax.distributed.initialize() first (multi-host: run the same command on every "
+                             "host; the coordinator is found from the cluster environment, e.g. SLURM or TPU pods).")
     config_lib.add_config_flags(parser)
     return parser
 
@@ -537,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gan_jax.train`; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.distributed:
+        jax.distributed.initialize()
     workdir = args.workdir or os.path.join("runs", args.preset or "reference")
     if args.resume:
         if args.preset is not None:
