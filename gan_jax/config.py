@@ -45,6 +45,11 @@ class Config:
     """Write an orbax checkpoint every this many iterations (and at the end); 0 turns it off."""
     keep_checkpoints: int = 3
     """How many of the most recent checkpoints to keep."""
+    eval_every: int = 1000
+    """Score fresh samples (FID, KID, precision/recall, classifier score, class entropy) every this
+    many iterations and at the last one, into metrics.jsonl and curves.png; 0 turns it off."""
+    eval_samples: int = 2000
+    """Samples (and real training images) per evaluation during training."""
 
     # --- the algorithm (defaults: the reference; other values are named options) ---
     d_update: Literal["sequential", "joint"] = "sequential"
@@ -99,9 +104,11 @@ class Config:
                      "max_steps_per_call", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{_flag(name)} must be a positive integer, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "devices"):
+        for name in ("checkpoint_every", "devices", "eval_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        if self.eval_every and self.eval_samples < 10:
+            raise UserError(f"--eval-samples must be at least 10, got {self.eval_samples}")
         for name in ("g_hidden", "d_hidden"):
             if not getattr(self, name) or min(getattr(self, name)) < 1:
                 raise UserError(f"--{_flag(name)} must be comma-separated positive widths, e.g. 256,512")

@@ -43,7 +43,7 @@ from gan_jax.models import IMAGE_SHAPE, Discriminator, Generator
 Metrics = dict[str, jax.Array]
 
 # Streams of the root key (jax.random.fold_in(root, stream)); never reuse one for two purposes.
-INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM = 0, 1, 2
+INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM, EVAL_STREAM = 0, 1, 2, 3
 SAMPLE_GRID = 9  # the reference's 3x3 grids
 
 
@@ -229,9 +229,10 @@ def make_sampler(config: Config) -> Callable[[TrainState, jax.Array, int], jax.A
     return sample
 
 
-def sample_key(config: Config, iteration: int) -> jax.Array:
-    """The key of the sample grid saved after `iteration` (independent of training keys)."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), SAMPLE_STREAM), iteration)
+def sample_key(config: Config, iteration: int, stream: int = SAMPLE_STREAM) -> jax.Array:
+    """The key of the samples made after `iteration` (the grid, or with EVAL_STREAM the
+    evaluation samples); independent of the training keys."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), stream), iteration)
 
 
 def make_mesh(config: Config) -> Mesh:
@@ -254,7 +255,7 @@ def make_mesh(config: Config) -> Mesh:
 # The loop.
 
 RUN_OUTPUTS = ("config.json", "config_history.jsonl", "metrics.jsonl", "dataset_preview.png", "final.png",
-               "samples", "checkpoints")
+               "curves.png", "eval.json", "samples", "checkpoints")
 """What a run writes into its workdir (removed by --overwrite, and only these)."""
 
 
@@ -290,27 +291,30 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
         print(f"--overwrite: removed the previous run's outputs in {workdir}", file=sys.stderr)
 
 
-def event_points(config: Config) -> tuple[Callable[[int], bool], Callable[[int], bool], Callable[[int], bool]]:
-    """Predicates on a finished iteration index i (0-based): log it? sample after it? checkpoint?
+def event_points(config: Config) -> tuple[Callable[[int], bool], ...]:
+    """Predicates on a finished iteration index i (0-based): log it? sample after it?
+    checkpoint? evaluate (and log)?
 
-    The last iteration is always logged, sampled and checkpointed. Checkpoints happen when the
-    number of completed iterations (i + 1) is a multiple of checkpoint_every.
+    The last iteration is always logged, sampled, checkpointed and evaluated (each where
+    enabled). Checkpoints happen when the number of completed iterations (i + 1) is a
+    multiple of checkpoint_every.
     """
     last = config.iterations - 1
     is_log = lambda i: i % config.log_every == 0 or i == last  # noqa: E731
     is_sample = lambda i: i % config.sample_every == 0 or i == last  # noqa: E731
     is_ckpt = lambda i: config.checkpoint_every > 0 and ((i + 1) % config.checkpoint_every == 0 or i == last)  # noqa: E731
-    return is_log, is_sample, is_ckpt
+    is_eval = lambda i: config.eval_every > 0 and (i % config.eval_every == 0 or i == last)  # noqa: E731
+    return is_log, is_sample, is_ckpt, is_eval
 
 
 def chunk_lengths(config: Config, start: int) -> list[int]:
     """Iterations per host call from iteration `start` on: each chunk ends on the next event
-    point (log, sample or checkpoint) or after max_steps_per_call iterations."""
-    is_log, is_sample, is_ckpt = event_points(config)
+    point (log, sample, checkpoint or evaluation) or after max_steps_per_call iterations."""
+    events = event_points(config)
     lengths, i = [], start
     while i < config.iterations:
         end = i
-        while not (is_log(end) or is_sample(end) or is_ckpt(end)) and end - i + 1 < config.max_steps_per_call:
+        while not any(is_event(end) for is_event in events) and end - i + 1 < config.max_steps_per_call:
             end += 1
         lengths.append(end - i + 1)
         i = end + 1
@@ -452,18 +456,27 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     images = jax.device_put(dataset.images, replicated)
     train_chunk = make_train_chunk(config, mesh)
     sample = make_sampler(config)
-    is_log, is_sample, is_ckpt = event_points(config)
+    is_log, is_sample, is_ckpt, is_eval = event_points(config)
+    evaluator = None
+    if config.eval_every:
+        from gan_jax.evaluate import Reference  # noqa: PLC0415  (the metrics classifier, only when used)
+
+        evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
     progress = _progress_bar(config, start)
     t_start, t_first, done = time.perf_counter(), None, start
     with open(metrics_path, "a") as metrics_file, _StopRequest() as stop:
-        for length in chunk_lengths(config, start):
+        lengths = chunk_lengths(config, start)
+        for length in lengths:
             state, metrics, first_bad = train_chunk(state, images, np.int32(length))
             first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint points
             done += length
             last = done - 1
             t_first = t_first or time.perf_counter()
-            if is_log(last) or first_bad >= 0:
+            if is_log(last) or is_eval(last) or first_bad >= 0:
                 m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                if is_eval(last) and first_bad < 0:
+                    fakes = np.asarray(sample(state, sample_key(config, last, EVAL_STREAM), config.eval_samples))
+                    m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False))
                 metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
                 metrics_file.flush()
                 _console(progress, reference_log_line(last, m))
@@ -480,6 +493,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                 plotting.save_grid(grid, os.path.join(workdir, "samples", f"iter_{last:06d}.png"))
                 if last == config.iterations - 1:
                     plotting.save_grid(grid, os.path.join(workdir, "final.png"))
+            if is_eval(last):
+                _save_curves(metrics_path, os.path.join(workdir, "curves.png"))
             if is_ckpt(last) or (stop.signum is not None and config.checkpoint_every > 0):
                 checkpoints.save(ckpt, done, state, config_lib.to_dict(config))
             if progress is not None:
@@ -497,10 +512,16 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         progress.close()
     n = config.iterations - start
     rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
-    if done - start > length:  # more than one chunk: the rate after the first call (compile)
-        rate += f", {(n - chunk_lengths(config, start)[0]) / (t_end - t_first):.1f} it/s after the first call"
+    if len(lengths) > 1:  # the rate after the first call, which includes compiling
+        rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
     print(f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}", file=sys.stderr)
     return state
+
+
+def _save_curves(metrics_path: str, path: str) -> None:
+    with open(metrics_path) as f:
+        records = [json.loads(line) for line in f]
+    plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid"))
 
 
 def _progress_bar(config: Config, start: int):

@@ -22,7 +22,7 @@ def tiny_config() -> Config:
     """A config that trains in well under a second: small nets, small batch, few iterations."""
     return dataclasses.replace(Config(), iterations=12, batch_size=8, latent_dim=8, g_hidden=(16, 32),
                                d_hidden=(32, 16), sample_every=5, log_every=3, checkpoint_every=4,
-                               progress=False)
+                               eval_every=0, progress=False)
 
 
 @pytest.fixture

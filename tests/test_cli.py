@@ -29,7 +29,7 @@ def test_help_documents_every_config_field():
     (["--learning-rate", "0"], ["--learning-rate must be > 0"]),
     (["--g-hidden", "256,x"], ["--g-hidden", "comma-separated integers"]),
     (["--colour", "red"], ["unrecognized arguments: --colour red"]),
-    (["--devices", "64"], ["--devices 64 asked for", "local device"]),
+    (["--devices", "64"], ["--devices 64 asked for", "device(s) present"]),
     (["--resume", "--workdir", "/nonexistent/run"], ["holds no run"]),
 ])
 def test_bad_flags_are_one_line_errors(args, needles, tmp_path):

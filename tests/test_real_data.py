@@ -78,6 +78,8 @@ def test_real_data_run_writes_every_output(smoke_run):
     for r in records:
         assert all(np.isfinite(v) for v in r.values())
     assert records[0]["g_loss"] > 0 and records[-1]["d_acc"] > 0.5
+    assert "fid" in records[0] and "fid" in records[-1] and "fid" not in records[1]  # eval at 0 and the last
+    assert (workdir / "curves.png").stat().st_size > 1000
     assert "0 [D loss: " in proc.stdout and "49 [D loss: " in proc.stdout
     for name in ("config.json", "config_history.jsonl", "dataset_preview.png", "final.png",
                  "samples/iter_000000.png", "samples/iter_000025.png", "samples/iter_000049.png"):
@@ -163,3 +165,39 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
         assert np.array_equal(np.asarray(x), np.asarray(y))
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert len(history) == 4 and [h["resume"] for h in history] == [False, True, True, True]
+
+
+def test_classifier_accuracy_on_the_test_set(tfds_dir, manual_dir):
+    """The committed metrics classifier: >= 93% on the 10,000 test images, as recorded."""
+    from gan_jax.metrics.classifier import features_and_probs, info
+
+    test = input_pipeline.load_fashion_mnist("test", manual_dir=manual_dir, data_dir=tfds_dir)
+    _, probs = features_and_probs(test.images)
+    accuracy = float(np.mean(probs.argmax(1) == test.labels))
+    assert accuracy >= 0.93
+    assert accuracy == pytest.approx(info()["test_accuracy"], abs=2e-3)
+
+
+def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir):
+    workdir, _ = smoke_run
+    env = {"GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
+    out = tmp_path / "eval.json"
+    proc = run_module("gan_jax.evaluate", "--workdir", str(workdir), "--n", "300", "--out", str(out), env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.load(open(out))
+    assert result["checkpoint"] == 50 and result["n"] == 300
+    assert result["fid"] > 0 and set(result["class_histogram"]) == set(input_pipeline.CLASS_NAMES)
+    assert "FID" in proc.stdout and "checkpoint 50" in proc.stdout
+    assert_one_line_error(run_module("gan_jax.evaluate", "--n", "5", env=env), "--n must be at least 10")
+
+
+def test_metric_range_real_vs_bad_generators(tfds_dir, manual_dir):
+    """The scale of the metric: real test images score far better than trivially bad generators."""
+    from gan_jax.evaluate import baselines
+
+    result = baselines(500, manual_dir, tfds_dir)["scores"]
+    real, noise, repeated = result["real test set (N=500)"], result["uniform noise"], result["one training image repeated"]
+    assert real["fid"] < 0.1 * min(noise["fid"], repeated["fid"])
+    assert real["precision"] > 0.5 and real["recall"] > 0.5
+    assert repeated["recall"] < 0.05 and repeated["class_entropy"] == 0.0
+    assert noise["precision"] < 0.05

@@ -176,3 +176,21 @@ def test_unwritable_workdir(tiny_config, tiny_data, tmp_path):
         target = str(locked / "run")
     with pytest.raises(UserError, match="cannot write to --workdir"):
         train_and_evaluate(tiny_config, target, dataset=tiny_data)
+
+
+def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
+    """eval_every adds FID & co. to the metrics records at eval points (and the last iteration),
+    ends chunks there, writes curves.png, and does not change the training numbers."""
+    config = dataclasses.replace(tiny_config, eval_every=4, eval_samples=40)
+    plain = train_and_evaluate(tiny_config, str(tmp_path / "plain"), dataset=tiny_data)
+    evaluated = train_and_evaluate(config, str(tmp_path / "eval"), dataset=tiny_data)
+    _assert_states_equal(plain, evaluated)
+    records = _records(str(tmp_path / "eval"))
+    scored = [r["iteration"] for r in records if "fid" in r]
+    assert scored == [0, 4, 8, 11]
+    assert [r["iteration"] for r in records] == [0, 3, 4, 6, 8, 9, 11]
+    for r in records:
+        if "fid" in r:
+            assert r["fid"] > 0 and 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
+            assert 1 <= r["classifier_score"] <= 10 and 0 <= r["class_entropy"] <= 1
+    assert os.path.getsize(tmp_path / "eval" / "curves.png") > 1000

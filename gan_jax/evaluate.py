@@ -1,0 +1,120 @@
+"""`python -m gan_jax.evaluate`: how close a run's samples are to Fashion-MNIST, in numbers.
+
+    python -m gan_jax.evaluate --workdir runs/reference               # newest checkpoint, N = 10,000
+    python -m gan_jax.evaluate --baselines --out bench/results/eval_baselines.json
+
+Scores (features and probabilities of the committed Fashion-MNIST classifier,
+gan_jax/metrics/classifier.py): FID, KID (mean and std over subsets), precision and recall
+(k = 3), the classifier score, and the predicted-class histogram with its entropy. Writes
+`eval.json` into the workdir and prints a table. `--baselines` measures the scale: the real
+test set against the real train set (the floor for this network and N), uniform noise, and one
+training image repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from gan_jax import config as config_lib
+from gan_jax import input_pipeline
+from gan_jax.errors import UserError, run_cli
+from gan_jax.metrics import scores
+from gan_jax.metrics.classifier import features_and_probs
+
+SCORE_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "classifier_score", "class_entropy")
+
+
+class Reference:
+    """Classifier features of N real training images, computed once, compared against many times."""
+
+    def __init__(self, images: np.ndarray):
+        self.features, self.probs = features_and_probs(images)
+
+    @classmethod
+    def from_dataset(cls, dataset: input_pipeline.Dataset, n: int, seed: int = 0) -> "Reference":
+        """N distinct random images of `dataset` (seeded)."""
+        rng = np.random.default_rng(seed)
+        return cls(dataset.images[rng.choice(len(dataset), min(n, len(dataset)), replace=False)])
+
+    def score(self, images: np.ndarray, kid_subsets: int = 100, kid_subset_size: int = 1000,
+              with_histogram: bool = True) -> dict:
+        """Every score of images float32 (N, 28, 28, 1) in [-1, 1] against this reference."""
+        feats, probs = features_and_probs(images)
+        kid_mean, kid_std = scores.kid(self.features, feats, subsets=kid_subsets, subset_size=kid_subset_size)
+        precision, recall = scores.precision_recall(self.features, feats)
+        histogram, entropy = scores.class_histogram(probs)
+        out = {"fid": scores.fid(self.features, feats), "kid": kid_mean, "kid_std": kid_std,
+               "precision": precision, "recall": recall, "classifier_score": scores.classifier_score(probs),
+               "class_entropy": entropy}
+        if with_histogram:
+            out["class_histogram"] = dict(zip(input_pipeline.CLASS_NAMES, histogram))
+        return out
+
+
+def print_table(rows: dict[str, dict]) -> None:
+    """One line per named score dict."""
+    print(f"{'':>28} {'FID':>8} {'KID':>9} {'±':>8} {'prec':>6} {'recall':>6} {'cls score':>9} {'entropy':>7}")
+    for name, s in rows.items():
+        print(f"{name:>28} {s['fid']:>8.2f} {s['kid']:>9.4f} {s['kid_std']:>8.4f} {s['precision']:>6.3f} "
+              f"{s['recall']:>6.3f} {s['classifier_score']:>9.2f} {s['class_entropy']:>7.3f}")
+
+
+def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 0) -> dict:
+    """Scores of reference points against N real training images: the real test set (the
+    floor), uniform noise and one training image repeated (trivially bad generators)."""
+    train = input_pipeline.load_fashion_mnist("train", manual_dir, data_dir)
+    test = input_pipeline.load_fashion_mnist("test", manual_dir, data_dir)
+    reference = Reference.from_dataset(train, n, seed)
+    rng = np.random.default_rng(seed + 1)
+    m = min(n, len(test))
+    candidates = {
+        f"real test set (N={m})": test.images[rng.choice(len(test), m, replace=False)],
+        "uniform noise": rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32),
+        "one training image repeated": np.repeat(train.images[:1], n, axis=0),
+    }
+    return {"n": n, "seed": seed, "scores": {name: reference.score(x) for name, x in candidates.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = config_lib.OneLineParser(prog="python -m gan_jax.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", help="A training run's folder.")
+    parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
+    parser.add_argument("--n", type=int, default=10000, help="Samples and real images compared (default: 10000).")
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the samples and of the real subset.")
+    parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")
+    parser.add_argument("--out", default=None, help="JSON to write (default: WORKDIR/eval.json).")
+    parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
+    parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")
+    args = parser.parse_args(argv)
+    if args.n < 10:
+        raise UserError(f"--n must be at least 10, got {args.n}")
+    if not args.baselines and not args.workdir:
+        raise UserError("pass --workdir RUN (or --baselines)")
+    cfg = config_lib.Config(manual_dir=args.manual_dir, data_dir=args.data_dir)
+    if args.baselines:
+        result = baselines(args.n, cfg.resolved_manual_dir(), cfg.resolved_data_dir(), args.seed)
+        out = args.out or "eval_baselines.json"
+        print_table(result["scores"])
+    else:
+        from gan_jax.sample import generate, load_run  # noqa: PLC0415  (loads JAX models only when needed)
+
+        config, step, state = load_run(args.workdir, args.checkpoint)
+        train = input_pipeline.load_fashion_mnist("train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
+                                                  cfg.resolved_data_dir() or config.resolved_data_dir())
+        fakes = generate(config, state, args.n, args.seed)
+        result = {"workdir": args.workdir, "checkpoint": step, "n": args.n, "seed": args.seed,
+                  **Reference.from_dataset(train, args.n, args.seed).score(fakes)}
+        out = args.out or os.path.join(args.workdir, "eval.json")
+        print_table({f"checkpoint {step}": result})
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli("python -m gan_jax.evaluate", main)
