@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow import keras  # noqa: E402
 from tensorflow.keras import layers  # noqa: E402
+from timing import median_ms_per_call  # noqa: E402
 
 
 def build(latent: int = 100):
@@ -70,15 +69,7 @@ def main() -> None:
         g_loss = combined.train_on_batch(rng.normal(0, 1, (b, 100)), ones)
         return d_loss_real, d_loss_fake, g_loss
 
-    for _ in range(3):
-        iteration()
-    times = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        for _ in range(args.iters):
-            iteration()
-        times.append((time.perf_counter() - t) / args.iters)
-    ms = 1e3 * statistics.median(times)
+    ms = median_ms_per_call(iteration, args.iters, args.repeats, warmup=3)
     print(f"keras {keras.__version__} (tf {tf.__version__}), {args.generate}, batch {b}: {ms:.2f} ms/iteration")
     print("JSON " + json.dumps({"impl": f"keras_{args.generate}", "batch": b, "ms_per_iteration": ms,
                                 "it_per_s": 1e3 / ms, "version": keras.__version__}))

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
+from timing import median_ms_per_call
 from torch import nn
 
 
@@ -75,15 +74,7 @@ def main() -> None:
         D.requires_grad_(True)
         return loss_d, loss_g
 
-    for _ in range(5):
-        iteration()
-    times = []
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        for _ in range(args.iters):
-            iteration()
-        times.append((time.perf_counter() - t) / args.iters)
-    ms = 1e3 * statistics.median(times)
+    ms = median_ms_per_call(iteration, args.iters, args.repeats, warmup=5)
     print(f"pytorch {torch.__version__}, {torch.get_num_threads()} threads, batch {b}: {ms:.2f} ms/iteration")
     print("JSON " + json.dumps({"impl": "pytorch", "batch": b, "ms_per_iteration": ms, "it_per_s": 1e3 / ms,
                                 "version": torch.__version__}))
