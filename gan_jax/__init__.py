@@ -9,6 +9,9 @@ Where things are (each file owns one thing):
   checkpoints.py     orbax checkpoints: save, restore, fall back to a good one
   plotting.py        image grids and curves (matplotlib)
   sample.py          `python -m gan_jax.sample`: images from a checkpoint
+  evaluate.py        `python -m gan_jax.evaluate`: FID, KID, precision/recall of a run
+  metrics/           the shipped Fashion-MNIST classifier and the score maths
+  errors.py          UserError / RunFailed: one-line messages, exit codes 2 / 1
 """
 
 __version__ = "0.1.0"

@@ -50,6 +50,7 @@ def generate(config: config_lib.Config, state, n: int, seed: int, batch: int = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `python -m gan_jax.sample` parser."""
     parser = config_lib.OneLineParser(prog="python -m gan_jax.sample",
                                       description="Generate images from a training run's checkpoint.")
     parser.add_argument("--workdir", required=True, help="The run's folder (as given to gan_jax.train).")
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m gan_jax.sample`; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.n < 1:
         raise UserError(f"--n must be a positive integer, got {args.n}")

@@ -4,9 +4,10 @@ Read top to bottom:
   TrainState           everything that changes during training, as one pytree
   create_train_state   initial state from the config and the root key
   make_train_step      (state, real_batch, key) -> (state, metrics): the reference's schedule
-  make_train_chunk     K iterations in one jitted call (lax.scan), batches drawn on device
-  train_and_evaluate   the loop: chunks that end exactly on log / sample / checkpoint points
+  make_train_chunk     K iterations in one jitted call (lax.fori_loop), batches drawn on device
+  train_and_evaluate   the loop: chunks that end exactly on log / sample / checkpoint / eval points
   main                 the command line
+The run folder's lifecycle (workdir checks, resume checks, clean stops) is in run.py.
 
 Randomness: one root key from the seed. Iteration i uses fold_in(state.key, i), so a run is
 the same whether it is done in chunks of 1 or 1000, and resumes to the same numbers.
@@ -15,11 +16,9 @@ the same whether it is done in chunks of 1 or 1000, and resumes to the same numb
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -34,7 +33,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax import config as config_lib
-from gan_jax import checkpoints, input_pipeline, plotting
+from gan_jax import checkpoints, input_pipeline, plotting, run
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, UserError, run_cli
 from gan_jax.losses import accuracy, bce_with_logits
@@ -254,43 +253,6 @@ def make_mesh(config: Config) -> Mesh:
 # ----------------------------------------------------------------------------------------------
 # The loop.
 
-RUN_OUTPUTS = ("config.json", "config_history.jsonl", "metrics.jsonl", "dataset_preview.png", "final.png",
-               "curves.png", "eval.json", "samples", "checkpoints")
-"""What a run writes into its workdir (removed by --overwrite, and only these)."""
-
-
-def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False) -> None:
-    """Create the workdir; refuse one that holds a run unless resuming or overwriting.
-
-    Raises UserError when the path is not a writable folder, or holds a run and neither
-    `resume` nor `overwrite` is set. With `overwrite`, removes exactly RUN_OUTPUTS.
-    """
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
-        raise UserError(f"--workdir {workdir!r} exists and is not a folder; choose another --workdir")
-    holds_run = os.path.exists(os.path.join(workdir, "config.json"))
-    if holds_run and not (resume or overwrite):
-        raise UserError(f"--workdir {workdir!r} already holds a run; pass --resume to continue it, "
-                        f"--overwrite to replace it, or choose another --workdir")
-    if resume and not holds_run:
-        raise UserError(f"--resume given but --workdir {workdir!r} holds no run (no config.json); drop --resume")
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
-        with open(probe, "w"):
-            pass
-        os.remove(probe)
-    except OSError as e:
-        raise UserError(f"cannot write to --workdir {workdir!r} ({e.strerror}); choose a writable --workdir") from None
-    if overwrite and holds_run and not resume:
-        for name in RUN_OUTPUTS:
-            path = os.path.join(workdir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
-        print(f"--overwrite: removed the previous run's outputs in {workdir}", file=sys.stderr)
-
-
 def event_points(config: Config) -> tuple[Callable[[int], bool], ...]:
     """Predicates on a finished iteration index i (0-based): log it? sample after it?
     checkpoint? evaluate (and log)?
@@ -333,70 +295,6 @@ def abstract_train_state(config: Config, mesh: Mesh) -> TrainState:
     return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
 
 
-def _check_resumable(stored: Config, config: Config) -> dict[str, list]:
-    """The fields `config` changes from the run's `stored` config; UserError for shape changes."""
-    changes = {f.name: [getattr(stored, f.name), getattr(config, f.name)] for f in dataclasses.fields(Config)
-               if getattr(stored, f.name) != getattr(config, f.name)}
-    shape_changes = sorted(set(changes) & set(config_lib.SHAPE_FIELDS))
-    if shape_changes:
-        detail = ", ".join(f"{k} {changes[k][0]} -> {changes[k][1]}" for k in shape_changes)
-        raise UserError(f"cannot resume: the checkpoints have other shapes ({detail}); resume without "
-                        f"changing {', '.join('--' + config_lib._flag(k) for k in shape_changes)}, "
-                        f"or start a new --workdir")
-    math_changes = sorted(set(changes) & set(config_lib.MATH_FIELDS))
-    if math_changes:
-        print(f"warning: resuming with changed {', '.join(math_changes)}: the numbers will differ from "
-              f"an uninterrupted run", file=sys.stderr)
-    return changes
-
-
-def _keep_metrics_before(path: str, start: int) -> None:
-    """Rewrite metrics.jsonl keeping the records of iterations < start (a resumed run redoes the
-    rest, identically); a partial last line from a killed run is dropped."""
-    kept = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if record.get("iteration", start) < start:
-                    kept.append(line if line.endswith("\n") else line + "\n")
-    with open(path + ".tmp", "w") as f:
-        f.writelines(kept)
-    os.replace(path + ".tmp", path)
-
-
-class _StopRequest:
-    """Turns the first SIGINT/SIGTERM into a request to stop after the current chunk; a second
-    one acts as usual (SIGINT raises KeyboardInterrupt)."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopRequest":
-        if threading_is_main():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:  # noqa: ARG002
-        self.signum = signum
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def threading_is_main() -> bool:
-    import threading  # noqa: PLC0415
-
-    return threading.current_thread() is threading.main_thread()
-
-
 def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, overwrite: bool = False,
                        dataset: input_pipeline.Dataset | None = None) -> TrainState:
     """Train per `config`, writing every output into `workdir`; return the final state.
@@ -411,12 +309,12 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     after the current chunk, with a checkpoint.
     """
     config.validate()
-    prepare_workdir(workdir, resume=resume, overwrite=overwrite)
+    run.prepare_workdir(workdir, resume=resume, overwrite=overwrite)
     config_path = os.path.join(workdir, "config.json")
     changes = {}
     if resume:
         with open(config_path) as f:
-            changes = _check_resumable(config_lib.from_dict(json.load(f)), config)
+            changes = run.check_resumable(config_lib.from_dict(json.load(f)), config)
     mesh = make_mesh(config)
     if dataset is None:
         dataset = input_pipeline.load_fashion_mnist("train", config.resolved_manual_dir(), config.resolved_data_dir())
@@ -442,7 +340,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
                             "config": config_lib.to_dict(config)}) + "\n")
     metrics_path = os.path.join(workdir, "metrics.jsonl")
-    _keep_metrics_before(metrics_path, start)
+    run.keep_metrics_before(metrics_path, start)
     if not resume:
         rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
         pick = rng.integers(0, len(dataset), SAMPLE_GRID)
@@ -464,11 +362,11 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
     progress = _progress_bar(config, start)
     t_start, t_first, done = time.perf_counter(), None, start
-    with open(metrics_path, "a") as metrics_file, _StopRequest() as stop:
+    with open(metrics_path, "a") as metrics_file, run.StopRequest() as stop:
         lengths = chunk_lengths(config, start)
         for length in lengths:
             state, metrics, first_bad = train_chunk(state, images, np.int32(length))
-            first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint points
+            first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint/eval points
             done += length
             last = done - 1
             t_first = t_first or time.perf_counter()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -98,12 +99,13 @@ def test_sample_from_the_real_run(smoke_run, tmp_path):
     assert np.abs(data["images"]).max() < 1 and (tmp_path / "g.png").stat().st_size > 1000
     again = run_module("gan_jax.sample", "--workdir", str(workdir), "--n", "16", "--seed", "3",
                        "--npz", str(tmp_path / "s2.npz"), "--out", str(tmp_path / "g2.png"))
+    assert again.returncode == 0, again.stderr
     assert np.array_equal(np.load(tmp_path / "s2.npz")["images"], data["images"])  # same seed, same images
     assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(workdir), "--out", str(tmp_path / "g.png")),
                           "exists; pass --overwrite")
 
 
-# --- interrupted runs: SIGKILL twice at different points, then SIGINT, then resume to the end ---
+# --- interrupted runs: SIGKILL twice at different points, SIGTERM, SIGINT, then resume to the end ---
 
 KILL_ARGS = ["--iterations", "1000", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
              "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "500", "--checkpoint-every", "25",
@@ -133,7 +135,6 @@ def _start_and_signal(workdir, env, at_iteration, sig, resume):
 
 
 def _final_state(workdir):
-    from gan_jax import checkpoints
     from gan_jax.sample import load_run
 
     return load_run(str(workdir))
@@ -150,7 +151,9 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert code == -signal.SIGKILL
     code, _ = _start_and_signal(run, env, 530, signal.SIGKILL, resume=True)
     assert code == -signal.SIGKILL
-    code, err = _start_and_signal(run, env, 760, signal.SIGINT, resume=True)
+    code, err = _start_and_signal(run, env, 700, signal.SIGTERM, resume=True)
+    assert code == 0 and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
+    code, err = _start_and_signal(run, env, 850, signal.SIGINT, resume=True)
     assert code == 0 and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
     proc = run_module("gan_jax.train", "--workdir", str(run), "--resume", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -159,12 +162,10 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     _, step_a, a = _final_state(straight)
     _, step_b, b = _final_state(run)
     assert step_a == step_b == 1000
-    import jax
-
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
-    assert len(history) == 4 and [h["resume"] for h in history] == [False, True, True, True]
+    assert len(history) == 5 and [h["resume"] for h in history] == [False, True, True, True, True]
 
 
 def test_classifier_accuracy_on_the_test_set(tfds_dir, manual_dir):

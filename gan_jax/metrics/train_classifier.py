@@ -8,7 +8,6 @@ where the committed copy lives). Deterministic for a given seed on a given machi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -73,7 +72,7 @@ def accuracy(variables: dict, data: input_pipeline.Dataset) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = config_lib.OneLineParser(prog="python -m gan_jax.metrics.train_classifier", description=__doc__)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)

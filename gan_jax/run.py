@@ -1,0 +1,116 @@
+"""A run's folder and lifecycle: create or refuse the workdir, check a resume, trim the metrics
+of a resumed run, and turn SIGINT/SIGTERM into a clean stop. Used by gan_jax.train.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+from typing import Any
+
+from gan_jax import config as config_lib
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+
+RUN_OUTPUTS = ("config.json", "config_history.jsonl", "metrics.jsonl", "dataset_preview.png", "final.png",
+               "curves.png", "eval.json", "samples", "checkpoints")
+"""What a run writes into its workdir (removed by --overwrite, and only these)."""
+
+
+def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False) -> None:
+    """Create the workdir; refuse one that holds a run unless resuming or overwriting.
+
+    Raises UserError when the path is not a writable folder, or holds a run and neither
+    `resume` nor `overwrite` is set. With `overwrite`, removes exactly RUN_OUTPUTS.
+    """
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise UserError(f"--workdir {workdir!r} exists and is not a folder; choose another --workdir")
+    holds_run = os.path.exists(os.path.join(workdir, "config.json"))
+    if holds_run and not (resume or overwrite):
+        raise UserError(f"--workdir {workdir!r} already holds a run; pass --resume to continue it, "
+                        f"--overwrite to replace it, or choose another --workdir")
+    if resume and not holds_run:
+        raise UserError(f"--resume given but --workdir {workdir!r} holds no run (no config.json); drop --resume")
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to --workdir {workdir!r} ({e.strerror}); choose a writable --workdir") from None
+    if overwrite and holds_run and not resume:
+        for name in RUN_OUTPUTS:
+            path = os.path.join(workdir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+        print(f"--overwrite: removed the previous run's outputs in {workdir}", file=sys.stderr)
+
+
+def check_resumable(stored: Config, config: Config) -> dict[str, list]:
+    """The fields `config` changes from the run's `stored` config; UserError for shape changes."""
+    changes = {f.name: [getattr(stored, f.name), getattr(config, f.name)] for f in dataclasses.fields(Config)
+               if getattr(stored, f.name) != getattr(config, f.name)}
+    shape_changes = sorted(set(changes) & set(config_lib.SHAPE_FIELDS))
+    if shape_changes:
+        detail = ", ".join(f"{k} {changes[k][0]} -> {changes[k][1]}" for k in shape_changes)
+        raise UserError(f"cannot resume: the checkpoints have other shapes ({detail}); resume without "
+                        f"changing {', '.join('--' + config_lib._flag(k) for k in shape_changes)}, "
+                        f"or start a new --workdir")
+    math_changes = sorted(set(changes) & set(config_lib.MATH_FIELDS))
+    if math_changes:
+        print(f"warning: resuming with changed {', '.join(math_changes)}: the numbers will differ from "
+              f"an uninterrupted run", file=sys.stderr)
+    return changes
+
+
+def keep_metrics_before(path: str, start: int) -> None:
+    """Rewrite metrics.jsonl keeping the records of iterations < start (a resumed run redoes the
+    rest, identically); a partial last line from a killed run is dropped."""
+    kept = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if record.get("iteration", start) < start:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+    with open(path + ".tmp", "w") as f:
+        f.writelines(kept)
+    os.replace(path + ".tmp", path)
+
+
+class StopRequest:
+    """Turns the first SIGINT/SIGTERM into a request to stop after the current chunk; a second
+    one acts as usual (SIGINT raises KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "StopRequest":
+        if _in_main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ARG002
+        self.signum = signum
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
