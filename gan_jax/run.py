@@ -26,7 +26,7 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
     """Create the workdir; refuse one that holds a run unless resuming or overwriting.
 
     Raises UserError when the path is not a writable folder, or holds a run and neither
-    `resume` nor `overwrite` is set. With `overwrite`, removes exactly RUN_OUTPUTS.
+    `resume` nor `overwrite` is set. Deletes nothing (see remove_outputs).
     """
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise UserError(f"--workdir {workdir!r} exists and is not a folder; choose another --workdir")
@@ -44,14 +44,21 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
         os.remove(probe)
     except OSError as e:
         raise UserError(f"cannot write to --workdir {workdir!r} ({e.strerror}); choose a writable --workdir") from None
-    if overwrite and holds_run and not resume:
-        for name in RUN_OUTPUTS:
-            path = os.path.join(workdir, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            elif os.path.exists(path):
-                os.remove(path)
-        print(f"--overwrite: removed the previous run's outputs in {workdir}", file=sys.stderr)
+
+
+def remove_outputs(workdir: str) -> None:
+    """Delete exactly RUN_OUTPUTS from `workdir` (for --overwrite, once everything else is valid)."""
+    removed = []
+    for name in RUN_OUTPUTS:
+        path = os.path.join(workdir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+            removed.append(name)
+        elif os.path.exists(path):
+            os.remove(path)
+            removed.append(name)
+    if removed:
+        print(f"--overwrite: removed the previous run's {', '.join(removed)} in {workdir}", file=sys.stderr)
 
 
 def check_resumable(stored: Config, config: Config) -> dict[str, list]:

@@ -322,7 +322,15 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
 
+    evaluator = None
+    if config.eval_every:
+        from gan_jax.evaluate import Reference  # noqa: PLC0415  (the metrics classifier, only when used)
+
+        evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
+
     replicated = NamedSharding(mesh, P())
+    if overwrite and not resume:  # everything is valid: only now replace the old run
+        run.remove_outputs(workdir)
     ckpt = checkpoints.manager(workdir, keep=config.keep_checkpoints)
     restored = checkpoints.restore(ckpt, abstract_train_state(config, mesh)) if resume else None
     if restored is None:
@@ -355,11 +363,6 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     train_chunk = make_train_chunk(config, mesh)
     sample = make_sampler(config)
     is_log, is_sample, is_ckpt, is_eval = event_points(config)
-    evaluator = None
-    if config.eval_every:
-        from gan_jax.evaluate import Reference  # noqa: PLC0415  (the metrics classifier, only when used)
-
-        evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
     progress = _progress_bar(config, start)
     t_start, t_first, done = time.perf_counter(), None, start
     with open(metrics_path, "a") as metrics_file, run.StopRequest() as stop:

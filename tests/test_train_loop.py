@@ -163,6 +163,10 @@ def test_workdir_errors(tiny_config, tiny_data, tmp_path):
         train_and_evaluate(tiny_config, str(tmp_path / "empty"), resume=True, dataset=tiny_data)
     with pytest.raises(UserError, match="larger than the dataset"):
         train_and_evaluate(dataclasses.replace(tiny_config, batch_size=65), str(tmp_path / "big"), dataset=tiny_data)
+    with pytest.raises(UserError, match="larger than the dataset"):  # bad input + --overwrite: old run kept
+        train_and_evaluate(dataclasses.replace(tiny_config, batch_size=65), workdir, overwrite=True, dataset=tiny_data)
+    assert _read(os.path.join(workdir, "metrics.jsonl")) == before
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["12", "4", "8"]
     state = train_and_evaluate(tiny_config, workdir, overwrite=True, dataset=tiny_data)
     assert int(state.step) == 12 and _read(os.path.join(workdir, "metrics.jsonl")) == before
 
