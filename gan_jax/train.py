@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tensorboardX import SummaryWriter
 
 from gan_jax import config as config_lib
 from gan_jax import checkpoints, input_pipeline, plotting, run
@@ -301,7 +302,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
 
     Outputs: config.json (this run's config), config_history.jsonl (one line per start or
     resume), dataset_preview.png, samples/iter_NNNNNN.png (3x3 grids after each sample point),
-    final.png (the last grid), metrics.jsonl (one JSON object per log point), checkpoints/.
+    final.png (the last grid), metrics.jsonl (one JSON object per log point; the same scalars
+    as TensorBoard events in tensorboard/), curves.png (with evaluation), checkpoints/.
     resume: continue from the newest readable checkpoint in `workdir` (bitwise the same
     numbers as an uninterrupted run). dataset: use it instead of Fashion-MNIST (tests, benches).
     Raises UserError for bad config values, data or workdir (nothing written yet), RunFailed
@@ -365,7 +367,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     is_log, is_sample, is_ckpt, is_eval = event_points(config)
     progress = _progress_bar(config, start)
     t_start, t_first, done = time.perf_counter(), None, start
-    with open(metrics_path, "a") as metrics_file, run.StopRequest() as stop:
+    with open(metrics_path, "a") as metrics_file, run.StopRequest() as stop, \
+            SummaryWriter(os.path.join(workdir, "tensorboard")) as tensorboard:
         lengths = chunk_lengths(config, start)
         for length in lengths:
             state, metrics, first_bad = train_chunk(state, images, np.int32(length))
@@ -380,6 +383,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                     m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False))
                 metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
                 metrics_file.flush()
+                for name, value in m.items():
+                    tensorboard.add_scalar(name, value, last)
                 _console(progress, reference_log_line(last, m))
                 if progress is not None:
                     progress.set_postfix(d_loss=f"{m['d_loss']:.3f}", d_acc=f"{m['d_acc']:.2f}",

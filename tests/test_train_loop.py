@@ -24,6 +24,19 @@ def _records(workdir):
         return [json.loads(line) for line in f]
 
 
+def _tensorboard_scalars(folder):
+    """{tag: [(step, value), ...]} from the TensorBoard event files in `folder` (read with TF)."""
+    import tensorflow as tf
+
+    scalars = {}
+    for name in sorted(os.listdir(folder)):
+        for record in tf.data.TFRecordDataset(os.path.join(folder, name)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
 def _assert_states_equal(a, b):
     for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
         assert np.array_equal(np.asarray(x), np.asarray(y)), jax.tree_util.keystr(path)
@@ -43,6 +56,9 @@ def test_outputs_of_a_run(tiny_config, tiny_data, tmp_path):
     assert _read(os.path.join(workdir, "final.png")) == _read(os.path.join(workdir, "samples", "iter_000011.png"))
     for name in ("dataset_preview.png", "config.json", "config_history.jsonl"):
         assert os.path.getsize(os.path.join(workdir, name)) > 0
+    scalars = _tensorboard_scalars(os.path.join(workdir, "tensorboard"))
+    assert [step for step, _ in scalars["g_loss"]] == [0, 3, 6, 9, 11]
+    assert scalars["d_loss"][-1][1] == pytest.approx(_records(workdir)[-1]["d_loss"], rel=1e-6)
     assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))) == [4, 8, 12]
     with open(os.path.join(workdir, "config.json")) as f:
         assert json.load(f)["g_hidden"] == [16, 32]
