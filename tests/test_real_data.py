@@ -201,4 +201,5 @@ def test_metric_range_real_vs_bad_generators(tfds_dir, manual_dir):
     assert real["fid"] < 0.1 * min(noise["fid"], repeated["fid"])
     assert real["precision"] > 0.5 and real["recall"] > 0.5
     assert repeated["recall"] < 0.05 and repeated["class_entropy"] == 0.0
-    assert noise["precision"] < 0.05
+    assert noise["recall"] < 0.05  # (noise's precision is not low: real k-NN balls are wide in this space)
+    assert noise["classifier_score"] < 0.5 * real["classifier_score"]

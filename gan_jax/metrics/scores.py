@@ -112,4 +112,4 @@ def class_histogram(probs: np.ndarray) -> tuple[list[float], float]:
     p = np.asarray(probs)
     counts = np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p)
     nz = counts[counts > 0]
-    return counts.tolist(), float(-(nz * np.log(nz)).sum() / np.log(p.shape[1]))
+    return counts.tolist(), float(-(nz * np.log(nz)).sum() / np.log(p.shape[1])) + 0.0  # no -0.0
