@@ -40,26 +40,14 @@ T_IMPORTS = time.perf_counter()
 
 
 def flops_per_iteration(config: Config) -> float:
-    """Matrix-product FLOPs of one iteration, from the layer shapes (2 per multiply-add).
+    """Matrix-product FLOPs of one iteration (2 per multiply-add), from `iteration_matmuls`.
 
     Per Dense layer of shape (i, o) and batch B: forward 2*B*i*o, weight gradient 2*B*i*o,
     input gradient 2*B*i*o (skipped for a first layer whose input needs no gradient).
-    Elementwise work (activations, BatchNorm, Adam) is not counted.
+    Elementwise work (activations, BatchNorm, Adam) is not counted. 'joint' D updates do the
+    same products (one update on 2B images instead of two on B).
     """
-    b = config.batch_size
-    g = list(zip((config.latent_dim, *config.g_hidden), (*config.g_hidden, int(np.prod(IMAGE_SHAPE)))))
-    d = list(zip((int(np.prod(IMAGE_SHAPE)), *config.d_hidden), (*config.d_hidden, 1)))
-    macs = lambda layers: sum(i * o for i, o in layers)  # noqa: E731
-    g_fwd, d_fwd = macs(g), macs(d)
-    d_pass = 2 * d_fwd + (d_fwd - macs(d[:1]))  # forward + weight grads + input grads but layer 1
-    total = (
-        g_fwd                                    # 1. fakes for D (G inference)
-        + 2 * d_pass                             # 2-3. D on B real and B fake images (joint: same work)
-        + g_fwd + d_fwd                          # 4. G update: forward through G and D,
-        + d_fwd                                  #    input grads through every D layer,
-        + g_fwd + (g_fwd - macs(g[:1]))          #    weight grads of G, input grads of G but layer 1
-    )
-    return 2.0 * b * total
+    return float(sum(2 * m * k * n for m, k, n in iteration_matmuls(config)))
 
 
 def iteration_matmuls(config: Config) -> list[tuple[int, int, int]]:
