@@ -16,9 +16,14 @@ the four original files; tfds checks their SHA-256 sums and prepares the dataset
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import socket
+import sys
+import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -66,17 +71,49 @@ def synthetic_dataset(n: int = 256, seed: int = 0) -> Dataset:
 
 
 def _import_tf():
-    """Import TensorFlow and tfds quietly, with every GPU hidden from TensorFlow."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # noqa: PLC0415  (deliberately lazy: only this module needs TF)
+    """Import TensorFlow and tfds silently, with every GPU hidden from TensorFlow.
 
-    tf.config.set_visible_devices([], "GPU")
-    import tensorflow_datasets as tfds  # noqa: PLC0415
+    TensorFlow >= 2.16 logs through absl's C++ logging, which writes to file descriptor 2 while
+    being imported, before any log level applies: absl's "All log messages before
+    absl::InitializeLog() ..." notice and, on CPUs where TensorFlow turns its oneDNN path on
+    (AVX-512 / AMX Xeons, or TF_ENABLE_ONEDNN_OPTS=1), the "oneDNN custom operations are on"
+    banner. No environment variable turns these off (TF_CPP_MIN_LOG_LEVEL does not), so the
+    import runs with descriptor 2 pointed at a scratch file; if the import fails, what it wrote
+    is replayed before the exception propagates. TF_CPP_MIN_LOG_LEVEL=2 then keeps TensorFlow's
+    later C++ INFO/WARNING lines (e.g. cpu_feature_guard) off the console.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_stderr_captured():
+        import tensorflow as tf  # noqa: PLC0415  (deliberately lazy: only this module needs TF)
+
+        tf.config.set_visible_devices([], "GPU")
+        import tensorflow_datasets as tfds  # noqa: PLC0415
     from absl import logging as absl_logging  # noqa: PLC0415
 
     absl_logging.set_verbosity(absl_logging.ERROR)
     tfds.disable_progress_bar()
     return tf, tfds
+
+
+@contextlib.contextmanager
+def _native_stderr_captured() -> Iterator[None]:
+    """Point file descriptor 2 (what C/C++ libraries write to) at a scratch file for the block;
+    replay the captured bytes on stderr only if the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            except BaseException:
+                os.dup2(saved, 2)
+                sink.seek(0)
+                os.write(2, sink.read())
+                raise
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _network_reachable(timeout_s: float = 3.0) -> bool:
@@ -151,7 +188,14 @@ def load_fashion_mnist(split: str = "train", manual_dir: str | None = None,
                 raise UserError(_offline_message("Fashion-MNIST is not prepared in the tfds data dir "
                                                  "and the download server cannot be reached"))
             config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
-            builder.download_and_prepare(download_config=config)
+            # tfds prints "Downloading and preparing dataset ..." and "... prepared" on stdout,
+            # unconditionally; our one line below says the same, and only once it succeeded (an
+            # error stays the only line).
+            with contextlib.redirect_stdout(io.StringIO()):
+                builder.download_and_prepare(download_config=config)
+            source = f"the files in {manual_dir}" if manual_dir is not None else "a download"
+            print(f"prepared Fashion-MNIST from {source} into {builder.data_dir} (once; later runs reuse it)",
+                  file=sys.stderr)
         arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
     except NonMatchingChecksumError as e:
         bad = next((f for f in FILES if f in str(e)), "a data file")

@@ -40,13 +40,29 @@ def manual_dir() -> str:
 
 
 @pytest.fixture(scope="session")
-def tfds_dir(tmp_path_factory, manual_dir) -> str:
-    """A tfds data_dir with fashion_mnist prepared once (offline, from manual_dir)."""
-    from gan_jax import input_pipeline
-
+def first_preparation(tmp_path_factory, manual_dir) -> tuple[str, subprocess.CompletedProcess]:
+    """A tfds data_dir with fashion_mnist prepared once, offline, from manual_dir, in a fresh
+    process with TensorFlow's oneDNN path forced on (its import banner prints on every CPU then);
+    returns (data_dir, the finished process) so a test can check what it printed."""
     path = str(tmp_path_factory.mktemp("tfds"))
-    input_pipeline.load_fashion_mnist("test", manual_dir=manual_dir, data_dir=path)
-    return path
+    code = ("import sys; from gan_jax import input_pipeline; "
+            "input_pipeline.load_fashion_mnist('test', manual_dir=sys.argv[1], data_dir=sys.argv[2])")
+    proc = subprocess.run([sys.executable, "-c", code, manual_dir, path], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu", **ONEDNN_ON}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return path, proc
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(first_preparation) -> str:
+    """A tfds data_dir with fashion_mnist prepared once (offline, from manual_dir)."""
+    return first_preparation[0]
+
+
+ONEDNN_ON = {"TF_ENABLE_ONEDNN_OPTS": "1"}
+"""Forces TensorFlow's oneDNN path on. TensorFlow then prints its oneDNN banner on import on
+any x86 CPU (by itself it does so only on AVX-512/AMX ones): tests that check gan_jax's output
+is exactly its own lines set it, so they catch the banner on the AVX2 machines too."""
 
 
 def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 300

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_module
+from conftest import ONEDNN_ON, REPO, assert_one_line_error, run_module
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError
 
@@ -47,9 +48,38 @@ def test_corrupt_file_in_manual_dir(tmp_path, manual_dir):
     with open(corrupt / "train-labels-idx1-ubyte.gz", "r+b") as f:
         f.truncate(1000)
     proc = run_module("gan_jax.train", "--workdir", str(tmp_path / "run"), "--manual-dir", str(corrupt),
-                      "--data-dir", str(tmp_path / "tfds"))
+                      "--data-dir", str(tmp_path / "tfds"), env=ONEDNN_ON)
     assert_one_line_error(proc, "train-labels-idx1-ubyte.gz", "corrupt", "SHA-256")
+    assert proc.stdout == ""
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_first_preparation_prints_one_line_of_its_own(first_preparation, manual_dir):
+    """Preparing the dataset (TensorFlow imported, oneDNN on, tfds building) says one line, ours."""
+    data_dir, proc = first_preparation
+    assert proc.stdout == ""  # tfds' own "Downloading and preparing dataset ..." goes nowhere
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert re.fullmatch(rf"prepared Fashion-MNIST from the files in {re.escape(manual_dir)} into "
+                        rf"{re.escape(data_dir)}/fashion_mnist/[0-9.]+ \(once; later runs reuse it\)", lines[0]), lines
+
+
+def test_tensorflow_import_failure_is_not_swallowed(monkeypatch, capfd):
+    """What a failing TensorFlow import writes on descriptor 2 is replayed, not lost."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name == "tensorflow":
+            os.write(2, b"native loader: libfoo.so missing\n")
+            raise ImportError("no tensorflow")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    with pytest.raises(ImportError, match="no tensorflow"):
+        input_pipeline._import_tf()
+    assert "native loader: libfoo.so missing" in capfd.readouterr().err
 
 
 def test_offline_without_manual_dir(tmp_path, monkeypatch):
