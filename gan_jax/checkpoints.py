@@ -8,6 +8,7 @@ pickle: loading a checkpoint executes no code). The newest `keep` checkpoints ar
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -16,7 +17,9 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 
+from gan_jax import config as config_lib
 from gan_jax.errors import RunFailed, UserError
+from gan_jax.step import TrainState, abstract_train_state
 
 absl_logging.set_verbosity(absl_logging.ERROR)  # orbax logs every save at INFO
 
@@ -95,3 +98,19 @@ def _check_shapes(state: Any, abstract_state: Any, step: int) -> None:
     if got != want:
         raise UserError(f"checkpoint {step} was written by a different model config (shapes differ); "
                         f"resume with the run's own config or start a new --workdir")
+
+
+def load_run(workdir: str, step: int | None = None) -> tuple[config_lib.Config, int, TrainState]:
+    """(config, step, state) of the run in `workdir` at checkpoint `step` (None: the newest readable)."""
+    try:
+        with open(os.path.join(workdir, "config.json")) as f:
+            config = config_lib.from_dict(json.load(f))
+    except FileNotFoundError:
+        raise UserError(f"--workdir {workdir!r} holds no run (no config.json); pass the folder a training run wrote") from None
+    except (json.JSONDecodeError, TypeError) as e:
+        raise UserError(f"{workdir}/config.json is not a gan_jax config ({e})") from None
+    mngr = manager(workdir, create=False)
+    restored = restore(mngr, abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0])), step)
+    if restored is None:
+        raise UserError(f"the run in {workdir!r} has no checkpoint yet; train longer or pass --checkpoint-every")
+    return config, restored[0], restored[1]

@@ -9,44 +9,16 @@ The generator runs with BatchNorm in inference mode (moving statistics), like Ke
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import math
 import os
 import sys
 
-import jax
 import numpy as np
 
-from gan_jax import checkpoints, config as config_lib, plotting
+from gan_jax import config as config_lib, plotting
+from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError, run_cli
-from gan_jax.train import abstract_train_state, make_mesh, make_sampler
-
-
-def load_run(workdir: str, step: int | None = None):
-    """(config, step, state) of the run in `workdir` at checkpoint `step` (None: the newest readable)."""
-    try:
-        with open(os.path.join(workdir, "config.json")) as f:
-            config = config_lib.from_dict(json.load(f))
-    except FileNotFoundError:
-        raise UserError(f"--workdir {workdir!r} holds no run (no config.json); pass the folder a training run wrote") from None
-    except (json.JSONDecodeError, TypeError) as e:
-        raise UserError(f"{workdir}/config.json is not a gan_jax config ({e})") from None
-    config = dataclasses.replace(config, devices=1)
-    mngr = checkpoints.manager(workdir, create=False)
-    restored = checkpoints.restore(mngr, abstract_train_state(config, make_mesh(config)), step)
-    if restored is None:
-        raise UserError(f"the run in {workdir!r} has no checkpoint yet; train longer or pass --checkpoint-every")
-    return config, restored[0], restored[1]
-
-
-def generate(config: config_lib.Config, state, n: int, seed: int, batch: int = 1000) -> np.ndarray:
-    """n samples, float32 (n, 28, 28, 1) in (-1, 1), from PRNGKey(seed), made `batch` at a time."""
-    sample = make_sampler(config)
-    key = jax.random.PRNGKey(seed)
-    parts = [np.asarray(sample(state, jax.random.fold_in(key, i), min(batch, n - start)))
-             for i, start in enumerate(range(0, n, batch))]
-    return np.concatenate(parts)[:n]
+from gan_jax.sampling import generate
 
 
 def build_parser() -> argparse.ArgumentParser:

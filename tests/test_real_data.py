@@ -165,7 +165,7 @@ def _start_and_signal(workdir, env, at_iteration, sig, resume):
 
 
 def _final_state(workdir):
-    from gan_jax.sample import load_run
+    from gan_jax.checkpoints import load_run
 
     return load_run(str(workdir))
 

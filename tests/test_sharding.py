@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent("""
     assert len(jax.devices()) == 8, jax.devices()
     from gan_jax.config import Config
     from gan_jax.input_pipeline import synthetic_dataset
-    from gan_jax.train import train_and_evaluate
+    from gan_jax.loop import train_and_evaluate
     config = dataclasses.replace(Config(), iterations=6, batch_size=16, latent_dim=8, g_hidden=(16, 32),
                                  d_hidden=(32, 16), log_every=1, sample_every=5, checkpoint_every=0, progress=False)
     data = synthetic_dataset(64, seed=1)
@@ -41,7 +41,8 @@ SCRIPT = textwrap.dedent("""
             assert abs(ma[k] - mb[k]) < 1e-4, (k, ma[k], mb[k])
     # The batch really is split: the 8-device program reduces gradients and BatchNorm moments across devices.
     from jax.sharding import NamedSharding, PartitionSpec as P
-    from gan_jax.train import create_train_state, make_mesh, make_train_chunk
+    from gan_jax.loop import make_mesh, make_train_chunk
+    from gan_jax.step import create_train_state
     c8 = dataclasses.replace(config, devices=8)
     mesh = make_mesh(c8)
     rep = NamedSharding(mesh, P())

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.train import build_models, create_train_state, make_train_step
+from gan_jax.step import build_models, create_train_state, make_train_step
 
 
 def _setup(tiny_config, tiny_data, **changes):

@@ -1,0 +1,278 @@
+"""The training loop: `train_and_evaluate(config, workdir)`, K iterations per jitted host call.
+
+Read top to bottom:
+  make_mesh            the ('data',) device mesh the batch is split over
+  make_train_chunk     K iterations in one jitted call (lax.fori_loop), batches drawn on device
+  event_points         which iterations log, sample, checkpoint, evaluate
+  chunk_lengths        host calls that end exactly on those points
+  train_and_evaluate   the loop, writing every output of a run
+The pure step is in step.py; the run folder's lifecycle (workdir checks, resume checks, clean
+stops) in run.py; checkpoints in checkpoints.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tensorboardX import SummaryWriter
+
+from gan_jax import checkpoints, input_pipeline, plotting, run
+from gan_jax import config as config_lib
+from gan_jax.config import Config
+from gan_jax.errors import RunFailed, UserError
+from gan_jax.sampling import make_sampler, sample_key
+from gan_jax.step import EVAL_STREAM, Metrics, TrainState, abstract_train_state, create_train_state, make_train_step
+
+SAMPLE_GRID = 9  # the reference's 3x3 grids
+
+
+def make_mesh(config: Config) -> Mesh:
+    """A 1-D mesh ('data',) over the first `config.devices` devices (0: all).
+
+    Single process: the local devices. After `jax.distributed.initialize()` (--distributed):
+    every host's devices, so the global batch is split over all of them.
+    """
+    devices = jax.devices()
+    n = config.devices or len(devices)
+    if n > len(devices):
+        raise UserError(f"--devices {n} asked for, only {len(devices)} device(s) present; pass --devices 0 for all")
+    if config.batch_size % n:
+        raise UserError(f"--batch-size {config.batch_size} does not split over {n} devices; "
+                        f"use a multiple of {n} or pass --devices")
+    return Mesh(np.array(devices[:n]), ("data",))
+
+
+def make_train_chunk(config: Config, mesh: Mesh | None = None
+                     ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
+    """K iterations per host call: `chunk(state, images, K) -> (state, metrics, first_bad)`, jitted.
+
+    images: float32 (N, 28, 28, 1) in [-1, 1], resident on device; each iteration draws
+    `batch_size` indices uniformly with replacement (the reference's `randint`) from
+    fold_in(state.key, state.step). K: int32 scalar >= 1, traced (a `lax.fori_loop` trip
+    count), so every chunk length shares one compilation. `state` is donated. Returns the
+    metrics of the chunk's last iteration, and first_bad: int32 scalar, -1 if every loss and
+    weight stayed finite, else the first iteration whose loss (or, at the end, weights) was not.
+    """
+    batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
+    train_step = make_train_step(config, batch_sharding)
+
+    def one_iteration(state: TrainState, images: jax.Array) -> tuple[TrainState, Metrics]:
+        k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
+        idx = jax.random.randint(k_data, (config.batch_size,), 0, images.shape[0])
+        return train_step(state, jnp.take(images, idx, axis=0), k_step)
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def train_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array
+                    ) -> tuple[TrainState, Metrics, jax.Array]:
+        def body(_, carry):
+            state, _, first_bad = carry
+            iteration = state.step
+            state, metrics = one_iteration(state, images)
+            finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
+            return state, metrics, jnp.where((first_bad < 0) & ~finite, iteration, first_bad)
+
+        empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                       jax.eval_shape(one_iteration, state, images)[1])
+        state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, jnp.int32(-1)))
+        weights = (state.g_params, state.g_batch_stats, state.d_params)
+        weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
+        first_bad = jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
+        return state, metrics, first_bad
+
+    return train_chunk
+
+
+def event_points(config: Config) -> tuple[Callable[[int], bool], ...]:
+    """Predicates on a finished iteration index i (0-based): log it? sample after it?
+    checkpoint? evaluate (and log)?
+
+    The last iteration is always logged, sampled, checkpointed and evaluated (each where
+    enabled). Checkpoints happen when the number of completed iterations (i + 1) is a
+    multiple of checkpoint_every.
+    """
+    last = config.iterations - 1
+    is_log = lambda i: i % config.log_every == 0 or i == last  # noqa: E731
+    is_sample = lambda i: i % config.sample_every == 0 or i == last  # noqa: E731
+    is_ckpt = lambda i: config.checkpoint_every > 0 and ((i + 1) % config.checkpoint_every == 0 or i == last)  # noqa: E731
+    is_eval = lambda i: config.eval_every > 0 and (i % config.eval_every == 0 or i == last)  # noqa: E731
+    return is_log, is_sample, is_ckpt, is_eval
+
+
+def chunk_lengths(config: Config, start: int) -> list[int]:
+    """Iterations per host call from iteration `start` on: each chunk ends on the next event
+    point (log, sample, checkpoint or evaluation) or after max_steps_per_call iterations."""
+    events = event_points(config)
+    lengths, i = [], start
+    while i < config.iterations:
+        end = i
+        while not any(is_event(end) for is_event in events) and end - i + 1 < config.max_steps_per_call:
+            end += 1
+        lengths.append(end - i + 1)
+        i = end + 1
+    return lengths
+
+
+def reference_log_line(iteration: int, m: dict[str, float]) -> str:
+    """The reference's (commented-out) print: `%d [D loss: %f, acc.: %.2f%%] [G loss: %f]`."""
+    return "%d [D loss: %f, acc.: %.2f%%] [G loss: %f]" % (iteration, m["d_loss"], 100 * m["d_acc"], m["g_loss"])
+
+
+def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, overwrite: bool = False,
+                       dataset: input_pipeline.Dataset | None = None) -> TrainState:
+    """Train per `config`, writing every output into `workdir`; return the final state.
+
+    Outputs: config.json (this run's config), config_history.jsonl (one line per start or
+    resume), dataset_preview.png, samples/iter_NNNNNN.png (3x3 grids after each sample point),
+    final.png (the last grid), metrics.jsonl (one JSON object per log point; the same scalars
+    as TensorBoard events in tensorboard/), curves.png (with evaluation), checkpoints/.
+    resume: continue from the newest readable checkpoint in `workdir` (bitwise the same
+    numbers as an uninterrupted run). dataset: use it instead of Fashion-MNIST (tests, benches).
+    Raises UserError for bad config values, data or workdir (nothing written yet), RunFailed
+    when training diverges or a checkpoint cannot be written. SIGINT/SIGTERM stop it cleanly
+    after the current chunk, with a checkpoint.
+    """
+    config.validate()
+    run.prepare_workdir(workdir, resume=resume, overwrite=overwrite)
+    config_path = os.path.join(workdir, "config.json")
+    changes = {}
+    if resume:
+        with open(config_path) as f:
+            changes = run.check_resumable(config_lib.from_dict(json.load(f)), config)
+    mesh = make_mesh(config)
+    if dataset is None:
+        dataset = input_pipeline.load_fashion_mnist("train", config.resolved_manual_dir(), config.resolved_data_dir())
+    if config.batch_size > len(dataset):
+        raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
+                        f"use at most {len(dataset)}")
+
+    evaluator = None
+    if config.eval_every:
+        from gan_jax.metrics.reference import Reference  # noqa: PLC0415  (the metrics classifier, only when used)
+
+        evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
+
+    replicated = NamedSharding(mesh, P())
+    if overwrite and not resume:  # everything is valid: only now replace the old run
+        run.remove_outputs(workdir)
+    ckpt = checkpoints.manager(workdir, keep=config.keep_checkpoints)
+    restored = checkpoints.restore(ckpt, abstract_train_state(config, replicated)) if resume else None
+    if restored is None:
+        state = jax.device_put(create_train_state(config, jax.random.PRNGKey(config.seed)), replicated)
+        if resume:
+            print("no checkpoint yet: resuming from iteration 0", file=sys.stderr)
+    else:
+        state = restored[1]
+    start = int(state.step)
+
+    # Everything is valid: write the run's record.
+    with open(config_path, "w") as f:
+        json.dump(config_lib.to_dict(config), f, indent=2)
+    with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
+        f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
+                            "config": config_lib.to_dict(config)}) + "\n")
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    run.keep_metrics_before(metrics_path, start)
+    if not resume:
+        rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
+        pick = rng.integers(0, len(dataset), SAMPLE_GRID)
+        plotting.save_grid(dataset.images[pick], os.path.join(workdir, "dataset_preview.png"),
+                           titles=[input_pipeline.CLASS_NAMES[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
+    if start >= config.iterations:
+        print(f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue",
+              file=sys.stderr)
+        return state
+
+    images = jax.device_put(dataset.images, replicated)
+    train_chunk = make_train_chunk(config, mesh)
+    sample = make_sampler(config)
+    is_log, is_sample, is_ckpt, is_eval = event_points(config)
+    progress = _progress_bar(config, start)
+    t_start, t_first, done = time.perf_counter(), None, start
+    with open(metrics_path, "a") as metrics_file, run.StopRequest() as stop, \
+            SummaryWriter(os.path.join(workdir, "tensorboard")) as tensorboard:
+        lengths = chunk_lengths(config, start)
+        for length in lengths:
+            state, metrics, first_bad = train_chunk(state, images, np.int32(length))
+            first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint/eval points
+            done += length
+            last = done - 1
+            t_first = t_first or time.perf_counter()
+            if is_log(last) or is_eval(last) or first_bad >= 0:
+                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                if is_eval(last) and first_bad < 0:
+                    fakes = np.asarray(sample(state, sample_key(config, last, EVAL_STREAM), config.eval_samples))
+                    m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False))
+                metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
+                metrics_file.flush()
+                for name, value in m.items():
+                    tensorboard.add_scalar(name, value, last)
+                _console(progress, reference_log_line(last, m))
+                if progress is not None:
+                    progress.set_postfix(d_loss=f"{m['d_loss']:.3f}", d_acc=f"{m['d_acc']:.2f}",
+                                         g_loss=f"{m['g_loss']:.3f}", refresh=False)
+            if first_bad >= 0:
+                good = ckpt.latest_step()
+                raise RunFailed(f"training diverged: non-finite loss or weights at iteration {first_bad}; "
+                                f"nothing after the last good checkpoint ({good if good is not None else 'none'}) "
+                                f"was saved; lower --learning-rate or change --seed")
+            if is_sample(last):
+                grid = np.asarray(sample(state, sample_key(config, last), SAMPLE_GRID))
+                plotting.save_grid(grid, os.path.join(workdir, "samples", f"iter_{last:06d}.png"))
+                if last == config.iterations - 1:
+                    plotting.save_grid(grid, os.path.join(workdir, "final.png"))
+            if is_eval(last):
+                _save_curves(metrics_path, os.path.join(workdir, "curves.png"))
+            if is_ckpt(last) or (stop.signum is not None and config.checkpoint_every > 0):
+                checkpoints.save(ckpt, done, state, config_lib.to_dict(config))
+            if progress is not None:
+                progress.update(length)
+            if stop.signum is not None and done < config.iterations:
+                if progress is not None:
+                    progress.close()
+                saved = "checkpoint written" if config.checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
+                print(f"stopped by {signal.Signals(stop.signum).name} after iteration {last} ({saved}); "
+                      f"continue with: python -m gan_jax.train --workdir {workdir} --resume", file=sys.stderr)
+                return state
+    jax.block_until_ready(state)
+    t_end = time.perf_counter()
+    if progress is not None:
+        progress.close()
+    n = config.iterations - start
+    rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
+    if len(lengths) > 1:  # the rate after the first call, which includes compiling
+        rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
+    print(f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}", file=sys.stderr)
+    return state
+
+
+def _save_curves(metrics_path: str, path: str) -> None:
+    with open(metrics_path) as f:
+        records = [json.loads(line) for line in f]
+    plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid"))
+
+
+def _progress_bar(config: Config, start: int):
+    if not config.progress:
+        return None
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    return tqdm(total=config.iterations, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr)
+
+
+def _console(progress, line: str) -> None:
+    if progress is not None:
+        progress.write(line, file=sys.stdout)
+    else:
+        print(line, flush=True)
+
+

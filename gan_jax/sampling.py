@@ -1,0 +1,42 @@
+"""Making images from a train state: the jitted sampler, the keys of the grids and evaluation
+samples, and `generate` (many samples, in batches, to the host).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan_jax.config import Config
+from gan_jax.step import SAMPLE_STREAM, TrainState, build_models
+
+
+def make_sampler(config: Config) -> Callable[[TrainState, jax.Array, int], jax.Array]:
+    """`sample(state, key, n) -> float32 (n, 28, 28, 1)` in (-1, 1), G in inference mode (jitted)."""
+    generator, _, _ = build_models(config)
+
+    @functools.partial(jax.jit, static_argnums=2)
+    def sample(state: TrainState, key: jax.Array, n: int) -> jax.Array:
+        z = jax.random.normal(key, (n, config.latent_dim), jnp.float32)
+        return generator.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=False)
+
+    return sample
+
+
+def sample_key(config: Config, iteration: int, stream: int = SAMPLE_STREAM) -> jax.Array:
+    """The key of the samples made after `iteration` (the grid, or with EVAL_STREAM the
+    evaluation samples); independent of the training keys."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), stream), iteration)
+
+
+def generate(config: Config, state: TrainState, n: int, seed: int, batch: int = 1000) -> np.ndarray:
+    """n samples, float32 (n, 28, 28, 1) in (-1, 1), from PRNGKey(seed), made `batch` at a time."""
+    sample = make_sampler(config)
+    key = jax.random.PRNGKey(seed)
+    parts = [np.asarray(sample(state, jax.random.fold_in(key, i), min(batch, n - start)))
+             for i, start in enumerate(range(0, n, batch))]
+    return np.concatenate(parts)[:n]
