@@ -22,6 +22,9 @@ import typing
 from typing import Literal
 
 from gan_jax.errors import UserError
+from gan_jax.losses import LOSSES
+from gan_jax.models import ARCHITECTURES
+from gan_jax.penalties import PENALTIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +62,29 @@ class Config:
     """BatchNorm mode of G when making the fakes D trains on. 'inference': moving statistics
     (reference: Keras `generator.predict`). 'train': batch statistics (moving stats not updated)."""
 
+    # --- the GAN recipe: loss, penalty, normalization, schedule, EMA (defaults: the reference) ---
+    loss: str = "ns"
+    """The GAN loss, a function in losses.py: ns (non-saturating, the reference), minimax, lsgan,
+    wgan, hinge."""
+    penalty: str = "none"
+    """Penalty on D, a function in penalties.py: none (the reference), wgan_gp (Gulrajani et al.
+    2017), dragan (Kodali et al. 2017), r1 / r2 (gradient norm on reals / fakes, Mescheder et al. 2018)."""
+    penalty_weight: float = 10.0
+    """Weight of --penalty in D's loss (lambda of WGAN-GP and DRAGAN, gamma of R1/R2)."""
+    d_norm: Literal["none", "batch", "layer", "spectral"] = "none"
+    """Normalization of D's layers: none (the reference), batch, layer, spectral (Miyato et al. 2018)."""
+    d_steps: int = 1
+    """D updates per G update (WGAN's n_critic), each on a fresh real batch and fresh fakes."""
+    d_clip: float = 0.0
+    """Clip every D weight to [-C, C] after each D update (WGAN, Arjovsky et al. 2017); 0 = off."""
+    g_ema: float = 0.0
+    """Decay of an exponential moving average of G's weights and BatchNorm statistics, updated every
+    iteration; when > 0 the grids, evaluation, gan_jax.sample and gan_jax.evaluate use it. 0 = off."""
+
     # --- the networks (reference: Keras Sequential dense GAN) ---
+    arch: str = "dense"
+    """Architecture: dense (the reference's MLPs; --g-hidden/--d-hidden) or dcgan (InfoGAN-style conv
+    nets of Lucic et al. 2018; D's normalization is --d-norm, batch in the dcgan preset)."""
     g_hidden: tuple[int, ...] = (256, 512, 1024)
     """Widths of the generator's hidden Dense layers (each: Dense, LeakyReLU, BatchNorm)."""
     d_hidden: tuple[int, ...] = (512, 256)
@@ -80,6 +105,19 @@ class Config:
     """Adam beta_2, both networks."""
     adam_eps: float = 1e-7
     """Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see README)."""
+    g_learning_rate: float | None = None
+    """G's Adam learning rate (two time scales, Heusel et al. 2017); default: --learning-rate;
+    0 freezes G."""
+    d_learning_rate: float | None = None
+    """D's Adam learning rate; default: --learning-rate; 0 freezes D."""
+    g_beta1: float | None = None
+    """G's Adam beta_1; default: --beta1."""
+    g_beta2: float | None = None
+    """G's Adam beta_2; default: --beta2."""
+    d_beta1: float | None = None
+    """D's Adam beta_1; default: --beta1."""
+    d_beta2: float | None = None
+    """D's Adam beta_2; default: --beta2."""
 
     # --- execution (does not change the numbers) ---
     max_steps_per_call: int = 1000
@@ -115,13 +153,31 @@ class Config:
         for name in ("learning_rate", "bn_epsilon", "adam_eps"):
             if not getattr(self, name) > 0:
                 raise UserError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
-        for name in ("beta1", "beta2", "bn_momentum"):
-            if not 0 <= getattr(self, name) < 1:
+        for name in ("g_learning_rate", "d_learning_rate"):
+            if getattr(self, name) is not None and not getattr(self, name) >= 0:
+                raise UserError(f"--{_flag(name)} must be >= 0 (0 freezes that network), got {getattr(self, name)}")
+        for name in ("beta1", "beta2", "bn_momentum", "g_ema", "g_beta1", "g_beta2", "d_beta1", "d_beta2"):
+            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise UserError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
-        for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train"))):
+        for name in ("penalty_weight", "d_clip"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        if self.d_steps < 1:
+            raise UserError(f"--d-steps must be a positive integer, got {self.d_steps}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train")),
+                              ("d_norm", ("none", "batch", "layer", "spectral"))):
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         return self
+
+    def adam(self, network: Literal["g", "d"]) -> tuple[float, float, float]:
+        """(learning rate, beta1, beta2) of `network`'s Adam: its own flags, else the shared ones."""
+        own = [getattr(self, f"{network}_{name}") for name in ("learning_rate", "beta1", "beta2")]
+        shared = (self.learning_rate, self.beta1, self.beta2)
+        return tuple(o if o is not None else s for o, s in zip(own, shared))  # type: ignore[return-value]
 
     def resolved_manual_dir(self) -> str | None:
         """The manual download folder: the flag, else $GAN_JAX_MANUAL_DIR, else None."""
@@ -132,11 +188,17 @@ class Config:
         return self.data_dir or os.environ.get("GAN_JAX_DATA_DIR") or None
 
 
+CHOICES: dict[str, typing.Collection[str]] = {"loss": LOSSES, "penalty": PENALTIES, "arch": ARCHITECTURES}
+"""String fields whose values name an entry of a dict of functions (a new entry there is a new choice)."""
+
 # Fields that change array shapes or the math; a checkpoint only resumes under the same values.
-SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden")
+# (g_ema too, between 0 and > 0: the EMA copy of G exists only when it is on.)
+SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm")
 # Fields that change the numbers (but not the shapes) of a run.
 MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
-               "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps")
+               "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
+               "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
+               "d_beta1", "d_beta2")
 
 
 PRESETS: dict[str, dict[str, object]] = {
@@ -144,6 +206,27 @@ PRESETS: dict[str, dict[str, object]] = {
     "reference": {},
     # PyTorch-GAN's `gan.py` schedule: one joint D update, G in train mode for the fakes.
     "pytorch_gan": {"d_update": "joint", "fake_bn": "train"},
+    # --- from the literature: each the default with only what its paper changes ---
+    # Least-squares GAN (Mao et al. 2017): the reference with the LSGAN loss (their Adam 2e-4, 0.5).
+    "lsgan": {"loss": "lsgan"},
+    # Minimax GAN (Goodfellow et al. 2014): the saturating G loss.
+    "minimax": {"loss": "minimax"},
+    # WGAN (Arjovsky et al. 2017): critic loss, weights clipped to 0.01, 5 critic steps, lr 5e-5
+    # (the paper's RMSProp rate; here Adam with beta1 0.5).
+    "wgan": {"loss": "wgan", "d_clip": 0.01, "d_steps": 5, "learning_rate": 5e-5, "d_update": "joint"},
+    # WGAN-GP (Gulrajani et al. 2017, Algorithm 1): critic loss + gradient penalty 10,
+    # Adam(1e-4, 0, 0.9), 5 critic steps, one critic update on both terms.
+    "wgan_gp": {"loss": "wgan", "penalty": "wgan_gp", "penalty_weight": 10.0, "learning_rate": 1e-4,
+                "beta1": 0.0, "beta2": 0.9, "d_steps": 5, "d_update": "joint"},
+    # DRAGAN (Kodali et al. 2017): the NS loss + their penalty around the reals, lambda 10.
+    "dragan": {"penalty": "dragan", "penalty_weight": 10.0, "d_update": "joint"},
+    # SN-GAN (Miyato et al. 2018) with two time scales (Heusel et al. 2017; Zhang et al. 2019):
+    # hinge loss, spectral norm in D, Adam(beta1 0, beta2 0.9), D at 4e-4 and G at 1e-4.
+    "sngan": {"loss": "hinge", "d_norm": "spectral", "d_update": "joint", "beta1": 0.0, "beta2": 0.9,
+              "g_learning_rate": 1e-4, "d_learning_rate": 4e-4},
+    # DCGAN-style conv nets as Lucic et al. (2018) ran them on Fashion-MNIST (InfoGAN's architecture,
+    # BatchNorm in both nets, batch 64), NS loss, one joint D update, G in train mode throughout.
+    "dcgan": {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint", "fake_bn": "train"},
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
 }
@@ -226,6 +309,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs.update(type=_positive_widths, metavar="W1,W2,...")
         elif hint in (int, float):
             kwargs.update(type=hint)
+        elif hint == (float | None):
+            kwargs.update(type=float)
+        elif f.name in CHOICES:
+            kwargs.update(choices=sorted(CHOICES[f.name]))
         else:  # str | None
             kwargs.update(type=str, metavar="PATH")
         group.add_argument(f"--{_flag(f.name)}", **kwargs)

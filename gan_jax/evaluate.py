@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
     parser.add_argument("--n", type=int, default=10000, help="Samples and real images compared (default: 10000).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the samples and of the real subset.")
+    parser.add_argument("--raw-g", action="store_true",
+                        help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")
     parser.add_argument("--out", default=None, help="JSON to write (default: WORKDIR/eval.json).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
@@ -76,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         config, step, state = load_run(args.workdir, args.checkpoint)
         train = input_pipeline.load_fashion_mnist("train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
                                                   cfg.resolved_data_dir() or config.resolved_data_dir())
-        fakes = generate(config, state, args.n, args.seed)
+        fakes = generate(config, state, args.n, args.seed, raw=args.raw_g)
         result = {"workdir": args.workdir, "checkpoint": step, "n": args.n, "seed": args.seed,
+                  "generator": "raw" if args.raw_g or config.g_ema == 0 else f"ema {config.g_ema}",
                   **Reference.from_dataset(train, args.n, args.seed).score(fakes)}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})

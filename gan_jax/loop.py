@@ -57,7 +57,7 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
     """K iterations per host call: `chunk(state, images, K) -> (state, metrics, first_bad)`, jitted.
 
     images: float32 (N, 28, 28, 1) in [-1, 1], resident on device; each iteration draws
-    `batch_size` indices uniformly with replacement (the reference's `randint`) from
+    d_steps * batch_size indices uniformly with replacement (the reference's `randint`) from
     fold_in(state.key, state.step). K: int32 scalar >= 1, traced (a `lax.fori_loop` trip
     count), so every chunk length shares one compilation. `state` is donated. Returns the
     metrics of the chunk's last iteration, and first_bad: int32 scalar, -1 if every loss and
@@ -68,7 +68,7 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
 
     def one_iteration(state: TrainState, images: jax.Array) -> tuple[TrainState, Metrics]:
         k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
-        idx = jax.random.randint(k_data, (config.batch_size,), 0, images.shape[0])
+        idx = jax.random.randint(k_data, (config.d_steps * config.batch_size,), 0, images.shape[0])
         return train_step(state, jnp.take(images, idx, axis=0), k_step)
 
     @functools.partial(jax.jit, donate_argnums=0)
@@ -84,7 +84,7 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
         empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
                                        jax.eval_shape(one_iteration, state, images)[1])
         state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, jnp.int32(-1)))
-        weights = (state.g_params, state.g_batch_stats, state.d_params)
+        weights = (state.g_params, state.g_batch_stats, state.d_params, state.g_ema)
         weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
         first_bad = jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
         return state, metrics, first_bad

@@ -1,19 +1,29 @@
-"""The reference networks as Flax linen modules, with Keras' defaults.
+"""The networks, as Flax linen modules: the reference's dense nets and the DCGAN-style conv nets.
 
-Keras defaults reproduced here: Dense kernels glorot_uniform, biases zeros; BatchNormalization
-momentum 0.8 (moving = 0.8 * moving + 0.2 * batch), epsilon 1e-3, gamma 1, beta 0, moving mean 0,
-variance 1; LeakyReLU slope 0.2. The discriminator returns LOGITS (the reference's sigmoid is
-folded into the loss, which is then numerically stable).
+`dense` (the reference, Keras defaults): Dense kernels glorot_uniform, biases zeros; BatchNorm
+momentum 0.8 (moving = 0.8 * moving + 0.2 * batch), epsilon 1e-3, gamma 1, beta 0; LeakyReLU 0.2.
+`dcgan`: the InfoGAN-style conv nets Lucic et al. (2018) used on Fashion-MNIST, with the
+DCGAN initialisation N(0, 0.02) (Radford et al. 2016).
+
+Every discriminator returns LOGITS / raw scores float32 (B,) (the reference's sigmoid is folded
+into its loss) and takes `update_stats`: whether its normalization state (BatchNorm moving
+statistics, spectral norm's power-iteration vector) is written; apply it with
+mutable=['batch_stats'] when it has such state. D's BatchNorm always normalises with the statistics
+of the batch it sees (real, fake and penalty batches apart), as in DCGAN.
+
+Discriminator normalization (`norm`): 'none' (the reference), 'batch' (BatchNorm), 'layer'
+(LayerNorm; Ba et al. 2016, the WGAN-GP critic's), 'spectral' (every Dense/Conv kernel divided by
+its largest singular value, one power iteration per update; Miyato et al. 2018, flax's SpectralNorm).
 
 Parameter counts with the defaults (asserted in tests):
-  Generator      1,489,936 trainable + 3,584 BatchNorm statistics
-  Discriminator    533,505 trainable
+  dense  Generator 1,489,936 trainable + 3,584 BatchNorm statistics; Discriminator 533,505
+  dcgan  Generator 6,679,105 trainable + 14,720 BatchNorm statistics; Discriminator (norm batch) 6,559,169
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -22,6 +32,9 @@ import jax.numpy as jnp
 IMAGE_SHAPE = (28, 28, 1)
 """Height, width, channels of a Fashion-MNIST image."""
 
+NORMS = ("none", "batch", "layer", "spectral")
+"""The discriminator normalizations (`--d-norm`)."""
+
 
 def _dense(features: int) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.glorot_uniform(),
@@ -29,7 +42,7 @@ def _dense(features: int) -> nn.Dense:
 
 
 class Generator(nn.Module):
-    """Noise float32 (B, latent_dim) ~ N(0, 1) -> images float32 (B, 28, 28, 1) in (-1, 1).
+    """`dense`: noise float32 (B, latent_dim) ~ N(0, 1) -> images float32 (B, 28, 28, 1) in (-1, 1).
 
     Each hidden layer is Dense -> LeakyReLU -> BatchNorm (Keras' order), then Dense(784), tanh.
     `train=True` normalises with batch statistics and updates the 'batch_stats' collection
@@ -53,21 +66,112 @@ class Generator(nn.Module):
         return x.reshape((-1, *IMAGE_SHAPE))
 
 
-class Discriminator(nn.Module):
-    """Images float32 (B, 28, 28, 1) in [-1, 1] -> logits float32 (B,); P(real) = sigmoid(logit).
+def _normalized(layer: nn.Module, norm: str, x: jax.Array, update_stats: bool,
+                normalize_output: bool = True) -> jax.Array:
+    """Apply a discriminator layer (Dense or Conv) with its normalization, per `norm`.
 
-    Flatten -> [Dense -> LeakyReLU] per hidden width -> Dense(1).
+    'spectral' wraps the layer itself in flax's SpectralNorm; 'batch' and 'layer' follow it,
+    unless `normalize_output` is False (layers the architecture leaves unnormalised). Call it from
+    a compact method: the modules it makes belong to the caller.
+    """
+    if norm == "spectral":
+        return nn.SpectralNorm(layer)(x, update_stats=update_stats)
+    x = layer(x)
+    if not normalize_output or norm == "none":
+        return x
+    if norm == "batch":
+        return nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5)(x)
+    # 'layer': over every feature of a sample (C for dense, H x W x C for conv).
+    return nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1)(x)
+
+
+class Discriminator(nn.Module):
+    """`dense`: images float32 (B, 28, 28, 1) in [-1, 1] -> logits float32 (B,).
+
+    Flatten -> [Dense -> norm -> LeakyReLU] per hidden width -> Dense(1). With norm 'none' (the
+    reference) it holds params only; P(real) = sigmoid(logit) for the BCE losses.
     """
 
     hidden: Sequence[int] = (512, 256)
     leaky_slope: float = 0.2
+    norm: str = "none"
 
     @nn.compact
-    def __call__(self, images: jax.Array) -> jax.Array:
+    def __call__(self, images: jax.Array, update_stats: bool = False) -> jax.Array:
         x = images.reshape((images.shape[0], -1))
         for width in self.hidden:
-            x = nn.leaky_relu(_dense(width)(x), self.leaky_slope)
-        return _dense(1)(x)[:, 0]
+            x = nn.leaky_relu(_normalized(_dense(width), self.norm, x, update_stats), self.leaky_slope)
+        return _normalized(_dense(1), self.norm, x, update_stats, normalize_output=False)[:, 0]
+
+
+_DCGAN_INIT = nn.initializers.normal(0.02)
+
+
+class DCGANGenerator(nn.Module):
+    """`dcgan`: noise float32 (B, latent_dim) -> images float32 (B, 28, 28, 1) in (-1, 1).
+
+    Dense 1024, BN, ReLU -> Dense 7*7*128, BN, ReLU -> ConvTranspose 64 4x4 stride 2, BN, ReLU ->
+    ConvTranspose 1 4x4 stride 2, tanh (InfoGAN's MNIST generator; Lucic et al. 2018).
+    """
+
+    bn_momentum: float = 0.8
+    bn_epsilon: float = 1e-3
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+        def bn(x):
+            return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                epsilon=self.bn_epsilon, use_fast_variance=False)(x)
+
+        x = nn.relu(bn(nn.Dense(1024, kernel_init=_DCGAN_INIT)(z)))
+        x = nn.relu(bn(nn.Dense(7 * 7 * 128, kernel_init=_DCGAN_INIT)(x)))
+        x = x.reshape((-1, 7, 7, 128))
+        x = nn.relu(bn(nn.ConvTranspose(64, (4, 4), (2, 2), padding="SAME", kernel_init=_DCGAN_INIT)(x)))
+        x = nn.ConvTranspose(IMAGE_SHAPE[-1], (4, 4), (2, 2), padding="SAME", kernel_init=_DCGAN_INIT)(x)
+        return jnp.tanh(x)
+
+
+class DCGANDiscriminator(nn.Module):
+    """`dcgan`: images float32 (B, 28, 28, 1) -> logits float32 (B,).
+
+    Conv 64 4x4 stride 2, LeakyReLU -> Conv 128 4x4 stride 2, norm, LeakyReLU -> Dense 1024, norm,
+    LeakyReLU -> Dense 1 (InfoGAN's MNIST discriminator; its norm is BatchNorm, `norm='batch'`).
+    """
+
+    leaky_slope: float = 0.2
+    norm: str = "batch"
+
+    @nn.compact
+    def __call__(self, images: jax.Array, update_stats: bool = False) -> jax.Array:
+        conv = lambda c: nn.Conv(c, (4, 4), (2, 2), padding="SAME", kernel_init=_DCGAN_INIT)  # noqa: E731
+        dense = lambda f: nn.Dense(f, kernel_init=_DCGAN_INIT)  # noqa: E731
+        x = _normalized(conv(64), self.norm, images, update_stats, normalize_output=False)
+        x = nn.leaky_relu(x, self.leaky_slope)
+        x = nn.leaky_relu(_normalized(conv(128), self.norm, x, update_stats), self.leaky_slope)
+        x = x.reshape((x.shape[0], -1))
+        x = nn.leaky_relu(_normalized(dense(1024), self.norm, x, update_stats), self.leaky_slope)
+        return _normalized(dense(1), self.norm, x, update_stats, normalize_output=False)[:, 0]
+
+
+def dense(config) -> tuple[nn.Module, nn.Module]:
+    """The reference's MLPs: (Generator, Discriminator) from a gan_jax.config.Config's
+    g_hidden, d_hidden, leaky_slope, bn_momentum, bn_epsilon and d_norm."""
+    return (Generator(hidden=config.g_hidden, leaky_slope=config.leaky_slope, bn_momentum=config.bn_momentum,
+                      bn_epsilon=config.bn_epsilon),
+            Discriminator(hidden=config.d_hidden, leaky_slope=config.leaky_slope, norm=config.d_norm))
+
+
+def dcgan(config) -> tuple[nn.Module, nn.Module]:
+    """The InfoGAN/Lucic et al. conv nets: (DCGANGenerator, DCGANDiscriminator) from a Config's
+    bn_momentum, bn_epsilon, leaky_slope and d_norm."""
+    return (DCGANGenerator(bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon),
+            DCGANDiscriminator(leaky_slope=config.leaky_slope, norm=config.d_norm))
+
+
+ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan}
+"""`--arch` name -> function(config) -> (generator, discriminator). A generator maps noise float32
+(B, latent_dim) to images float32 (B, 28, 28, 1) in [-1, 1] and takes `train`; a discriminator maps
+images to outputs float32 (B,) and takes `update_stats` (see the module docstring)."""
 
 
 def count_params(tree) -> int:

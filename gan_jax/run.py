@@ -66,6 +66,8 @@ def check_resumable(stored: Config, config: Config) -> dict[str, list]:
     changes = {f.name: [getattr(stored, f.name), getattr(config, f.name)] for f in dataclasses.fields(Config)
                if getattr(stored, f.name) != getattr(config, f.name)}
     shape_changes = sorted(set(changes) & set(config_lib.SHAPE_FIELDS))
+    if (stored.g_ema > 0) != (config.g_ema > 0):  # the EMA copy of G exists only when on
+        shape_changes.append("g_ema")
     if shape_changes:
         detail = ", ".join(f"{k} {changes[k][0]} -> {changes[k][1]}" for k in shape_changes)
         raise UserError(f"cannot resume: the checkpoints have other shapes ({detail}); resume without "

@@ -3,7 +3,8 @@
     python -m gan_jax.sample --workdir runs/reference --n 64 --seed 1 --out grid.png
     python -m gan_jax.sample --workdir runs/reference --checkpoint 5000 --n 10000 --npz samples.npz
 
-The generator runs with BatchNorm in inference mode (moving statistics), like Keras `predict`.
+The generator runs with BatchNorm in inference mode (moving statistics), like Keras `predict`;
+for a run trained with --g-ema it is G's moving average, unless --raw-g.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
     parser.add_argument("--n", type=int, default=64, help="Number of images (default: 64).")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the noise (default: 0).")
+    parser.add_argument("--raw-g", action="store_true",
+                        help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--out", default=None, help="PNG grid to write (default: WORKDIR/sample_<step>_seed<S>.png).")
     parser.add_argument("--npz", default=None,
                         help="Also write the raw samples: images float32 (n, 28, 28, 1) in [-1, 1], step, seed.")
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in (out, args.npz):
         if path and os.path.exists(path) and not args.overwrite:
             raise UserError(f"{path} exists; pass --overwrite to replace it or choose another path")
-    images = generate(config, state, args.n, args.seed)
+    images = generate(config, state, args.n, args.seed, raw=args.raw_g)
     rows = math.ceil(math.sqrt(args.n))
     cols = math.ceil(args.n / rows)
     plotting.save_grid(images, out, rows=rows, cols=cols, figsize=(max(cols, 3), max(rows, 3)))

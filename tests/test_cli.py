@@ -31,6 +31,15 @@ def test_help_documents_every_config_field():
     (["--colour", "red"], ["unrecognized arguments: --colour red"]),
     (["--devices", "64"], ["--devices 64 asked for", "device(s) present"]),
     (["--resume", "--workdir", "/nonexistent/run"], ["holds no run"]),
+    (["--loss", "wasserstein"], ["--loss", "invalid choice: 'wasserstein'", "hinge", "ns"]),
+    (["--penalty", "gp"], ["--penalty", "invalid choice", "wgan_gp"]),
+    (["--arch", "resnet"], ["--arch", "invalid choice", "dcgan"]),
+    (["--d-norm", "instance"], ["--d-norm", "invalid choice"]),
+    (["--d-steps", "0"], ["--d-steps must be a positive integer, got 0"]),
+    (["--g-ema", "1.0"], ["--g-ema must be in [0, 1), got 1.0"]),
+    (["--penalty-weight", "-1"], ["--penalty-weight must be >= 0"]),
+    (["--d-learning-rate=-1e-4"], ["--d-learning-rate must be >= 0 (0 freezes that network)"]),
+    (["--g-beta2", "1"], ["--g-beta2 must be in [0, 1)"]),
 ])
 def test_bad_flags_are_one_line_errors(args, needles, tmp_path):
     args = args if "--workdir" in args else [*args, "--workdir", str(tmp_path / "run")]
@@ -57,3 +66,19 @@ def test_config_round_trips_and_rejects_unknown_fields():
     assert config_lib.from_dict(config_lib.to_dict(c)) == c
     with pytest.raises(UserError, match="unknown config field"):
         config_lib.from_dict({"iteratons": 5})
+
+
+def test_literature_presets_are_their_papers():
+    """Each preset is valid and differs from the default in exactly what its paper changes."""
+    default = config_lib.Config()
+    for name in config_lib.PRESETS:
+        config_lib.preset(name).validate()
+    gp = config_lib.preset("wgan_gp")
+    assert (gp.loss, gp.penalty, gp.penalty_weight, gp.learning_rate, gp.beta1, gp.beta2, gp.d_steps) == (
+        "wgan", "wgan_gp", 10.0, 1e-4, 0.0, 0.9, 5)
+    sn = config_lib.preset("sngan")
+    assert (sn.loss, sn.d_norm, sn.adam("g"), sn.adam("d")) == ("hinge", "spectral", (1e-4, 0.0, 0.9), (4e-4, 0.0, 0.9))
+    dc = config_lib.preset("dcgan")
+    assert (dc.arch, dc.d_norm, dc.batch_size) == ("dcgan", "batch", 64)
+    assert config_lib.preset("lsgan") == dataclasses.replace(default, loss="lsgan")
+    assert default.adam("g") == default.adam("d") == (2e-4, 0.5, 0.999)  # shared unless given

@@ -33,3 +33,45 @@ def test_accuracy_thresholds_at_probability_half():
     logits = jnp.array([-2.0, -0.0, 0.0, 1e-6, 3.0])  # P > 0.5 only for the last two
     assert float(accuracy(logits, 1.0)) == pytest.approx(2 / 5)
     assert float(accuracy(logits, 0.0)) == pytest.approx(3 / 5)
+
+
+# --- every loss against its formula, computed by hand in float64 ---
+
+from gan_jax import config as config_lib  # noqa: E402
+from gan_jax.losses import DECISION_THRESHOLD, LOSSES  # noqa: E402
+
+OUT = np.array([-3.0, -0.5, 0.0, 0.25, 2.0, 7.0])
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+HAND = {  # (d_real, d_fake, g) of D's outputs x, as written in the papers
+    "ns": (lambda x: -np.mean(np.log(_sig(x))), lambda x: -np.mean(np.log(1 - _sig(x))),
+           lambda x: -np.mean(np.log(_sig(x)))),
+    "minimax": (lambda x: -np.mean(np.log(_sig(x))), lambda x: -np.mean(np.log(1 - _sig(x))),
+                lambda x: np.mean(np.log(1 - _sig(x)))),
+    "lsgan": (lambda x: 0.5 * np.mean((x - 1) ** 2), lambda x: 0.5 * np.mean(x ** 2),
+              lambda x: 0.5 * np.mean((x - 1) ** 2)),
+    "wgan": (lambda x: -np.mean(x), lambda x: np.mean(x), lambda x: -np.mean(x)),
+    "hinge": (lambda x: np.mean(np.maximum(0, 1 - x)), lambda x: np.mean(np.maximum(0, 1 + x)),
+              lambda x: -np.mean(x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND))
+def test_each_loss_is_its_formula(name):
+    for role, hand in zip(("d_real", "d_fake", "g"), HAND[name]):
+        got = float(LOSSES[name](jnp.asarray(OUT, jnp.float32), role))
+        assert got == pytest.approx(hand(OUT), rel=1e-5, abs=1e-6), role
+
+
+def test_the_loss_flag_names_exactly_the_loss_functions():
+    assert set(LOSSES) == set(HAND)
+    assert set(config_lib.CHOICES["loss"]) == set(LOSSES)
+
+
+def test_lsgan_accuracy_thresholds_at_half():
+    out = jnp.array([0.2, 0.6, 0.9])
+    assert float(accuracy(out, 1.0, DECISION_THRESHOLD["lsgan"])) == pytest.approx(2 / 3)

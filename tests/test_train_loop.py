@@ -217,3 +217,52 @@ def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
             assert r["fid"] > 0 and 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
             assert 1 <= r["classifier_score"] <= 10 and 0 <= r["class_entropy"] <= 1
     assert os.path.getsize(tmp_path / "eval" / "curves.png") > 1000
+
+
+RESEARCH = dict(loss="hinge", penalty="r1", penalty_weight=1.0, d_norm="spectral", d_steps=2, g_ema=0.9,
+                d_update="joint", g_learning_rate=1e-4, d_learning_rate=4e-4)
+"""A run that uses every kind of extra state: D's spectral-norm vectors, G's EMA, 2 D steps."""
+
+
+def test_research_options_resume_bitwise(tiny_config, tiny_data, tmp_path):
+    """D's normalization state and G's moving average are checkpointed: a resumed run is the same."""
+    config = dataclasses.replace(tiny_config, **RESEARCH)
+    full = train_and_evaluate(config, str(tmp_path / "full"), dataset=tiny_data)
+    assert full.g_ema is not None and full.d_batch_stats
+    workdir = str(tmp_path / "resumed")
+    train_and_evaluate(config, workdir, dataset=tiny_data)
+    mngr = checkpoints.manager(workdir)
+    for step in (12, 8):
+        mngr.delete(step)
+    resumed = train_and_evaluate(config, workdir, resume=True, dataset=tiny_data)
+    _assert_states_equal(full, resumed)
+    assert _read(tmp_path / "full" / "metrics.jsonl") == _read(os.path.join(workdir, "metrics.jsonl"))
+    assert all("d_penalty" in r for r in _records(workdir))
+
+
+def test_ema_generator_makes_the_grids_and_raw_g_is_kept(tiny_config, tiny_data, tmp_path):
+    """With g_ema > 0 the samples come from the moving average; raw=True gives the trained G's."""
+    from gan_jax.sampling import make_sampler
+
+    config = dataclasses.replace(tiny_config, g_ema=0.5)
+    state = train_and_evaluate(config, str(tmp_path / "run"), dataset=tiny_data)
+    key = jax.random.PRNGKey(0)
+    ema, raw = make_sampler(config)(state, key, 4), make_sampler(config, raw=True)(state, key, 4)
+    assert not np.array_equal(ema, raw)
+    plain = make_sampler(dataclasses.replace(config, g_ema=0.0))  # the same G, used as a plain run would
+    assert np.array_equal(raw, plain(state, key, 4))
+    swapped = state.replace(g_params=state.g_ema["params"], g_batch_stats=state.g_ema["batch_stats"])
+    assert np.array_equal(ema, plain(swapped, key, 4))
+
+
+def test_resume_refuses_structure_changes_of_the_options(tiny_config, tiny_data, tmp_path):
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
+    before = _read(os.path.join(workdir, "metrics.jsonl"))
+    for change, needle in (({"d_norm": "spectral"}, "d_norm none -> spectral"), ({"g_ema": 0.99}, "g_ema 0.0 -> 0.99"),
+                           ({"arch": "dcgan"}, "arch dense -> dcgan")):
+        with pytest.raises(UserError, match=needle):
+            train_and_evaluate(dataclasses.replace(tiny_config, **change), workdir, resume=True, dataset=tiny_data)
+    assert _read(os.path.join(workdir, "metrics.jsonl")) == before
+    longer = dataclasses.replace(tiny_config, iterations=14, loss="hinge", penalty="r1")  # math, not shapes: allowed
+    assert int(train_and_evaluate(longer, workdir, resume=True, dataset=tiny_data).step) == 14

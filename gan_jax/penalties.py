@@ -1,0 +1,81 @@
+"""Penalties on the discriminator: one plain function per penalty, and `PENALTIES`, the dict
+`--penalty` names.
+
+A penalty is `penalty(d, real, fake, key) -> float32 scalar >= 0`: `d` maps images float32
+(B, H, W, C) to D's outputs float32 (B,) with D's current parameters (a closure, so the penalty's
+gradient reaches them); `real` and `fake` are float32 (B, H, W, C) in [-1, 1]; `key` a PRNG key
+for penalties that sample points. The step adds `--penalty-weight` times it to D's loss only (G
+never sees it). Gradients with respect to the input are of sum_i d(x)_i, i.e. per sample when D
+treats samples independently (no BatchNorm in D), as in the papers' code.
+
+`PENALTY_TERM` says which of the reference's two sequential D updates (the one on real images
+or the one on fakes) carries each penalty; a joint update carries them all.
+To add a penalty: write one such function and add it to PENALTIES and PENALTY_TERM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+D = Callable[[jax.Array], jax.Array]
+Penalty = Callable[[D, jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def input_gradients(d: D, x: jax.Array) -> jax.Array:
+    """d(sum_i D(x)_i) / dx: float32 with x's shape (B, H, W, C); row i is dD(x_i)/dx_i for a
+    D without cross-sample coupling."""
+    return jax.grad(lambda x: jnp.sum(d(x)))(x)
+
+
+def _squared_norms(g: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.square(g.reshape(g.shape[0], -1)), axis=1)
+
+
+def _unit_gradient_norm(d: D, x: jax.Array) -> jax.Array:
+    """E[(||grad_x D(x)||_2 - 1)^2], with a small epsilon inside the root so it is differentiable at 0."""
+    norms = jnp.sqrt(_squared_norms(input_gradients(d, x)) + 1e-12)
+    return jnp.mean(jnp.square(norms - 1.0))
+
+
+def none(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # noqa: ARG001
+    """No penalty (the reference): 0."""
+    return jnp.zeros((), jnp.float32)
+
+
+def wgan_gp(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
+    """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): E[(||grad D(x_hat)||_2 - 1)^2] at
+    x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample."""
+    eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    return _unit_gradient_norm(d, eps * real + (1.0 - eps) * fake)
+
+
+def dragan(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # noqa: ARG001
+    """DRAGAN (Kodali et al. 2017; their reference code): E[(||grad D(x_hat)||_2 - 1)^2] at
+    x_hat = x + alpha * delta around the reals, delta = 0.5 * std(x) * U[0, 1] per pixel (std over
+    the batch), alpha ~ U[0, 1] per sample."""
+    k_delta, k_alpha = jax.random.split(key)
+    delta = 0.5 * jnp.std(real) * jax.random.uniform(k_delta, real.shape, real.dtype)
+    alpha = jax.random.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+    return _unit_gradient_norm(d, real + alpha * delta)
+
+
+def r1(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # noqa: ARG001
+    """R1 (Mescheder et al. 2018, eq. 9): 1/2 E[||grad D(x)||^2] on real x; weight = gamma."""
+    return 0.5 * jnp.mean(_squared_norms(input_gradients(d, real)))
+
+
+def r2(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # noqa: ARG001
+    """R2 (Mescheder et al. 2018, eq. 10): 1/2 E[||grad D(x)||^2] on generated x; weight = gamma."""
+    return 0.5 * jnp.mean(_squared_norms(input_gradients(d, fake)))
+
+
+PENALTIES: dict[str, Penalty] = {"none": none, "wgan_gp": wgan_gp, "dragan": dragan, "r1": r1, "r2": r2}
+"""`--penalty` name -> penalty function."""
+
+PENALTY_TERM: dict[str, str] = {"none": "d_real", "wgan_gp": "d_fake", "dragan": "d_real", "r1": "d_real",
+                                "r2": "d_fake"}
+"""Which sequential D update carries the penalty: 'd_real' (with the reals) or 'd_fake' (with the
+fakes; wgan_gp needs both batches, present at either update)."""

@@ -1,0 +1,186 @@
+"""The research options of the train step, each against the schedule written out by hand.
+
+Like test_train_step.py (the reference), the expected states are recomputed here independently of
+gan_jax.step: losses and penalties from their formulas, Adam from optax, keys as documented.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from gan_jax.step import PENALTY_STREAM, build_models, create_train_state, make_train_step
+
+
+def _setup(tiny_config, tiny_data, **changes):
+    config = dataclasses.replace(tiny_config, adam_eps=1e-3, **changes)  # well-conditioned Adam (see test_train_step)
+    state = create_train_state(config, jax.random.PRNGKey(3))
+    real = jnp.asarray(tiny_data.images[: config.batch_size * config.d_steps])
+    return config, state, real, jax.random.PRNGKey(7)
+
+
+def _adams(config):
+    return [optax.adam(lr, b1=b1, b2=b2, eps=config.adam_eps) for lr, b1, b2 in (config.adam("g"), config.adam("d"))]
+
+
+def _assert_tree_close(actual, expected, what):
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6,
+                                   err_msg=f"{what}{jax.tree_util.keystr(path)}")
+
+
+def _g_update(config, state, d, key, g_loss):
+    G, D, _ = build_models(config)
+    adam_g, _ = _adams(config)
+    z2 = jax.random.normal(jax.random.split(key)[1], (config.batch_size, config.latent_dim))
+
+    def loss(p):
+        imgs, new = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
+        return g_loss(D.apply({"params": d}, imgs)), new["batch_stats"]
+
+    grads, stats = jax.grad(loss, has_aux=True)(state.g_params)
+    upd, g_opt = adam_g.update(grads, state.g_opt_state, state.g_params)
+    return optax.apply_updates(state.g_params, upd), stats, g_opt
+
+
+def _fakes(config, state, key):
+    G, _, _ = build_models(config)
+    z1 = jax.random.normal(key, (config.batch_size, config.latent_dim))
+    return G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z1, train=False)
+
+
+def test_joint_hinge_with_r1_and_g_ema(tiny_config, tiny_data):
+    """D: 0.5 * (E relu(1 - D(x)) + E relu(1 + D(G(z))) + gamma * 1/2 E||grad D(x)||^2); G: -E D(G(z));
+    then ema = 0.9 * ema + 0.1 * G."""
+    config, state, real, key = _setup(tiny_config, tiny_data, d_update="joint", loss="hinge", penalty="r1",
+                                      penalty_weight=3.0, g_ema=0.9, g_learning_rate=1e-3, d_learning_rate=4e-3)
+    _, D, _ = build_models(config)
+    _, adam_d = _adams(config)
+    k_fake = jax.random.split(key)[0]
+    fakes = _fakes(config, state, k_fake)
+
+    def d_loss(p):
+        out = lambda x: D.apply({"params": p}, x)  # noqa: E731
+        grads = jax.grad(lambda x: jnp.sum(out(x)))(real)
+        r1 = 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
+        return 0.5 * (jnp.mean(jax.nn.relu(1 - out(real))) + jnp.mean(jax.nn.relu(1 + out(fakes))) + 3.0 * r1), r1
+
+    grads, r1 = jax.grad(d_loss, has_aux=True)(state.d_params)
+    upd, d_opt = adam_d.update(grads, state.d_opt_state, state.d_params)
+    d = optax.apply_updates(state.d_params, upd)
+    g, g_stats, g_opt = _g_update(config, state, d, key, lambda out: -jnp.mean(out))
+
+    new, metrics = jax.jit(make_train_step(config))(state, real, key)
+    _assert_tree_close(new.d_params, d, "d_params")
+    _assert_tree_close(new.g_params, g, "g_params")
+    _assert_tree_close(new.g_opt_state, g_opt, "g_opt_state")
+    _assert_tree_close(new.g_ema["params"], jax.tree_util.tree_map(lambda e, x: 0.9 * e + 0.1 * x, state.g_params, g),
+                       "g_ema.params")
+    _assert_tree_close(new.g_ema["batch_stats"],
+                       jax.tree_util.tree_map(lambda e, x: 0.9 * e + 0.1 * x, state.g_batch_stats, g_stats),
+                       "g_ema.batch_stats")
+    assert float(metrics["d_penalty"]) == pytest.approx(float(r1), rel=1e-5)
+
+
+def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, tiny_data):
+    """D on real: 1/2 E(D(x) - 1)^2, clip; D on fakes: 1/2 E D(G(z))^2 + gamma R2, clip; G: 1/2 E(D(G(z)) - 1)^2."""
+    config, state, real, key = _setup(tiny_config, tiny_data, loss="lsgan", penalty="r2", penalty_weight=2.0,
+                                      d_clip=0.05)
+    _, D, _ = build_models(config)
+    _, adam_d = _adams(config)
+    fakes = _fakes(config, state, jax.random.split(key)[0])
+    clip = lambda p: jax.tree_util.tree_map(lambda w: jnp.clip(w, -0.05, 0.05), p)  # noqa: E731
+
+    def r2(p):
+        grads = jax.grad(lambda x: jnp.sum(D.apply({"params": p}, x)))(fakes)
+        return 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
+
+    d, d_opt = state.d_params, state.d_opt_state
+    for loss in (lambda p: 0.5 * jnp.mean(jnp.square(D.apply({"params": p}, real) - 1)),
+                 lambda p: 0.5 * jnp.mean(jnp.square(D.apply({"params": p}, fakes))) + 2.0 * r2(p)):
+        upd, d_opt = adam_d.update(jax.grad(loss)(d), d_opt, d)
+        d = clip(optax.apply_updates(d, upd))
+    g, _, _ = _g_update(config, state, d, key, lambda out: 0.5 * jnp.mean(jnp.square(out - 1)))
+
+    new, metrics = jax.jit(make_train_step(config))(state, real, key)
+    _assert_tree_close(new.d_params, d, "d_params")
+    _assert_tree_close(new.g_params, g, "g_params")
+    assert max(float(jnp.max(jnp.abs(w))) for w in jax.tree_util.tree_leaves(new.d_params)) == np.float32(0.05)
+    assert "d_penalty" in metrics
+
+
+def test_d_steps_each_on_a_fresh_batch_and_fresh_fakes(tiny_config, tiny_data):
+    """wgan, joint, 3 critic updates: batch j is real[j*B:(j+1)*B], its fakes from fold_in(k_fake, j)."""
+    config, state, real, key = _setup(tiny_config, tiny_data, loss="wgan", d_update="joint", d_steps=3)
+    _, D, _ = build_models(config)
+    _, adam_d = _adams(config)
+    k_fake = jax.random.split(key)[0]
+    b = config.batch_size
+    d, d_opt = state.d_params, state.d_opt_state
+    for j in range(3):
+        fakes = _fakes(config, state, jax.random.fold_in(k_fake, j))
+        batch = real[j * b:(j + 1) * b]
+        loss = lambda p: 0.5 * (-jnp.mean(D.apply({"params": p}, batch)) + jnp.mean(D.apply({"params": p}, fakes)))  # noqa: E731,B023
+        upd, d_opt = adam_d.update(jax.grad(loss)(d), d_opt, d)
+        d = optax.apply_updates(d, upd)
+    g, _, _ = _g_update(config, state, d, key, lambda out: -jnp.mean(out))
+
+    new, _ = jax.jit(make_train_step(config))(state, real, key)
+    _assert_tree_close(new.d_params, d, "d_params")
+    _assert_tree_close(new.g_params, g, "g_params")
+    assert int(new.d_opt_state[0].count) == 3 and int(new.g_opt_state[0].count) == 1
+    seq_config, seq_state, seq_real, _ = _setup(dataclasses.replace(config, d_update="sequential"), tiny_data)
+    seq_new, _ = make_train_step(seq_config)(seq_state, seq_real, key)
+    assert int(seq_new.d_opt_state[0].count) == 6  # two updates (real, fake) per critic step
+
+
+@pytest.mark.parametrize("penalty", ["wgan_gp", "dragan", "r1", "r2"])
+@pytest.mark.parametrize("d_update", ["sequential", "joint"])
+def test_a_penalty_changes_d_only(tiny_config, tiny_data, penalty, d_update):
+    """With D frozen (learning rate 0), G's update is the same with and without the penalty;
+    with D learning, D's update differs."""
+    for d_lr, d_differs in ((0.0, False), (None, True)):
+        results = []
+        for weight in (0.0, 10.0):
+            config, state, real, key = _setup(tiny_config, tiny_data, penalty=penalty, penalty_weight=weight,
+                                              d_update=d_update, d_learning_rate=d_lr)
+            results.append(jax.jit(make_train_step(config))(state, real, key)[0])
+        plain, penalized = results
+        same_d = all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(plain.d_params),
+                                                         jax.tree_util.tree_leaves(penalized.d_params)))
+        assert same_d != d_differs
+        if not d_differs:
+            for a, b in zip(jax.tree_util.tree_leaves(plain.g_params), jax.tree_util.tree_leaves(penalized.g_params)):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_penalty_key_is_its_own_stream(tiny_config, tiny_data):
+    """The WGAN-GP interpolation uses fold_in(k_fake, PENALTY_STREAM), not the fakes' noise key."""
+    config, state, real, key = _setup(tiny_config, tiny_data, penalty="wgan_gp", d_update="joint")
+    _, D, _ = build_models(config)
+    k_fake = jax.random.split(key)[0]
+    fakes = _fakes(config, state, k_fake)
+    eps = jax.random.uniform(jax.random.fold_in(k_fake, PENALTY_STREAM), (config.batch_size, 1, 1, 1))
+    x_hat = eps * real + (1 - eps) * fakes
+    grads = jax.grad(lambda x: jnp.sum(D.apply({"params": state.d_params}, x)))(x_hat)
+    expected = jnp.mean(jnp.square(jnp.sqrt(jnp.sum(jnp.square(grads), axis=(1, 2, 3)) + 1e-12) - 1))
+    _, metrics = make_train_step(config)(state, real, key)
+    assert float(metrics["d_penalty"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+@pytest.mark.parametrize("arch,d_norm", [("dense", "spectral"), ("dense", "batch"), ("dense", "layer"),
+                                         ("dcgan", "batch"), ("dcgan", "spectral")])
+def test_d_normalization_state_is_trained_and_kept(tiny_config, tiny_data, arch, d_norm):
+    """D's BatchNorm moving statistics / spectral-norm vectors live in the state and change with D's updates."""
+    config, state, real, key = _setup(tiny_config, tiny_data, arch=arch, d_norm=d_norm, loss="hinge")
+    new, metrics = jax.jit(make_train_step(config))(state, real, key)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    if d_norm == "layer":
+        assert new.d_batch_stats == {}
+    else:
+        assert jax.tree_util.tree_structure(new.d_batch_stats) == jax.tree_util.tree_structure(state.d_batch_stats)
+        assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new.d_batch_stats),
+                                                             jax.tree_util.tree_leaves(state.d_batch_stats)))
