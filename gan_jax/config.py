@@ -123,6 +123,10 @@ class Config:
     max_steps_per_call: int = 1000
     """Most iterations fused into one jitted host call (lax.scan); chunks always end exactly on
     log, sample and checkpoint points. 1 = one host call per iteration (same results)."""
+    fused_loop: Literal["auto", "on", "off"] = "auto"
+    """Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per
+    iteration ('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops
+    make convolutions ~9x slower (measured). Same numbers either way."""
     devices: int = 0
     """Local devices to shard the batch over (a 'data' mesh axis); 0 = all local devices."""
     progress: bool = True
@@ -168,6 +172,7 @@ class Config:
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train")),
+                              ("fused_loop", ("auto", "on", "off")),
                               ("d_norm", ("none", "batch", "layer", "spectral"))):
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")

@@ -136,3 +136,19 @@ def test_spectral_norm_sigma_is_the_largest_singular_value():
     bias = np.asarray(variables["params"]["Dense_0"]["bias"])
     expected = np.asarray(x, np.float64).reshape(4, -1) @ (kernel / sigma) + bias
     np.testing.assert_allclose(first, expected, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,features", [((3, 7, 7, 16), 8), ((2, 14, 14, 8), 1), ((1, 5, 6, 3), 4)])
+def test_fast_conv_transpose_is_flax_conv_transpose(shape, features):
+    from flax import linen as nn
+
+    from gan_jax.models import ConvTranspose4x4s2
+
+    x = jax.random.normal(jax.random.PRNGKey(0), shape)
+    reference = nn.ConvTranspose(features, (4, 4), (2, 2), padding="SAME", bias_init=nn.initializers.normal(1.0))
+    params = reference.init(jax.random.PRNGKey(1), x)
+    ours = ConvTranspose4x4s2(features)
+    assert jax.tree_util.tree_map(jnp.shape, ours.init(jax.random.PRNGKey(1), x)) == \
+        jax.tree_util.tree_map(jnp.shape, params)
+    np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), rtol=1e-5, atol=1e-5)
+    assert ours.apply(params, x).shape == (shape[0], 2 * shape[1], 2 * shape[2], features)

@@ -266,3 +266,24 @@ def test_resume_refuses_structure_changes_of_the_options(tiny_config, tiny_data,
     assert _read(os.path.join(workdir, "metrics.jsonl")) == before
     longer = dataclasses.replace(tiny_config, iterations=14, loss="hinge", penalty="r1")  # math, not shapes: allowed
     assert int(train_and_evaluate(longer, workdir, resume=True, dataset=tiny_data).step) == 14
+
+
+def test_unfused_loop_gives_the_fused_numbers(tiny_config, tiny_data, tmp_path):
+    """One jitted call per iteration (fused_loop 'off', the CPU default for conv nets) trains the same run."""
+    fused = train_and_evaluate(dataclasses.replace(tiny_config, fused_loop="on"), str(tmp_path / "on"), dataset=tiny_data)
+    host = train_and_evaluate(dataclasses.replace(tiny_config, fused_loop="off"), str(tmp_path / "off"),
+                              dataset=tiny_data)
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(fused), jax.tree_util.tree_leaves(host)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+    on, off = _records(str(tmp_path / "on")), _records(str(tmp_path / "off"))
+    assert [r["iteration"] for r in on] == [r["iteration"] for r in off]
+    for a, b in zip(on, off):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
+
+
+def test_dcgan_runs_unfused_on_cpu(tiny_config):
+    from gan_jax.loop import fuses_loop
+
+    assert fuses_loop(tiny_config) and not fuses_loop(dataclasses.replace(tiny_config, arch="dcgan"))
+    assert fuses_loop(dataclasses.replace(tiny_config, arch="dcgan", fused_loop="on"))
+    assert not fuses_loop(dataclasses.replace(tiny_config, fused_loop="off"))

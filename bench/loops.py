@@ -1,0 +1,88 @@
+"""Why conv nets run unfused on the CPU, measured: a step inside a while loop vs one call per step,
+and flax's ConvTranspose vs gan_jax's ConvTranspose4x4s2.
+
+    python bench/loops.py                    # preset dcgan (batch 64) and the reference (batch 128)
+    python bench/loops.py --preset sngan
+
+For each preset: ms per iteration of make_train_chunk's two ways to run K iterations — one jitted
+lax.fori_loop ('fused') and K jitted one-iteration calls dispatched back to back ('host') — medians
+of --repeats timed chunks of --chunk iterations after a warm-up chunk. Then forward and
+forward+backward of the dcgan generator's first transposed convolution (64 x 7x7x128 -> 14x14x64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from gan_jax import config as config_lib  # noqa: E402
+from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
+from gan_jax.loop import make_train_chunk  # noqa: E402
+from gan_jax.step import create_train_state  # noqa: E402
+
+
+def chunk_ms(config: config_lib.Config, chunk: int, repeats: int) -> float:
+    """Median ms per iteration of `repeats` chunks of `chunk` iterations (after one warm-up chunk)."""
+    train_chunk = make_train_chunk(config)
+    images = jnp.asarray(synthetic_dataset(1024).images)
+    state = create_train_state(config, jax.random.PRNGKey(0))
+    state, metrics, _ = train_chunk(state, images, np.int32(chunk))
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        state, metrics, _ = train_chunk(state, images, np.int32(chunk))
+        jax.block_until_ready(metrics)
+        times.append((time.perf_counter() - t) / chunk)
+    return 1e3 * statistics.median(times)
+
+
+def call_ms(fn, *args, repeats: int = 5) -> float:
+    fn = jax.jit(fn)
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", action="append", help="Presets to time (default: dcgan, reference).")
+    parser.add_argument("--chunk", type=int, default=5, help="Iterations per timed chunk (default: 5).")
+    parser.add_argument("--repeats", type=int, default=3, help="Timed chunks (default: 3).")
+    args = parser.parse_args()
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs")
+    for name in args.preset or ["dcgan", "reference"]:
+        base = config_lib.preset(name)
+        fused = chunk_ms(dataclasses.replace(base, fused_loop="on"), args.chunk, args.repeats)
+        host = chunk_ms(dataclasses.replace(base, fused_loop="off"), args.chunk, args.repeats)
+        print(f"{name:>10} batch {base.batch_size:>4}: fused {fused:8.1f} ms/it   host {host:8.1f} ms/it   "
+              f"fused/host {fused / host:5.2f}", flush=True)
+
+    import flax.linen as nn  # noqa: PLC0415
+
+    from gan_jax.models import ConvTranspose4x4s2  # noqa: PLC0415
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (64, 7, 7, 128))
+    flax_layer = nn.ConvTranspose(64, (4, 4), (2, 2), padding="SAME")
+    params = flax_layer.init(jax.random.PRNGKey(0), x)
+    for label, layer in (("flax ConvTranspose", flax_layer), ("ConvTranspose4x4s2", ConvTranspose4x4s2(64))):
+        fwd = call_ms(lambda p, x: layer.apply(p, x), params, x)  # noqa: B023
+        both = call_ms(jax.grad(lambda p, x: jnp.sum(layer.apply(p, x) ** 2), argnums=(0, 1)), params, x)  # noqa: B023
+        print(f"{label:>20} 64x7x7x128 -> 14x14x64: forward {fwd:7.1f} ms, forward+backward {both:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
