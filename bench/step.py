@@ -65,14 +65,17 @@ def iteration_matmuls(config: Config) -> list[tuple[int, int, int]]:
 
 def matmul_floor_ms(config: Config, reps: int = 100) -> float:
     """ms per iteration for ONLY the iteration's matrix products, back to back, in one jitted
-    loop (XLA's GEMMs at exactly these shapes; no activations, BatchNorm, Adam or gathers)."""
+    loop (XLA's GEMMs at exactly these shapes, inputs in config.compute_dtype, float32
+    accumulation; no activations, BatchNorm, Adam or gathers)."""
     shapes = iteration_matmuls(config)
-    ops = [(jnp.full((m, k), 0.01, jnp.float32), jnp.full((k, n), 0.01, jnp.float32)) for m, k, n in shapes]
+    dtype = jnp.dtype(config.compute_dtype)
+    ops = [(jnp.full((m, k), 0.01, dtype), jnp.full((k, n), 0.01, dtype)) for m, k, n in shapes]
 
     @jax.jit
     def run(ops):
-        def body(_, acc):
-            return acc + sum(jnp.sum((a + acc) @ b) for a, b in ops)  # acc keeps iterations dependent
+        def body(_, acc):  # acc keeps iterations dependent
+            return acc + sum(jnp.sum(jnp.dot(a + acc.astype(dtype), b, preferred_element_type=jnp.float32))
+                             for a, b in ops)
         return jax.lax.fori_loop(0, reps, body, jnp.float32(0))
 
     run(ops).block_until_ready()
@@ -84,12 +87,13 @@ def matmul_floor_ms(config: Config, reps: int = 100) -> float:
     return 1e3 * statistics.median(times)
 
 
-def matmul_rate() -> float:
-    """This machine's fp32 matmul rate in GFLOP/s with XLA (best of a few shapes and runs)."""
+def matmul_rate(dtype: str = "float32") -> float:
+    """This machine's matmul rate in GFLOP/s with XLA, inputs in `dtype`, float32 accumulation
+    (best of a few shapes and runs)."""
     best = 0.0
     for m, k, n in ((128, 1024, 784), (1024, 1024, 1024), (2048, 2048, 2048)):
-        a, b = jnp.ones((m, k), jnp.float32), jnp.ones((k, n), jnp.float32)
-        f = jax.jit(lambda x, y: x @ y)
+        a, b = jnp.ones((m, k), dtype), jnp.ones((k, n), dtype)
+        f = jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32))
         f(a, b).block_until_ready()
         reps = max(3, int(2e9 / (2 * m * k * n)))
         for _ in range(3):
@@ -169,6 +173,8 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=0, metavar="N", help="Also measure RSS over N iterations.")
     parser.add_argument("--synthetic", action="store_true", help="Random images instead of Fashion-MNIST.")
     parser.add_argument("--d-update", default="sequential", choices=("sequential", "joint"))
+    parser.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16"),
+                        help="The networks' matmul input dtype (Config.compute_dtype); the roofline uses the same.")
     parser.add_argument("--no-roofline", action="store_true",
                         help="Skip measuring the matmul rate and the matmul-only floor (used by compare.py).")
     args = parser.parse_args()
@@ -181,25 +187,29 @@ def main() -> None:
         data = input_pipeline.load_fashion_mnist("train", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
     data_s = time.perf_counter() - t
 
-    config = dataclasses.replace(Config(), batch_size=args.batch, d_update=args.d_update)
+    config = dataclasses.replace(Config(), batch_size=args.batch, d_update=args.d_update,
+                                 compute_dtype=args.compute_dtype)
     main_run = steady_state(config, data, args.chunk, args.repeats)
-    peak = float("nan") if args.no_roofline else matmul_rate()
+    peak = float("nan") if args.no_roofline else matmul_rate(args.compute_dtype)
     floor_ms = float("nan") if args.no_roofline else matmul_floor_ms(config)
     result = {
         "device": jax.devices()[0].device_kind, "platform": jax.default_backend(), "jax": jax.__version__,
+        "compute_dtype": args.compute_dtype,
         "imports_s": T_IMPORTS - T_START, "data_s": data_s, **main_run,
         "gflop_per_iteration": flops_per_iteration(config) / 1e9,
         "matmul_peak_gflop_per_s": peak, "fraction_of_matmul_peak": main_run["gflop_per_s"] / peak,
         "matmul_only_ms_per_iteration": floor_ms,
     }
     print(f"device {result['device']} ({result['platform']}), jax {result['jax']}, "
-          f"d_update={args.d_update}, {'synthetic' if args.synthetic else 'Fashion-MNIST'} data")
+          f"d_update={args.d_update}, compute_dtype={args.compute_dtype}, "
+          f"{'synthetic' if args.synthetic else 'Fashion-MNIST'} data")
     print(f"time to first iteration: imports {result['imports_s']:.2f} s, data {data_s:.2f} s, "
           f"compile {result['compile_s']:.2f} s, first iteration {result['first_iteration_s'] * 1e3:.1f} ms")
     print(f"steady state, batch {args.batch}: {result['ms_per_iteration']:.2f} ms/iteration "
           f"(min {result['ms_min']:.2f}), {result['it_per_s']:.1f} it/s, "
           f"{result['gflop_per_s']:.0f} GFLOP/s of {result['gflop_per_iteration']:.2f} GFLOP/iteration = "
-          f"{100 * result['fraction_of_matmul_peak']:.0f}% of the measured {peak:.0f} GFLOP/s fp32 matmul rate")
+          f"{100 * result['fraction_of_matmul_peak']:.0f}% of the measured {peak:.0f} GFLOP/s {args.compute_dtype} "
+          f"matmul rate")
     print(f"the same {len(iteration_matmuls(config))} matrix products alone (XLA GEMMs, nothing else): "
           f"{floor_ms:.2f} ms/iteration = {flops_per_iteration(config) / floor_ms / 1e6:.0f} GFLOP/s; the step "
           f"spends {100 * (1 - floor_ms / result['ms_per_iteration']):.0f}% of its time outside them")

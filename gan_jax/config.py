@@ -123,6 +123,10 @@ class Config:
     max_steps_per_call: int = 1000
     """Most iterations fused into one jitted host call (lax.scan); chunks always end exactly on
     log, sample and checkpoint points. 1 = one host call per iteration (same results)."""
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    """Dtype of the networks' matmul and convolution inputs: float32 (the reference) or bfloat16
+    (mixed precision: parameters, Adam states, BatchNorm statistics, losses and accumulation stay
+    float32). Changes the numbers slightly, not the shapes."""
     fused_loop: Literal["auto", "on", "off"] = "auto"
     """Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per
     iteration ('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops
@@ -172,7 +176,7 @@ class Config:
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train")),
-                              ("fused_loop", ("auto", "on", "off")),
+                              ("fused_loop", ("auto", "on", "off")), ("compute_dtype", ("float32", "bfloat16")),
                               ("d_norm", ("none", "batch", "layer", "spectral"))):
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
@@ -203,7 +207,7 @@ SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm")
 MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
                "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
                "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
-               "d_beta1", "d_beta2")
+               "d_beta1", "d_beta2", "compute_dtype")
 
 
 PRESETS: dict[str, dict[str, object]] = {
