@@ -170,13 +170,19 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     final.png (the last grid), metrics.jsonl (one JSON object per log point; the same scalars
     as TensorBoard events in tensorboard/), curves.png (with evaluation), checkpoints/.
     resume: continue from the newest readable checkpoint in `workdir` (bitwise the same
-    numbers as an uninterrupted run). dataset: use it instead of Fashion-MNIST (tests, benches).
+    numbers as an uninterrupted run); with no run there yet, start it (the same command can
+    be re-run after a kill at any moment, start-up included). dataset: use it instead of Fashion-MNIST (tests, benches).
     Raises UserError for bad config values, data or workdir (nothing written yet), RunFailed
     when training diverges or a checkpoint cannot be written. SIGINT/SIGTERM stop it cleanly
     after the current chunk, with a checkpoint.
     """
     config.validate()
     run.prepare_workdir(workdir, resume=resume, overwrite=overwrite)
+    if resume and not run.holds_run(workdir):
+        # A first start with --resume, or a start killed before it wrote config.json (a scheduler
+        # re-runs the same command): nothing to continue, so this is the run's start.
+        print(f"--resume: no run in {workdir} yet; starting it", file=sys.stderr)
+        resume = False
     config_path = os.path.join(workdir, "config.json")
     changes = {}
     if resume:

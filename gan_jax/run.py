@@ -26,16 +26,19 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
     """Create the workdir; refuse one that holds a run unless resuming or overwriting.
 
     Raises UserError when the path is not a writable folder, or holds a run and neither
-    `resume` nor `overwrite` is set. Deletes nothing (see remove_outputs).
+    `resume` nor `overwrite` is set, or (resuming) holds checkpoints without a config.json.
+    Deletes nothing (see remove_outputs).
     """
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise UserError(f"--workdir {workdir!r} exists and is not a folder; choose another --workdir")
-    holds_run = os.path.exists(os.path.join(workdir, "config.json"))
-    if holds_run and not (resume or overwrite):
+    has_run = holds_run(workdir)
+    if has_run and not (resume or overwrite):
         raise UserError(f"--workdir {workdir!r} already holds a run; pass --resume to continue it, "
                         f"--overwrite to replace it, or choose another --workdir")
-    if resume and not holds_run:
-        raise UserError(f"--resume given but --workdir {workdir!r} holds no run (no config.json); drop --resume")
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    if resume and not has_run and os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+        raise UserError(f"--workdir {workdir!r} holds checkpoints but no config.json; put the run's config.json "
+                        f"back, or start a new --workdir")
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, ".write_test")
@@ -44,6 +47,11 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
         os.remove(probe)
     except OSError as e:
         raise UserError(f"cannot write to --workdir {workdir!r} ({e.strerror}); choose a writable --workdir") from None
+
+
+def holds_run(workdir: str) -> bool:
+    """Whether `workdir` holds a run: its config.json, written once a run has started for real."""
+    return os.path.isfile(os.path.join(workdir, "config.json"))
 
 
 def remove_outputs(workdir: str) -> None:

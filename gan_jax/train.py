@@ -43,25 +43,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.distributed:
         jax.distributed.initialize()
     workdir = args.workdir or os.path.join("runs", args.preset or "reference")
+    base = None
     if args.resume:
-        if args.preset is not None:
-            raise UserError("--preset cannot be combined with --resume (the run's config.json is the base); "
-                            "drop --preset")
         if args.overwrite:
             raise UserError("--resume and --overwrite contradict each other; pass one")
-        try:
-            with open(os.path.join(workdir, "config.json")) as f:
-                base = config_lib.from_dict(json.load(f))
-        except FileNotFoundError:
-            raise UserError(f"--resume given but --workdir {workdir!r} holds no run (no config.json); "
-                            f"drop --resume") from None
-        except (json.JSONDecodeError, TypeError) as e:
-            raise UserError(f"{workdir}/config.json is not a gan_jax config ({e}); start a new --workdir") from None
-    else:
-        base = None
+        stored = _stored_config(workdir)
+        if stored is not None:  # continue the run: its config is the base, flags given change it
+            if args.preset is not None:
+                _check_same_run(stored, config_lib.config_from_args(args), workdir)
+            base = stored
+        # else: no run there yet (first start, or killed before writing its config): start it.
     config = config_lib.config_from_args(args, base)
     train_and_evaluate(config, workdir, resume=args.resume, overwrite=args.overwrite)
     return 0
+
+
+def _stored_config(workdir: str) -> config_lib.Config | None:
+    """The config.json of the run in `workdir`, or None when there is none."""
+    try:
+        with open(os.path.join(workdir, "config.json")) as f:
+            return config_lib.from_dict(json.load(f))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, TypeError) as e:
+        raise UserError(f"{workdir}/config.json is not a gan_jax config ({e}); start a new --workdir") from None
+
+
+def _check_same_run(stored: config_lib.Config, asked: config_lib.Config, workdir: str) -> None:
+    """--preset with --resume (the same command re-run by a scheduler): it must describe the run."""
+    differ = [f for f in (*config_lib.SHAPE_FIELDS, *config_lib.MATH_FIELDS) if getattr(stored, f) != getattr(asked, f)]
+    if differ:
+        raise UserError(f"--preset and flags describe another run than the one in {workdir} "
+                        f"({', '.join(differ)} differ); drop --preset to continue that run with its own config")
 
 
 if __name__ == "__main__":

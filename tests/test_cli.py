@@ -1,10 +1,13 @@
 """The command lines: help texts, and one-line errors (exit 2, no traceback) for bad flags."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import assert_one_line_error, run_module
+from conftest import REPO, assert_one_line_error, run_module
 from gan_jax import config as config_lib
 from gan_jax.errors import UserError
 
@@ -30,7 +33,7 @@ def test_help_documents_every_config_field():
     (["--g-hidden", "256,x"], ["--g-hidden", "comma-separated integers"]),
     (["--colour", "red"], ["unrecognized arguments: --colour red"]),
     (["--devices", "64"], ["--devices 64 asked for", "device(s) present"]),
-    (["--resume", "--workdir", "/nonexistent/run"], ["holds no run"]),
+    (["--resume", "--overwrite"], ["--resume and --overwrite contradict each other"]),
     (["--loss", "wasserstein"], ["--loss", "invalid choice: 'wasserstein'", "hinge", "ns"]),
     (["--penalty", "gp"], ["--penalty", "invalid choice", "wgan_gp"]),
     (["--arch", "resnet"], ["--arch", "invalid choice", "dcgan"]),
@@ -82,3 +85,25 @@ def test_literature_presets_are_their_papers():
     assert (dc.arch, dc.d_norm, dc.batch_size) == ("dcgan", "batch", 64)
     assert config_lib.preset("lsgan") == dataclasses.replace(default, loss="lsgan")
     assert default.adam("g") == default.adam("d") == (2e-4, 0.5, 0.999)  # shared unless given
+
+
+def test_resume_with_preset_is_the_same_command_again(tmp_path):
+    """`--preset P --resume` starts a run where there is none and continues it after; a --preset
+    that describes another run is refused in one line. (Synthetic data: the CLI's loader patched.)"""
+    workdir = str(tmp_path / "run")
+    common = ["--workdir", workdir, "--resume", "--no-progress", "--batch-size", "8", "--latent-dim", "8",
+              "--g-hidden", "16", "--d-hidden", "16", "--eval-every", "0", "--log-every", "2", "--checkpoint-every", "2"]
+    code = ("import sys; from gan_jax import input_pipeline, train; "
+            "input_pipeline.load_fashion_mnist = lambda *a, **k: input_pipeline.synthetic_dataset(64); "
+            "train.main(sys.argv[1:])")
+
+    def train(*args):
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+    first = train("--preset", "lsgan", *common, "--iterations", "4")
+    assert first.returncode == 0 and "--resume: no run in" in first.stderr, first.stderr[-2000:]
+    again = train("--preset", "lsgan", *common, "--iterations", "6")
+    assert again.returncode == 0 and "no run in" not in again.stderr, again.stderr[-2000:]
+    assert_one_line_error(run_module("gan_jax.train", "--preset", "wgan_gp", *common),
+                          "describe another run", "loss", "drop --preset")

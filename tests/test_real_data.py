@@ -151,10 +151,14 @@ def _last_iteration(workdir) -> int:
 
 
 def _start_and_signal(workdir, env, at_iteration, sig, resume):
-    args = [sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *([] if resume else KILL_ARGS)]
+    """Start the run (with `resume`: the one command a scheduler repeats), signal it once it has
+    logged `at_iteration` (-1: as soon as it has started, before it writes anything)."""
+    args = [sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *KILL_ARGS]
     if resume:
         args.append("--resume")
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if at_iteration < 0:
+        time.sleep(1.0)  # importing JAX alone takes longer: killed during start-up
     deadline = time.time() + 240
     while _last_iteration(workdir) < at_iteration and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -177,7 +181,9 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     run = tmp_path / "interrupted"
-    code, _ = _start_and_signal(run, env, 180, signal.SIGKILL, resume=False)
+    code, _ = _start_and_signal(run, env, -1, signal.SIGKILL, resume=True)  # killed during start-up
+    assert code == -signal.SIGKILL and not (run / "config.json").exists()
+    code, _ = _start_and_signal(run, env, 180, signal.SIGKILL, resume=True)  # the same command: starts the run
     assert code == -signal.SIGKILL
     code, _ = _start_and_signal(run, env, 530, signal.SIGKILL, resume=True)
     assert code == -signal.SIGKILL
@@ -185,7 +191,7 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert code == 0 and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
     code, err = _start_and_signal(run, env, 850, signal.SIGINT, resume=True)
     assert code == 0 and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
-    proc = run_module("gan_jax.train", "--workdir", str(run), "--resume", env=env)
+    proc = run_module("gan_jax.train", "--workdir", str(run), *KILL_ARGS, "--resume", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
@@ -196,6 +202,7 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
         assert np.array_equal(np.asarray(x), np.asarray(y))
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert len(history) == 5 and [h["resume"] for h in history] == [False, True, True, True, True]
+    assert all(h["changes"] == {} for h in history)  # the same command every time
 
 
 def test_classifier_accuracy_on_the_test_set(tfds_dir, manual_dir):

@@ -178,8 +178,9 @@ def test_workdir_errors(tiny_config, tiny_data, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserError, match="is not a folder"):
         train_and_evaluate(tiny_config, str(tmp_path / "file"), dataset=tiny_data)
-    with pytest.raises(UserError, match="holds no run"):
-        train_and_evaluate(tiny_config, str(tmp_path / "empty"), resume=True, dataset=tiny_data)
+    os.makedirs(tmp_path / "orphan" / "checkpoints" / "4")
+    with pytest.raises(UserError, match="holds checkpoints but no config.json"):
+        train_and_evaluate(tiny_config, str(tmp_path / "orphan"), resume=True, dataset=tiny_data)
     with pytest.raises(UserError, match="larger than the dataset"):
         train_and_evaluate(dataclasses.replace(tiny_config, batch_size=65), str(tmp_path / "big"), dataset=tiny_data)
     with pytest.raises(UserError, match="larger than the dataset"):  # bad input + --overwrite: old run kept
@@ -287,3 +288,18 @@ def test_dcgan_runs_unfused_on_cpu(tiny_config):
     assert fuses_loop(tiny_config) and not fuses_loop(dataclasses.replace(tiny_config, arch="dcgan"))
     assert fuses_loop(dataclasses.replace(tiny_config, arch="dcgan", fused_loop="on"))
     assert not fuses_loop(dataclasses.replace(tiny_config, fused_loop="off"))
+
+
+def test_resume_with_no_run_yet_starts_it(tiny_config, tiny_data, tmp_path, capfd):
+    """A scheduler runs the same `--resume` command first and after every kill, also one during
+    start-up (before config.json): with no run there yet, --resume starts it."""
+    straight = train_and_evaluate(tiny_config, str(tmp_path / "straight"), dataset=tiny_data)
+    workdir = tmp_path / "requeued"
+    workdir.mkdir()
+    (workdir / "dataset_preview.png").write_bytes(b"partial")  # what a start-up kill may leave
+    capfd.readouterr()
+    state = train_and_evaluate(tiny_config, str(workdir), resume=True, dataset=tiny_data)
+    assert "no run in" in capfd.readouterr().err
+    _assert_states_equal(straight, state)
+    assert _read(tmp_path / "straight" / "metrics.jsonl") == _read(workdir / "metrics.jsonl")
+    assert os.path.getsize(workdir / "dataset_preview.png") > 1000
