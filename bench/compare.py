@@ -25,7 +25,12 @@ def commands(batch: int) -> dict[str, list[str]]:
     return {
         "gan_jax": [py, os.path.join(HERE, "step.py"), "--batch", str(batch), "--synthetic", "--repeats", "5",
                     "--no-roofline"],
+        "gan_jax_bf16": [py, os.path.join(HERE, "step.py"), "--batch", str(batch), "--synthetic", "--repeats", "5",
+                         "--no-roofline", "--compute-dtype", "bfloat16"],
         "pytorch": [py, os.path.join(HERE, "ref_torch.py"), "--batch", str(batch)],
+        "pytorch_compile": [py, os.path.join(HERE, "ref_torch.py"), "--batch", str(batch), "--compile"],
+        "pytorch_bf16": [py, os.path.join(HERE, "ref_torch.py"), "--batch", str(batch), "--bf16"],
+        "pytorch_compile_bf16": [py, os.path.join(HERE, "ref_torch.py"), "--batch", str(batch), "--compile", "--bf16"],
         "keras_predict": [py, os.path.join(HERE, "ref_keras.py"), "--batch", str(batch), "--generate", "predict"],
         "keras_predict_on_batch": [py, os.path.join(HERE, "ref_keras.py"), "--batch", str(batch),
                                    "--generate", "predict_on_batch"],
@@ -46,7 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=None, help="Subset of: gan_jax pytorch keras_predict keras_predict_on_batch")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="Subset of: gan_jax gan_jax_bf16 pytorch pytorch_compile pytorch_bf16 pytorch_compile_bf16 "
+                             "keras_predict keras_predict_on_batch")
     args = parser.parse_args()
     cmds = {k: v for k, v in commands(args.batch).items() if args.only is None or k in args.only}
     results: dict[str, list[float]] = {k: [] for k in cmds}

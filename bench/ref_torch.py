@@ -2,6 +2,8 @@
 
     pip install -e '.[bench]'      # torch==2.13.0 (a CPU wheel on this project's machines)
     python bench/ref_torch.py --batch 128
+    python bench/ref_torch.py --batch 128 --compile        # torch.compile'd G and D (inductor, fp32)
+    python bench/ref_torch.py --batch 128 --bf16           # CPU autocast to bfloat16 (fp32 master weights)
 
 Same networks, Keras defaults copied (xavier-uniform kernels, zero biases, BatchNorm
 momentum 0.8 in Keras terms = 0.2 in PyTorch's, epsilon 1e-3, LeakyReLU 0.2, Adam(2e-4,
@@ -45,12 +47,16 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--iters", type=int, default=50, help="Iterations per timed repeat.")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="torch.compile both networks (default inductor).")
+    parser.add_argument("--bf16", action="store_true", help="Run the networks under CPU autocast to bfloat16.")
     args = parser.parse_args()
     torch.manual_seed(0)
     x_train = torch.rand(60000, 1, 28, 28) * 2 - 1  # timing only: the pixel values do not matter
-    G, D = generator(), discriminator()
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-7)
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-7)
+    G_eager, D_eager = generator(), discriminator()
+    opt_g = torch.optim.Adam(G_eager.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-7)
+    opt_d = torch.optim.Adam(D_eager.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-7)
+    G, D = (torch.compile(G_eager), torch.compile(D_eager)) if args.compile else (G_eager, D_eager)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16)
     bce = nn.BCEWithLogitsLoss()
     b = args.batch
     ones, zeros = torch.ones(b, 1), torch.zeros(b, 1)
@@ -58,25 +64,28 @@ def main() -> None:
     def iteration():
         imgs = x_train[torch.randint(0, x_train.shape[0], (b,))]
         G.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             fakes = G(torch.randn(b, 100))
         G.train()
         for images, target in ((imgs, ones), (fakes, zeros)):
             opt_d.zero_grad(set_to_none=True)
-            loss_d = bce(D(images), target)
+            with autocast:
+                loss_d = bce(D(images).float(), target)
             loss_d.backward()
             opt_d.step()
         D.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        loss_g = bce(D(G(torch.randn(b, 100))), ones)
+        with autocast:
+            loss_g = bce(D(G(torch.randn(b, 100))).float(), ones)
         loss_g.backward()
         opt_g.step()
         D.requires_grad_(True)
         return loss_d, loss_g
 
-    ms = median_ms_per_call(iteration, args.iters, args.repeats, warmup=5)
-    print(f"pytorch {torch.__version__}, {torch.get_num_threads()} threads, batch {b}: {ms:.2f} ms/iteration")
-    print("JSON " + json.dumps({"impl": "pytorch", "batch": b, "ms_per_iteration": ms, "it_per_s": 1e3 / ms,
+    ms = median_ms_per_call(iteration, args.iters, args.repeats, warmup=10 if args.compile else 5)
+    impl = "pytorch" + ("_compile" if args.compile else "") + ("_bf16" if args.bf16 else "")
+    print(f"{impl} {torch.__version__}, {torch.get_num_threads()} threads, batch {b}: {ms:.2f} ms/iteration")
+    print("JSON " + json.dumps({"impl": impl, "batch": b, "ms_per_iteration": ms, "it_per_s": 1e3 / ms,
                                 "version": torch.__version__}))
 
 

@@ -130,7 +130,7 @@ class Config:
     fused_loop: Literal["auto", "on", "off"] = "auto"
     """Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per
     iteration ('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops
-    make convolutions ~9x slower (measured). Same numbers either way."""
+    make the dcgan step 6.7x slower (bench/loops.py). Same numbers either way."""
     devices: int = 0
     """Local devices to shard the batch over (a 'data' mesh axis); 0 = all local devices."""
     progress: bool = True

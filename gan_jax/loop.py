@@ -118,8 +118,8 @@ def fuses_loop(config: Config) -> bool:
     """Whether make_train_chunk runs a chunk's iterations inside one jitted lax.fori_loop.
 
     config.fused_loop 'auto': yes, except for convolutional nets (arch 'dcgan') on the CPU, where
-    XLA:CPU runs the step about 9x slower inside a while loop than as one jitted call per iteration
-    (measured, preset dcgan, batch 64: 2,590 against 292 ms per iteration; bench/RESULTS.md).
+    XLA:CPU runs the step 6.7x slower inside a while loop than as one jitted call per iteration
+    (measured, preset dcgan, batch 64: 1,077 against 160 ms per iteration; bench/loops.py).
     """
     if config.fused_loop != "auto":
         return config.fused_loop == "on"
