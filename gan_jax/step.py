@@ -133,27 +133,34 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
                                        update_stats=update, mutable=["batch_stats"])
         return out, new["batch_stats"] if update else d_stats
 
-    def d_term(d_params, d_stats, images, role, with_penalty, real, fakes, k_pen):
-        """One term of D's loss (+ the penalty): (objective, (loss, accuracy, penalty, d_stats))."""
+    def d_penalty(d_params, d_stats, real, fakes, k_pen):
+        """The penalty of D with these params (its normalization state not updated)."""
+        return penalty(lambda x: d_apply(d_params, d_stats, x, False)[0], real, fakes, k_pen)
+
+    def d_sequential_loss(d_params, d_stats, images, role, real, fakes, k_pen):
+        """One sequential update's objective: the `role` term (+ the penalty if PENALTY_TERM names
+        this update) -> (objective, (loss, accuracy, penalty, d_stats))."""
         out, d_stats = d_apply(d_params, d_stats, images, True)
         value = loss(out, role)
-        pen = jnp.zeros((), jnp.float32)
-        if with_penalty:
-            pen = penalty(lambda x: d_apply(d_params, d_stats, x, False)[0], real, fakes, k_pen)
-        target = 1.0 if role == "d_real" else 0.0
-        objective = value + config.penalty_weight * pen if with_penalty else value
-        return objective, (value, accuracy(out, target, threshold), pen, d_stats)
+        accuracy_ = accuracy(out, 1.0 if role == "d_real" else 0.0, threshold)
+        if use_penalty and penalty_term == role:
+            pen = d_penalty(d_params, d_stats, real, fakes, k_pen)
+            return value + config.penalty_weight * pen, (value, accuracy_, pen, d_stats)
+        return value, (value, accuracy_, jnp.zeros((), jnp.float32), d_stats)
 
-    def d_joint(d_params, d_stats, real, fakes, k_pen):
-        _, (loss_real, acc_real, _, d_stats) = d_term(d_params, d_stats, real, "d_real", False, real, fakes, k_pen)
-        _, (loss_fake, acc_fake, _, d_stats) = d_term(d_params, d_stats, fakes, "d_fake", False, real, fakes, k_pen)
-        pen = jnp.zeros((), jnp.float32)
+    def d_joint_loss(d_params, d_stats, real, fakes, k_pen):
+        """The joint update's objective: 0.5 * (real term + fake term [+ w * penalty])."""
+        out_real, d_stats = d_apply(d_params, d_stats, real, True)
+        out_fake, d_stats = d_apply(d_params, d_stats, fakes, True)
+        loss_real, loss_fake = loss(out_real, "d_real"), loss(out_fake, "d_fake")
+        accs = accuracy(out_real, 1.0, threshold), accuracy(out_fake, 0.0, threshold)
         if use_penalty:
-            pen = penalty(lambda x: d_apply(d_params, d_stats, x, False)[0], real, fakes, k_pen)
+            pen = d_penalty(d_params, d_stats, real, fakes, k_pen)
             objective = 0.5 * (loss_real + loss_fake + config.penalty_weight * pen)
         else:
+            pen = jnp.zeros((), jnp.float32)
             objective = 0.5 * (loss_real + loss_fake)
-        return objective, (loss_real, loss_fake, acc_real, acc_fake, pen, d_stats)
+        return objective, (loss_real, loss_fake, *accs, pen, d_stats)
 
     def adam_update(optimizer, grads, opt_state, params):
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -181,19 +188,17 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         fakes = make_fakes(state, key, real.shape[0])
         k_pen = jax.random.fold_in(key, PENALTY_STREAM)
         if config.d_update == "sequential":
-            grad_fn = jax.value_and_grad(d_term, has_aux=True)
-            with_pen = use_penalty and penalty_term == "d_real"
+            grad_fn = jax.value_and_grad(d_sequential_loss, has_aux=True)
             (_, (loss_real, acc_real, pen_real, d_stats)), grads = grad_fn(
-                d_params, d_stats, real, "d_real", with_pen, real, fakes, k_pen)
+                d_params, d_stats, real, "d_real", real, fakes, k_pen)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
-            with_pen = use_penalty and penalty_term == "d_fake"
             (_, (loss_fake, acc_fake, pen_fake, d_stats)), grads = grad_fn(
-                d_params, d_stats, fakes, "d_fake", with_pen, real, fakes, k_pen)
+                d_params, d_stats, fakes, "d_fake", real, fakes, k_pen)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
             pen = pen_real + pen_fake  # (one of them is the penalty, the other 0)
         else:  # "joint"
             (_, (loss_real, loss_fake, acc_real, acc_fake, pen, d_stats)), grads = jax.value_and_grad(
-                d_joint, has_aux=True)(d_params, d_stats, real, fakes, k_pen)
+                d_joint_loss, has_aux=True)(d_params, d_stats, real, fakes, k_pen)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
         metrics = {"d_loss_real": loss_real, "d_loss_fake": loss_fake, "d_acc_real": acc_real,
                    "d_acc_fake": acc_fake, "d_penalty": pen}
