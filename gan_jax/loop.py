@@ -3,6 +3,7 @@
 Read top to bottom:
   make_mesh            the ('data',) device mesh the batch is split over
   make_train_chunk     K iterations in one jitted call (lax.fori_loop), batches drawn on device
+                       (conv nets on the CPU: K jitted calls, see fuses_loop)
   event_points         which iterations log, sample, checkpoint, evaluate
   chunk_lengths        host calls that end exactly on those points
   train_and_evaluate   the loop, writing every output of a run

@@ -9,7 +9,8 @@ Every discriminator returns LOGITS / raw scores float32 (B,) (the reference's si
 into its loss) and takes `update_stats`: whether its normalization state (BatchNorm moving
 statistics, spectral norm's power-iteration vector) is written; apply it with
 mutable=['batch_stats'] when it has such state. D's BatchNorm always normalises with the statistics
-of the batch it sees (real, fake and penalty batches apart), as in DCGAN.
+of the batch it sees (real, fake and penalty batches apart), as in DCGAN, with flax's defaults
+(momentum 0.9, epsilon 1e-5; its moving statistics are kept but never used).
 
 Discriminator normalization (`norm`): 'none' (the reference), 'batch' (BatchNorm), 'layer'
 (LayerNorm; Ba et al. 2016, the WGAN-GP critic's), 'spectral' (every Dense/Conv kernel divided by
