@@ -6,6 +6,7 @@ so bad input never produces a traceback. Everything else is a bug and keeps its 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -15,10 +16,19 @@ class UserError(Exception):
     """A problem with the user's input; the message names the problem and the fix."""
 
 
-def exit_with(prog: str, error: BaseException, code: int = 2) -> NoReturn:
-    """Print `prog: error: <message>` on one line to stderr and exit with `code`."""
+def exit_with(prog: str, error: BaseException, code: int = 2, now: bool = False) -> NoReturn:
+    """Print `prog: error: <message>` on one line to stderr and exit with `code`.
+
+    now: exit at once (os._exit), skipping interpreter shutdown: a process of a multi-process
+    run whose peers may be gone, where jax.distributed's shutdown barrier would wait for them
+    and then abort with a native stack trace.
+    """
     message = " ".join(str(error).split())  # one line, whatever the message held
     print(f"{prog}: error: {message}", file=sys.stderr)
+    if now:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     raise SystemExit(code)
 
 

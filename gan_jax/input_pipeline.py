@@ -22,11 +22,10 @@ import io
 import os
 import socket
 import sys
-import tempfile
-from collections.abc import Iterator
 
 import numpy as np
 
+from gan_jax import native_output
 from gan_jax.errors import UserError
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -83,7 +82,7 @@ def _import_tf():
     later C++ INFO/WARNING lines (e.g. cpu_feature_guard) off the console.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _native_stderr_captured():
+    with native_output.captured((2,)):
         import tensorflow as tf  # noqa: PLC0415  (deliberately lazy: only this module needs TF)
 
         tf.config.set_visible_devices([], "GPU")
@@ -93,27 +92,6 @@ def _import_tf():
     absl_logging.set_verbosity(absl_logging.ERROR)
     tfds.disable_progress_bar()
     return tf, tfds
-
-
-@contextlib.contextmanager
-def _native_stderr_captured() -> Iterator[None]:
-    """Point file descriptor 2 (what C/C++ libraries write to) at a scratch file for the block;
-    replay the captured bytes on stderr only if the block raises."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            except BaseException:
-                os.dup2(saved, 2)
-                sink.seek(0)
-                os.write(2, sink.read())
-                raise
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _network_reachable(timeout_s: float = 3.0) -> bool:

@@ -13,13 +13,15 @@ stops) in run.py; checkpoints in checkpoints.py.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tensorboardX import SummaryWriter
 
-from gan_jax import checkpoints, input_pipeline, plotting, run
+from gan_jax import checkpoints, input_pipeline, multihost, plotting, run
 from gan_jax import config as config_lib
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, UserError
@@ -40,10 +42,14 @@ SAMPLE_GRID = 9  # the reference's 3x3 grids
 def make_mesh(config: Config) -> Mesh:
     """A 1-D mesh ('data',) over the first `config.devices` devices (0: all).
 
-    Single process: the local devices. After `jax.distributed.initialize()` (--distributed):
-    every host's devices, so the global batch is split over all of them.
+    One process: its devices. Several processes (multihost.initialize): every process's
+    devices in process order, so the global batch is split over all of them and each process
+    computes the rows of its own devices; config.devices must then be 0 (all).
     """
     devices = jax.devices()
+    if jax.process_count() > 1 and config.devices not in (0, len(devices)):
+        raise UserError(f"--devices {config.devices} with {jax.process_count()} processes: a run over several "
+                        f"processes uses every device ({len(devices)}); pass --devices 0")
     n = config.devices or len(devices)
     if n > len(devices):
         raise UserError(f"--devices {n} asked for, only {len(devices)} device(s) present; pass --devices 0 for all")
@@ -176,22 +182,26 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     Raises UserError for bad config values, data or workdir (nothing written yet), RunFailed
     when training diverges or a checkpoint cannot be written. SIGINT/SIGTERM stop it cleanly
     after the current chunk, with a checkpoint.
+
+    Several processes (multihost.initialize): every process calls this with the same
+    arguments and the same `workdir` folder; process 0 alone writes files and prints
+    (checkpoints: orbax, every process its share), and every process stops at the same iteration.
     """
     config.validate()
+    writer = multihost.is_writer()
     run.prepare_workdir(workdir, resume=resume, overwrite=overwrite)
     if resume and not run.holds_run(workdir):
         # A first start with --resume, or a start killed before it wrote config.json (a scheduler
         # re-runs the same command): nothing to continue, so this is the run's start.
-        print(f"--resume: no run in {workdir} yet; starting it", file=sys.stderr)
+        _note(writer, f"--resume: no run in {workdir} yet; starting it")
         resume = False
-    config_path = os.path.join(workdir, "config.json")
     changes = {}
     if resume:
-        with open(config_path) as f:
-            changes = run.check_resumable(config_lib.from_dict(json.load(f)), config)
+        with open(os.path.join(workdir, "config.json")) as f:
+            changes = run.check_resumable(config_lib.from_dict(json.load(f)), config, warn=writer)
     mesh = make_mesh(config)
     if dataset is None:
-        dataset = input_pipeline.load_fashion_mnist("train", config.resolved_manual_dir(), config.resolved_data_dir())
+        dataset = _load_train_split(config, writer)
     if config.batch_size > len(dataset):
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
@@ -203,44 +213,36 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
 
     replicated = NamedSharding(mesh, P())
-    if overwrite and not resume:  # everything is valid: only now replace the old run
+    multihost.barrier("every process checked the workdir")  # before process 0 changes what they read
+    if overwrite and not resume and writer:  # everything is valid: only now replace the old run
         run.remove_outputs(workdir)
+    multihost.barrier("the workdir is ready")
     ckpt = checkpoints.manager(workdir, keep=config.keep_checkpoints)
     restored = checkpoints.restore(ckpt, abstract_train_state(config, replicated)) if resume else None
     if restored is None:
         state = jax.device_put(create_train_state(config, jax.random.PRNGKey(config.seed)), replicated)
         if resume:
-            print("no checkpoint yet: resuming from iteration 0", file=sys.stderr)
+            _note(writer, "no checkpoint yet: resuming from iteration 0")
     else:
         state = restored[1]
     start = int(state.step)
 
     # Everything is valid: write the run's record.
-    with open(config_path, "w") as f:
-        json.dump(config_lib.to_dict(config), f, indent=2)
-    with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
-        f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
-                            "config": config_lib.to_dict(config)}) + "\n")
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    run.keep_metrics_before(metrics_path, start)
-    if not resume:
-        rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
-        pick = rng.integers(0, len(dataset), SAMPLE_GRID)
-        plotting.save_grid(dataset.images[pick], os.path.join(workdir, "dataset_preview.png"),
-                           titles=[input_pipeline.CLASS_NAMES[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
+    if writer:
+        _write_record(workdir, config, start, resume, changes, dataset)
     if start >= config.iterations:
-        print(f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue",
-              file=sys.stderr)
+        _note(writer, f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue")
         return state
 
     images = jax.device_put(dataset.images, replicated)
     train_chunk = make_train_chunk(config, mesh)
     sample = make_sampler(config)
     is_log, is_sample, is_ckpt, is_eval = event_points(config)
-    progress = _progress_bar(config, start)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    progress = _progress_bar(config, start) if writer else None
     t_start, t_first, done = time.perf_counter(), None, start
-    with open(metrics_path, "a") as metrics_file, run.StopRequest() as stop, \
-            SummaryWriter(os.path.join(workdir, "tensorboard")) as tensorboard:
+    with _writer_only(writer, lambda: open(metrics_path, "a")) as metrics_file, run.StopRequest() as stop, \
+            _writer_only(writer, lambda: SummaryWriter(os.path.join(workdir, "tensorboard"))) as tensorboard:
         lengths = chunk_lengths(config, start)
         for length in lengths:
             state, metrics, first_bad = train_chunk(state, images, np.int32(length))
@@ -248,16 +250,18 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
             done += length
             last = done - 1
             t_first = t_first or time.perf_counter()
+            stopping = multihost.any_process(stop.signum is not None)  # all processes stop after the same chunk
             if is_log(last) or is_eval(last) or first_bad >= 0:
                 m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if is_eval(last) and first_bad < 0:
+                if is_eval(last) and first_bad < 0:  # every process scores (the same numbers): none waits
                     fakes = np.asarray(sample(state, sample_key(config, last, EVAL_STREAM), config.eval_samples))
                     m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False))
-                metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
-                metrics_file.flush()
-                for name, value in m.items():
-                    tensorboard.add_scalar(name, value, last)
-                _console(progress, reference_log_line(last, m))
+                if writer:
+                    metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
+                    metrics_file.flush()
+                    for name, value in m.items():
+                        tensorboard.add_scalar(name, value, last)
+                    _console(progress, reference_log_line(last, m))
                 if progress is not None:
                     progress.set_postfix(d_loss=f"{m['d_loss']:.3f}", d_acc=f"{m['d_acc']:.2f}",
                                          g_loss=f"{m['g_loss']:.3f}", refresh=False)
@@ -268,21 +272,23 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                                 f"was saved; lower --learning-rate or change --seed")
             if is_sample(last):
                 grid = np.asarray(sample(state, sample_key(config, last), SAMPLE_GRID))
-                plotting.save_grid(grid, os.path.join(workdir, "samples", f"iter_{last:06d}.png"))
-                if last == config.iterations - 1:
-                    plotting.save_grid(grid, os.path.join(workdir, "final.png"))
-            if is_eval(last):
+                if writer:
+                    plotting.save_grid(grid, os.path.join(workdir, "samples", f"iter_{last:06d}.png"))
+                    if last == config.iterations - 1:
+                        plotting.save_grid(grid, os.path.join(workdir, "final.png"))
+            if is_eval(last) and writer:
                 _save_curves(metrics_path, os.path.join(workdir, "curves.png"))
-            if is_ckpt(last) or (stop.signum is not None and config.checkpoint_every > 0):
+            if is_ckpt(last) or (stopping and config.checkpoint_every > 0):
                 checkpoints.save(ckpt, done, state, config_lib.to_dict(config))
             if progress is not None:
                 progress.update(length)
-            if stop.signum is not None and done < config.iterations:
+            if stopping and done < config.iterations:
                 if progress is not None:
                     progress.close()
                 saved = "checkpoint written" if config.checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
-                print(f"stopped by {signal.Signals(stop.signum).name} after iteration {last} ({saved}); "
-                      f"continue with: python -m gan_jax.train --workdir {workdir} --resume", file=sys.stderr)
+                why = signal.Signals(stop.signum).name if stop.signum is not None else "a signal to another process"
+                _note(writer, f"stopped by {why} after iteration {last} ({saved}); "
+                              f"continue with: python -m gan_jax.train --workdir {workdir} --resume")
                 return state
     jax.block_until_ready(state)
     t_end = time.perf_counter()
@@ -292,8 +298,52 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
     if len(lengths) > 1:  # the rate after the first call, which includes compiling
         rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
-    print(f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}", file=sys.stderr)
+    _note(writer, f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}")
     return state
+
+
+def _load_train_split(config: Config, writer: bool) -> input_pipeline.Dataset:
+    """Fashion-MNIST's train split. Several processes: process 0 prepares it first (once, into
+    the data dir), then the others read it."""
+    def load() -> input_pipeline.Dataset:
+        return input_pipeline.load_fashion_mnist("train", config.resolved_manual_dir(), config.resolved_data_dir())
+
+    dataset = load() if writer else None
+    multihost.barrier("the dataset is prepared")
+    return dataset if writer else load()
+
+
+def _write_record(workdir: str, config: Config, start: int, resume: bool, changes: dict,
+                  dataset: input_pipeline.Dataset) -> None:
+    """config.json, one config_history.jsonl line, metrics.jsonl trimmed to the iterations
+    before `start`, and (on a fresh start) dataset_preview.png."""
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        json.dump(config_lib.to_dict(config), f, indent=2)
+    with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
+        f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
+                            "config": config_lib.to_dict(config)}) + "\n")
+    run.keep_metrics_before(os.path.join(workdir, "metrics.jsonl"), start)
+    if not resume:
+        rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
+        pick = rng.integers(0, len(dataset), SAMPLE_GRID)
+        plotting.save_grid(dataset.images[pick], os.path.join(workdir, "dataset_preview.png"),
+                           titles=[input_pipeline.CLASS_NAMES[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
+
+
+@contextlib.contextmanager
+def _writer_only(writer: bool, open_it: Callable[[], Any]) -> Iterator[Any]:
+    """What open_it() opens (a file, a SummaryWriter) on the writing process; None elsewhere."""
+    if not writer:
+        yield None
+        return
+    with open_it() as handle:
+        yield handle
+
+
+def _note(writer: bool, line: str) -> None:
+    """A status line on stderr, from the writing process only."""
+    if writer:
+        print(line, file=sys.stderr)
 
 
 def _save_curves(metrics_path: str, path: str) -> None:

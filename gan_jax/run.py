@@ -41,7 +41,7 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
                         f"back, or start a new --workdir")
     try:
         os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
+        probe = os.path.join(workdir, f".write_test.{os.getpid()}")  # one per process of a multi-process run
         with open(probe, "w"):
             pass
         os.remove(probe)
@@ -69,8 +69,9 @@ def remove_outputs(workdir: str) -> None:
         print(f"--overwrite: removed the previous run's {', '.join(removed)} in {workdir}", file=sys.stderr)
 
 
-def check_resumable(stored: Config, config: Config) -> dict[str, list]:
-    """The fields `config` changes from the run's `stored` config; UserError for shape changes."""
+def check_resumable(stored: Config, config: Config, warn: bool = True) -> dict[str, list]:
+    """The fields `config` changes from the run's `stored` config; UserError for shape changes.
+    warn: say on stderr when the changes alter the numbers."""
     changes = {f.name: [getattr(stored, f.name), getattr(config, f.name)] for f in dataclasses.fields(Config)
                if getattr(stored, f.name) != getattr(config, f.name)}
     shape_changes = sorted(set(changes) & set(config_lib.SHAPE_FIELDS))
@@ -82,7 +83,7 @@ def check_resumable(stored: Config, config: Config) -> dict[str, list]:
                         f"changing {', '.join('--' + config_lib._flag(k) for k in shape_changes)}, "
                         f"or start a new --workdir")
     math_changes = sorted(set(changes) & set(config_lib.MATH_FIELDS))
-    if math_changes:
+    if math_changes and warn:
         print(f"warning: resuming with changed {', '.join(math_changes)}: the numbers will differ from "
               f"an uninterrupted run", file=sys.stderr)
     return changes

@@ -3,6 +3,10 @@
     python -m gan_jax.train --manual-dir ../shared/data/fashion_mnist     # the Keras reference
     python -m gan_jax.train --preset wgan_gp --workdir runs/wgan_gp
     python -m gan_jax.train --workdir runs/wgan_gp --resume
+
+Several processes (machines), one run: start the same command on each, adding
+    --coordinator HOST:PORT --num-processes N --process-id I     (I = 0 .. N-1; HOST runs process 0)
+or, where JAX finds them itself (SLURM, Open MPI, TPU pods), --distributed. See multihost.py.
 """
 
 from __future__ import annotations
@@ -11,17 +15,18 @@ import argparse
 import json
 import os
 
-import jax
-
 from gan_jax import config as config_lib
-from gan_jax.errors import UserError, run_cli
+from gan_jax import multihost
+from gan_jax.errors import RunFailed, UserError, exit_with, run_cli
 from gan_jax.loop import train_and_evaluate
+
+PROG = "python -m gan_jax.train"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m gan_jax.train` parser: run flags plus one flag per Config field."""
     parser = config_lib.OneLineParser(
-        prog="python -m gan_jax.train",
+        prog=PROG,
         description="Train the Fashion-MNIST GAN. With no flags: the Keras reference program, in JAX.")
     parser.add_argument("--workdir", default=None,
                         help="Folder for every output of the run (default: runs/<preset>).")
@@ -30,9 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "flags given change it (not shapes).")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace the run already in --workdir (deletes its outputs).")
-    parser.add_argument("--distributed", action="store_true",
-                        help="Call jax.distributed.initialize() first (multi-host: run the same command on every "
-                             "host; the coordinator is found from the cluster environment, e.g. SLURM or TPU pods).")
+    group = parser.add_argument_group(
+        "several processes", "One run over several processes (machines): the same command on each; the mesh spans "
+        "every process's devices and each process computes its share of every batch. Process 0 writes the run's "
+        "files, so --workdir must be a folder every process sees (a shared file system).")
+    group.add_argument("--coordinator", metavar="HOST:PORT", type=_host_port, default=None,
+                       help="Where process 0 listens for the others (env JAX_COORDINATOR_ADDRESS also works).")
+    group.add_argument("--num-processes", metavar="N", type=_positive_int, default=None,
+                       help="How many processes the run has.")
+    group.add_argument("--process-id", metavar="I", type=_non_negative_int, default=None,
+                       help="This process's index, 0 .. N-1 (0 writes the run's files).")
+    group.add_argument("--distributed", action="store_true",
+                       help="Join with the coordinates JAX detects from the cluster (SLURM, Open MPI, TPU pods, "
+                            "JAX_COORDINATOR_ADDRESS); the three flags above override what it detects.")
     config_lib.add_config_flags(parser)
     return parser
 
@@ -40,8 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gan_jax.train`; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.distributed:
-        jax.distributed.initialize()
+    if args.process_id is not None and args.num_processes is not None and args.process_id >= args.num_processes:
+        raise UserError(f"--process-id {args.process_id} is not below --num-processes {args.num_processes}; "
+                        f"number the processes 0 .. {args.num_processes - 1}")
+    if not (args.distributed or any(v is not None for v in (args.coordinator, args.num_processes, args.process_id))):
+        return _train(args)
+    # Several processes: an error exits at once, without waiting for peers that may be gone.
+    try:
+        multihost.initialize(args.coordinator, args.num_processes, args.process_id)
+        return _train(args)
+    except UserError as e:
+        exit_with(PROG, e, code=2, now=True)
+    except Exception as e:  # noqa: BLE001  (a collective that failed because a peer died, or a RunFailed)
+        lost = multihost.lost_peer(e) or multihost.lost_peer(e.__cause__ or e)
+        if lost is not None:
+            exit_with(PROG, RunFailed(lost), code=1, now=True)
+        if isinstance(e, RunFailed):
+            exit_with(PROG, e, code=1, now=True)
+        raise
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train with the parsed flags (on one process or, already joined, on several)."""
     workdir = args.workdir or os.path.join("runs", args.preset or "reference")
     base = None
     if args.resume:
@@ -77,5 +112,24 @@ def _check_same_run(stored: config_lib.Config, asked: config_lib.Config, workdir
                         f"({', '.join(differ)} differ); drop --preset to continue that run with its own config")
 
 
+def _host_port(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 10.0.0.1:1234)")
+    return text
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
 if __name__ == "__main__":
-    run_cli("python -m gan_jax.train", main)
+    run_cli(PROG, main)

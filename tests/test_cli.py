@@ -43,6 +43,13 @@ def test_help_documents_every_config_field():
     (["--penalty-weight", "-1"], ["--penalty-weight must be >= 0"]),
     (["--d-learning-rate=-1e-4"], ["--d-learning-rate must be >= 0 (0 freezes that network)"]),
     (["--g-beta2", "1"], ["--g-beta2 must be in [0, 1)"]),
+    (["--coordinator", "localhost"], ["--coordinator", "'localhost' is not HOST:PORT"]),
+    (["--num-processes", "0"], ["--num-processes", "'0' is not a whole number >= 1"]),
+    (["--process-id", "-1"], ["--process-id", "'-1' is not a whole number >= 0"]),
+    (["--num-processes", "2", "--process-id", "2"], ["--process-id 2 is not below --num-processes 2",
+                                                      "0 .. 1"]),
+    (["--num-processes", "2", "--process-id", "0"], ["could not join the run's processes",
+                                                      "coordinator_address should be defined", "--coordinator"]),
 ])
 def test_bad_flags_are_one_line_errors(args, needles, tmp_path):
     args = args if "--workdir" in args else [*args, "--workdir", str(tmp_path / "run")]

@@ -49,6 +49,10 @@ SCRIPT = textwrap.dedent("""
     state = jax.device_put(create_train_state(c8, jax.random.PRNGKey(0)), rep)
     hlo = make_train_chunk(c8, mesh).lower(state, jax.device_put(data.images, rep), np.int32(1)).compile().as_text()
     assert hlo.count("all-reduce") >= 4, hlo.count("all-reduce")
+    # Each device gathers only its own rows of the batch (16 / 8 = 2) from the resident images:
+    # with several processes, each process computes its share, not the whole batch.
+    gathers = [l.split(" = ")[1].split("{")[0] for l in hlo.splitlines() if " gather(" in l and "28,28,1}" in l]
+    assert gathers and all(g.startswith("f32[2,") for g in gathers), gathers
     print("MAXDIFF", worst)
 """)
 
