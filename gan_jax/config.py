@@ -22,6 +22,7 @@ import typing
 from typing import Literal
 
 from gan_jax.errors import UserError
+from gan_jax.input_pipeline import FASHION_MNIST_CLASSES
 from gan_jax.losses import LOSSES
 from gan_jax.models import ARCHITECTURES
 from gan_jax.penalties import PENALTIES
@@ -136,10 +137,20 @@ class Config:
     progress: bool = True
     """Show a progress bar (it/s and latest losses) on stderr."""
 
+    # --- the data (default: Fashion-MNIST, the reference) ---
+    dataset: str = "fashion_mnist"
+    """tfds image-classification dataset, a name or name/config: fashion_mnist (the reference),
+    mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... (any with an image and a class label)."""
+    image_shape: tuple[int, ...] = (28, 28, 1)
+    """(H, W, C) of the images; set from --dataset when a run starts (not a flag)."""
+    class_names: tuple[str, ...] = FASHION_MNIST_CLASSES
+    """The dataset's class names in label order (tfds' metadata); set from --dataset when a run
+    starts (not a flag)."""
+
     # --- data location (does not change the numbers) ---
     manual_dir: str | None = None
-    """Folder with the four Fashion-MNIST .gz files, for offline use (tfds manual_dir).
-    Default: $GAN_JAX_MANUAL_DIR."""
+    """Folder with the files tfds downloads for --dataset (Fashion-MNIST: the four .gz files),
+    for offline use (tfds manual_dir). Default: $GAN_JAX_MANUAL_DIR."""
     data_dir: str | None = None
     """tensorflow-datasets data_dir where the prepared dataset is written/read.
     Default: $GAN_JAX_DATA_DIR, else tfds' default (~/tensorflow_datasets)."""
@@ -170,6 +181,8 @@ class Config:
         for name in ("penalty_weight", "d_clip"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise UserError(f"image_shape must be (H, W, C) with positive sizes, got {self.image_shape}")
         if self.d_steps < 1:
             raise UserError(f"--d-steps must be a positive integer, got {self.d_steps}")
         for name, allowed in CHOICES.items():
@@ -181,6 +194,11 @@ class Config:
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         return self
+
+    def with_data(self, image_shape: tuple[int, ...], class_names: tuple[str, ...]) -> "Config":
+        """This config with the facts of its dataset filled in (the fields no flag sets)."""
+        return dataclasses.replace(self, image_shape=tuple(int(d) for d in image_shape),
+                                   class_names=tuple(class_names))
 
     def adam(self, network: Literal["g", "d"]) -> tuple[float, float, float]:
         """(learning rate, beta1, beta2) of `network`'s Adam: its own flags, else the shared ones."""
@@ -202,12 +220,14 @@ CHOICES: dict[str, typing.Collection[str]] = {"loss": LOSSES, "penalty": PENALTI
 
 # Fields that change array shapes or the math; a checkpoint only resumes under the same values.
 # (g_ema too, between 0 and > 0: the EMA copy of G exists only when it is on.)
-SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm")
+SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_shape")
 # Fields that change the numbers (but not the shapes) of a run.
 MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
                "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
                "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
-               "d_beta1", "d_beta2", "compute_dtype")
+               "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names")
+DERIVED_FIELDS = ("image_shape", "class_names")
+"""Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
 
 
 PRESETS: dict[str, dict[str, object]] = {
@@ -307,6 +327,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(Config)
     group = parser.add_argument_group("config (defaults reproduce the Keras reference)")
     for f in dataclasses.fields(Config):
+        if f.name in DERIVED_FIELDS:
+            continue
         hint = hints[f.name]
         help_text = f"{docs.get(f.name, '')} (default: {f.default})"
         kwargs: dict[str, typing.Any] = {"default": None, "help": help_text, "dest": f.name}
@@ -322,6 +344,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs.update(type=float)
         elif f.name in CHOICES:
             kwargs.update(choices=sorted(CHOICES[f.name]))
+        elif f.name == "dataset":
+            kwargs.update(type=str, metavar="NAME")
         else:  # str | None
             kwargs.update(type=str, metavar="PATH")
         group.add_argument(f"--{_flag(f.name)}", **kwargs)

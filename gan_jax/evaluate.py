@@ -1,10 +1,11 @@
-"""`python -m gan_jax.evaluate`: how close a run's samples are to Fashion-MNIST, in numbers.
+"""`python -m gan_jax.evaluate`: how close a run's samples are to its dataset, in numbers.
 
     python -m gan_jax.evaluate --workdir runs/reference               # newest checkpoint, N = 10,000
     python -m gan_jax.evaluate --baselines --out bench/results/eval_baselines.json
 
-Scores (features and probabilities of the committed Fashion-MNIST classifier,
-gan_jax/metrics/classifier.py): FID, KID (mean and std over subsets), precision and recall
+Scores (features and probabilities of the dataset's classifier, gan_jax/metrics/classifier.py:
+Fashion-MNIST's is committed; `python -m gan_jax.metrics.train_classifier --dataset NAME` makes
+one for another dataset): FID, KID (mean and std over subsets), precision and recall
 (k = 3), the classifier score, and the predicted-class histogram with its entropy. Writes
 `eval.json` into the workdir and prints a table. `--baselines` measures the scale: the real
 test set against the real train set (the floor for this network and N), uniform noise, and one
@@ -33,20 +34,34 @@ def print_table(rows: dict[str, dict]) -> None:
               f"{s['recall']:>6.3f} {s['classifier_score']:>9.2f} {s['class_entropy']:>7.3f}")
 
 
-def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 0) -> dict:
+def classifier_of(dataset: str, data_dir: str | None) -> dict:
+    """The metrics classifier of `dataset`; UserError (one line) when there is none yet."""
+    from gan_jax.metrics import classifier  # noqa: PLC0415
+
+    variables = classifier.find(dataset, data_dir)
+    if variables is None:
+        raise UserError(f"no metrics classifier for {dataset} (gan_jax ships Fashion-MNIST's); make one with "
+                        f"`python -m gan_jax.metrics.train_classifier --dataset {dataset}`")
+    return variables
+
+
+def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 0,
+              dataset: str = "fashion_mnist") -> dict:
     """Scores of reference points against N real training images: the real test set (the
     floor), uniform noise and one training image repeated (trivially bad generators)."""
-    train = input_pipeline.load_fashion_mnist("train", manual_dir, data_dir)
-    test = input_pipeline.load_fashion_mnist("test", manual_dir, data_dir)
-    reference = Reference.from_dataset(train, n, seed)
+    variables = classifier_of(dataset, data_dir)
+    train = input_pipeline.load(dataset, "train", manual_dir, data_dir)
+    test = input_pipeline.load(dataset, "test", manual_dir, data_dir)
+    reference = Reference.from_dataset(train, n, seed, variables)
     rng = np.random.default_rng(seed + 1)
     m = min(n, len(test))
     candidates = {
-        f"real test set (N={m})": test.images[rng.choice(len(test), m, replace=False)],
-        "uniform noise": rng.uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32),
-        "one training image repeated": np.repeat(train.images[:1], n, axis=0),
+        f"real test set (N={m})": test.normalized(rng.choice(len(test), m, replace=False)),
+        "uniform noise": rng.uniform(-1, 1, (n, *train.image_shape)).astype(np.float32),
+        "one training image repeated": np.repeat(train.normalized(slice(0, 1)), n, axis=0),
     }
-    return {"n": n, "seed": seed, "scores": {name: reference.score(x) for name, x in candidates.items()}}
+    return {"dataset": dataset, "n": n, "seed": seed,
+            "scores": {name: reference.score(x) for name, x in candidates.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-g", action="store_true",
                         help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")
+    parser.add_argument("--dataset", default="fashion_mnist", metavar="NAME",
+                        help="With --baselines: the tfds dataset (a run is scored on its own dataset).")
     parser.add_argument("--out", default=None, help="JSON to write (default: WORKDIR/eval.json).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
     parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")
@@ -68,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError("pass --workdir RUN (or --baselines)")
     cfg = config_lib.Config(manual_dir=args.manual_dir, data_dir=args.data_dir)
     if args.baselines:
-        result = baselines(args.n, cfg.resolved_manual_dir(), cfg.resolved_data_dir(), args.seed)
+        result = baselines(args.n, cfg.resolved_manual_dir(), cfg.resolved_data_dir(), args.seed, args.dataset)
         out = args.out or "eval_baselines.json"
         print_table(result["scores"])
     else:
@@ -76,12 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         from gan_jax.sampling import generate  # noqa: PLC0415
 
         config, step, state = load_run(args.workdir, args.checkpoint)
-        train = input_pipeline.load_fashion_mnist("train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
-                                                  cfg.resolved_data_dir() or config.resolved_data_dir())
+        data_dir = cfg.resolved_data_dir() or config.resolved_data_dir()
+        variables = classifier_of(config.dataset, data_dir)
+        train = input_pipeline.load(config.dataset, "train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
+                                    data_dir)
         fakes = generate(config, state, args.n, args.seed, raw=args.raw_g)
-        result = {"workdir": args.workdir, "checkpoint": step, "n": args.n, "seed": args.seed,
-                  "generator": "raw" if args.raw_g or config.g_ema == 0 else f"ema {config.g_ema}",
-                  **Reference.from_dataset(train, args.n, args.seed).score(fakes)}
+        result = {"workdir": args.workdir, "dataset": config.dataset, "checkpoint": step, "n": args.n,
+                  "seed": args.seed, "generator": "raw" if args.raw_g or config.g_ema == 0 else f"ema {config.g_ema}",
+                  **Reference.from_dataset(train, args.n, args.seed, variables).score(fakes)}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
     with open(out, "w") as f:

@@ -1,17 +1,20 @@
-"""Fashion-MNIST through tensorflow-datasets, online or offline from a manual-download folder.
+"""Image datasets through tensorflow-datasets, online or offline from a manual-download folder.
+
+Any tfds image-classification dataset (features 'image' and 'label'; a name or name/config):
+fashion_mnist (the reference), mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... `load`
+returns a whole split as uint8 arrays (60,000 Fashion-MNIST images: 47 MB, a quarter of float32);
+the training loop keeps them on the device and normalizes the drawn batch inside the jitted step
+through `NORMALIZE_TABLE`, bitwise the reference's `x / 127.5 - 1`.
 
 This is the only module that imports TensorFlow, and it hides every GPU from TensorFlow so
-that JAX owns the accelerator. The whole train split (60,000 x 28 x 28 x 1 float32, 188 MB)
-is returned as one NumPy array: the training loop keeps it on the device and draws batches
-inside the jitted step, like the reference's `X_train[randint(0, 60000, 128)]`.
+that JAX owns the accelerator. After the first load the decoded arrays are cached next to the
+prepared tfds dataset (`<data_dir>/<name>/<version>/gan_jax_<split>.npz`), so later runs skip
+importing TensorFlow and decoding the images (about 9 s for Fashion-MNIST on 2 cores).
 
-After the first load the decoded uint8 arrays are cached next to the prepared tfds dataset
-(`<data_dir>/fashion_mnist/<version>/gan_jax_<split>.npz`), so later runs skip importing
-TensorFlow and decoding 60,000 PNGs (about 9 s on 2 cores). Delete the file to rebuild it.
-
-Offline: point `manual_dir` (flag `--manual-dir`, env `GAN_JAX_MANUAL_DIR`) at a folder with
-the four original files; tfds checks their SHA-256 sums and prepares the dataset under
-`data_dir` (flag `--data-dir`, env `GAN_JAX_DATA_DIR`) without touching the network.
+Offline: point `manual_dir` (flag `--manual-dir`, env `GAN_JAX_MANUAL_DIR`) at a folder with the
+files tfds downloads for the dataset, under their original names (Fashion-MNIST: the four .gz
+files); tfds checks their checksums and prepares the dataset under `data_dir` (flag
+`--data-dir`, env `GAN_JAX_DATA_DIR`) without the network.
 """
 
 from __future__ import annotations
@@ -28,45 +31,70 @@ import numpy as np
 from gan_jax import native_output
 from gan_jax.errors import UserError
 
-CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-"""Fashion-MNIST class names, in label order 0..9."""
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+"""Fashion-MNIST's class names, in label order 0..9 (tfds' metadata)."""
+
+TESTED_DATASETS = ("fashion_mnist", "mnist", "kmnist", "emnist/letters", "cifar10", "svhn_cropped")
+"""The tfds datasets the tests train on (through tfds.testing.mock_data, Fashion-MNIST for real)."""
 
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 """The four original files tfds downloads for `fashion_mnist` (and accepts in a manual dir)."""
 
 _DOWNLOAD_HOST = ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80)
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-    """A split of Fashion-MNIST in memory.
-
-    images: float32 (N, 28, 28, 1), values in [-1, 1] (`x / 127.5 - 1`, as the reference).
-    labels: int32 (N,), class indices 0..9 into CLASS_NAMES.
-    """
-
-    images: np.ndarray
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
+_NETWORK_PROBE = ("storage.googleapis.com", 443)
+"""Probed before downloading any other dataset (tfds' own mirror); without it tfds would retry
+each file for about 100 s before failing."""
 
 
 def normalize(images_uint8: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28[, 1]) in [0, 255] -> float32 (N, 28, 28, 1) in [-1, 1], as the reference."""
+    """uint8 (..., H, W[, C]) in [0, 255] -> float32 in [-1, 1] as the reference (`x / 127.5 - 1`,
+    in float64, rounded once); a missing channel axis (N, H, W) gains one: (N, H, W, 1)."""
     x = images_uint8.astype(np.float64) / 127.5 - 1.0
     if x.ndim == 3:
         x = x[..., None]
     return x.astype(np.float32)
 
 
-def synthetic_dataset(n: int = 256, seed: int = 0) -> Dataset:
-    """A tiny Fashion-MNIST-shaped dataset of random uint8 images (for tests and benches)."""
+NORMALIZE_TABLE = normalize(np.arange(256, dtype=np.uint8)[:, None, None])[:, 0, 0, 0]
+"""float32 (256,): entry v is `normalize` of the pixel value v. `NORMALIZE_TABLE[images]` is
+bitwise `normalize(images)`; the train step indexes it on the device."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """A split of an image-classification dataset in memory.
+
+    images: uint8 (N, H, W, C) in [0, 255]. labels: int32 (N,), class indices into class_names.
+    class_names: one name per class (tfds' metadata). name: the tfds name it came from.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...] = FASHION_MNIST_CLASSES
+    name: str = "fashion_mnist"
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(H, W, C) of one image."""
+        return tuple(int(d) for d in self.images.shape[1:])  # type: ignore[return-value]
+
+    def normalized(self, index: np.ndarray | slice | None = None) -> np.ndarray:
+        """The images (or images[index]) as float32 in [-1, 1], as the networks see them."""
+        return NORMALIZE_TABLE[self.images if index is None else self.images[index]]
+
+
+def synthetic_dataset(n: int = 256, seed: int = 0, image_shape: tuple[int, int, int] = (28, 28, 1),
+                      num_classes: int = 10) -> Dataset:
+    """A tiny dataset of random uint8 images (Fashion-MNIST's shape by default; tests, benches)."""
     rng = np.random.default_rng(seed)
-    return Dataset(normalize(rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)),
-                   rng.integers(0, 10, size=(n,)).astype(np.int32))
+    names = FASHION_MNIST_CLASSES if num_classes == 10 else tuple(f"class {i}" for i in range(num_classes))
+    return Dataset(rng.integers(0, 256, size=(n, *image_shape), dtype=np.uint8),
+                   rng.integers(0, num_classes, size=(n,)).astype(np.int32), names, "synthetic")
 
 
 def _import_tf():
@@ -94,9 +122,9 @@ def _import_tf():
     return tf, tfds
 
 
-def _network_reachable(timeout_s: float = 3.0) -> bool:
+def _network_reachable(host: tuple[str, int] = _DOWNLOAD_HOST, timeout_s: float = 3.0) -> bool:
     try:
-        socket.create_connection(_DOWNLOAD_HOST, timeout=timeout_s).close()
+        socket.create_connection(host, timeout=timeout_s).close()
         return True
     except OSError:
         return False
@@ -108,73 +136,122 @@ def _offline_message(why: str) -> str:
             f"(in this project: ../shared/data/fashion_mnist)")
 
 
-def _cache_paths(split: str, data_dir: str | None) -> list[str]:
-    """Where a decoded split may be cached: beside each prepared version of tfds' fashion_mnist."""
-    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-    base = os.path.join(root, "fashion_mnist")
+def _data_root(data_dir: str | None) -> str:
+    """tfds' data_dir: the one given, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
+    return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def _cache_paths(name: str, split: str, data_dir: str | None) -> list[str]:
+    """Where a decoded split may be cached: beside each prepared version of the tfds dataset, newest first."""
+    base = os.path.join(_data_root(data_dir), name)
     versions = sorted(os.listdir(base), reverse=True) if os.path.isdir(base) else []
     return [os.path.join(base, v, f"gan_jax_{split}.npz") for v in versions
             if os.path.isfile(os.path.join(base, v, "dataset_info.json"))]
 
 
-def _read_cache(split: str, data_dir: str | None) -> Dataset | None:
-    for path in _cache_paths(split, data_dir)[:1]:
+def _read_cache(name: str, split: str, data_dir: str | None) -> Dataset | None:
+    for path in _cache_paths(name, split, data_dir)[:1]:
         try:
             with np.load(path) as z:
                 images, labels = z["image"], z["label"]
-            if images.dtype == np.uint8 and images.shape[1:] == (28, 28) and len(labels) == len(images):
-                return Dataset(normalize(images), labels.astype(np.int32))
+                names = tuple(str(c) for c in z["class_names"]) if "class_names" in z else None
+            if images.ndim == 3:  # written by gan_jax before it kept channels: (N, 28, 28)
+                images = images[..., None]
+            if names is None and name == "fashion_mnist":
+                names = FASHION_MNIST_CLASSES
+            if images.dtype == np.uint8 and images.ndim == 4 and len(labels) == len(images) and names:
+                return Dataset(images, labels.astype(np.int32), names, name)
         except (OSError, KeyError, ValueError):
             pass  # unreadable cache: rebuild it from tfds
     return None
 
 
-def _write_cache(split: str, data_dir: str | None, images: np.ndarray, labels: np.ndarray) -> None:
-    for path in _cache_paths(split, data_dir)[:1]:
+def _write_cache(dataset: Dataset, split: str, data_dir: str | None) -> None:
+    for path in _cache_paths(dataset.name, split, data_dir)[:1]:
         try:
-            np.savez(path + ".tmp.npz", image=images, label=labels)
+            np.savez(path + ".tmp.npz", image=dataset.images, label=dataset.labels,
+                     class_names=np.array(dataset.class_names))
             os.replace(path + ".tmp.npz", path)
         except OSError:
             pass  # a read-only data_dir only loses the speed-up
 
 
-def load_fashion_mnist(split: str = "train", manual_dir: str | None = None,
-                       data_dir: str | None = None) -> Dataset:
-    """Load a Fashion-MNIST split ('train': 60,000 images; 'test': 10,000) via tfds.
+def load(name: str = "fashion_mnist", split: str = "train", manual_dir: str | None = None,
+         data_dir: str | None = None) -> Dataset:
+    """Load a split ('train', 'test', ...) of the tfds image-classification dataset `name`.
 
     Prepares the tfds dataset on first use: from `manual_dir` when given (offline, checksums
-    verified), else by download. Raises UserError (one line: problem and fix) when the files
-    are missing or corrupt, the network is unreachable, or `data_dir` is not writable.
+    verified), else by download. Raises UserError (one line: problem and fix) for an unknown
+    name, a dataset without 'image' and 'label' features or without `split`, files missing or
+    corrupt, no network, or a data_dir that is not writable.
     """
-    cached = _read_cache(split, data_dir)
+    cached = _read_cache(name, split, data_dir)
     if cached is not None:
         return cached
-    if manual_dir is not None:
-        if not os.path.isdir(manual_dir):
-            raise UserError(_offline_message(f"manual dir {manual_dir!r} is not a folder"))
+    if manual_dir is not None and not os.path.isdir(manual_dir):
+        raise UserError(_offline_message(f"manual dir {manual_dir!r} is not a folder") if name == "fashion_mnist"
+                        else f"manual dir {manual_dir!r} is not a folder; pass the folder holding {name}'s files")
     _, tfds = _import_tf()
+    builder = _builder(tfds, name, data_dir)
+    if not builder.is_prepared():
+        _prepare(tfds, builder, name, manual_dir, data_dir)
+    if builder.info.splits and split not in builder.info.splits:
+        raise UserError(f"{name} has no split {split!r}; it has {', '.join(sorted(builder.info.splits))}")
+    dataset = _read_split(tfds, builder, name, split)
+    _write_cache(dataset, split, data_dir)
+    return dataset
+
+
+def load_fashion_mnist(split: str = "train", manual_dir: str | None = None, data_dir: str | None = None) -> Dataset:
+    """`load('fashion_mnist', split, ...)`: 'train' has 60,000 images, 'test' 10,000."""
+    return load("fashion_mnist", split, manual_dir, data_dir)
+
+
+def _builder(tfds, name: str, data_dir: str | None):
+    """tfds' builder for `name`, checked to be an image-classification dataset."""
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # noqa: BLE001  (DatasetNotFoundError, a bad config name, ...)
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UserError(f"unknown tfds dataset {name!r} ({first}); pass a tfds image-classification dataset, "
+                        f"e.g. {', '.join(TESTED_DATASETS)}") from None
+    features = builder.info.features
+    image = features["image"] if "image" in features else None
+    label = features["label"] if "label" in features else None
+    if image is None or label is None or len(getattr(image, "shape", ())) != 3 or not hasattr(label, "names"):
+        raise UserError(f"{name} is not an image-classification dataset (gan_jax needs an 'image' feature of "
+                        f"shape (H, W, C) and a class 'label'; it has {', '.join(sorted(features))}); "
+                        f"pass e.g. {', '.join(TESTED_DATASETS)}")
+    if image.shape[0] is None or image.shape[1] is None:
+        raise UserError(f"{name}'s images have no fixed size ({image.shape}); gan_jax needs one H x W x C")
+    return builder
+
+
+def _prepare(tfds, builder, name: str, manual_dir: str | None, data_dir: str | None) -> None:
+    """Download (or read from manual_dir) and prepare the dataset, with one line of our own."""
     from tensorflow_datasets.core.download.download_manager import NonMatchingChecksumError  # noqa: PLC0415
 
+    # The files tfds downloads for the dataset (its registered checksums), which a manual dir must hold.
+    files = FILES if name == "fashion_mnist" else sorted(
+        {info.filename or url.rsplit("/", 1)[-1] for url, info in (builder.url_infos or {}).items()})
+    missing = [f for f in files if manual_dir is None or not os.path.isfile(os.path.join(manual_dir, f))]
+    if missing and not _network_reachable(_DOWNLOAD_HOST if name == "fashion_mnist" else _NETWORK_PROBE):
+        if name == "fashion_mnist":
+            raise UserError(_offline_message(f"manual dir {manual_dir!r} lacks {', '.join(missing)}" if manual_dir
+                                             else "Fashion-MNIST is not prepared in the tfds data dir "
+                                                  "and the download server cannot be reached"))
+        lacking = f"--manual-dir {manual_dir!r} lacks {', '.join(missing)}" if manual_dir else "no --manual-dir"
+        raise UserError(f"{name} is not prepared in the tfds data dir {_data_root(data_dir)!r}, {lacking}, and there "
+                        f"is no network to download it; put {', '.join(files) or 'its files'} (the files tfds "
+                        f"downloads for {name}) in a folder and pass --manual-dir, or prepare it where there is "
+                        f"network (`tfds build {name} --data_dir DIR`) and pass --data-dir DIR")
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
     try:
-        builder = tfds.builder("fashion_mnist", data_dir=data_dir)
-        if not builder.is_prepared():
-            if manual_dir is not None:
-                missing = [f for f in FILES if not os.path.isfile(os.path.join(manual_dir, f))]
-                if missing:
-                    raise UserError(_offline_message(f"manual dir {manual_dir!r} lacks {', '.join(missing)}"))
-            elif not _network_reachable():
-                raise UserError(_offline_message("Fashion-MNIST is not prepared in the tfds data dir "
-                                                 "and the download server cannot be reached"))
-            config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
-            # tfds prints "Downloading and preparing dataset ..." and "... prepared" on stdout,
-            # unconditionally; our one line below says the same, and only once it succeeded (an
-            # error stays the only line).
-            with contextlib.redirect_stdout(io.StringIO()):
-                builder.download_and_prepare(download_config=config)
-            source = f"the files in {manual_dir}" if manual_dir is not None else "a download"
-            print(f"prepared Fashion-MNIST from {source} into {builder.data_dir} (once; later runs reuse it)",
-                  file=sys.stderr)
-        arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+        # tfds prints "Downloading and preparing dataset ..." and "... prepared" on stdout,
+        # unconditionally; our one line below says the same, and only once it succeeded (an
+        # error stays the only line).
+        with contextlib.redirect_stdout(io.StringIO()), _socket_timeout(20.0):
+            builder.download_and_prepare(download_config=config)
     except NonMatchingChecksumError as e:
         bad = next((f for f in FILES if f in str(e)), "a data file")
         raise UserError(f"{bad} in {manual_dir!r} is corrupt (SHA-256 mismatch with what tfds expects); "
@@ -182,6 +259,34 @@ def load_fashion_mnist(split: str = "train", manual_dir: str | None = None,
     except PermissionError as e:
         raise UserError(f"cannot write the tfds data dir ({e.filename or data_dir}): permission denied; "
                         f"pass a writable --data-dir or set GAN_JAX_DATA_DIR") from None
-    images, labels = arrays["image"][..., 0], arrays["label"]
-    _write_cache(split, data_dir, images, labels)
-    return Dataset(normalize(images), labels.astype(np.int32))
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001  (no network, a missing manual file, ...: tfds' many error types)
+        first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        where = f"the files in {manual_dir}" if manual_dir is not None else "a download"
+        raise UserError(f"could not prepare {name} from {where} ({type(e).__name__}: {first}); put the files tfds "
+                        f"downloads for {name} in a folder and pass --manual-dir, or prepare it where there is "
+                        f"network (`tfds build {name} --data_dir DIR`) and pass --data-dir DIR") from None
+    source = f"the files in {manual_dir}" if manual_dir is not None else "a download"
+    print(f"prepared {name} from {source} into {builder.data_dir} (once; later runs reuse it)", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    """A default socket timeout for the block, so that a download without network fails instead of hanging."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _read_split(tfds, builder, name: str, split: str) -> Dataset:
+    """Decode every example of `split` into uint8 (N, H, W, C) images and int32 labels."""
+    images, labels = [], []
+    for batch in tfds.as_numpy(builder.as_dataset(split=split).batch(10_000)):
+        images.append(batch["image"])
+        labels.append(batch["label"])
+    return Dataset(np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int32),
+                   tuple(builder.info.features["label"].names), name)

@@ -4,6 +4,7 @@ Read top to bottom:
   make_mesh            the ('data',) device mesh the batch is split over
   make_train_chunk     K iterations in one jitted call (lax.fori_loop), batches drawn on device
                        (conv nets on the CPU: K jitted calls, see fuses_loop)
+  draw_batch           a batch from the uint8 images resident on the device, as float32 in [-1, 1]
   event_points         which iterations log, sample, checkpoint, evaluate
   chunk_lengths        host calls that end exactly on those points
   train_and_evaluate   the loop, writing every output of a run
@@ -14,6 +15,7 @@ stops) in run.py; checkpoints in checkpoints.py.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -34,7 +36,8 @@ from gan_jax import config as config_lib
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.sampling import make_sampler, sample_key
-from gan_jax.step import EVAL_STREAM, Metrics, TrainState, abstract_train_state, create_train_state, make_train_step
+from gan_jax.step import (EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state,
+                          make_train_step)
 
 SAMPLE_GRID = 9  # the reference's 3x3 grids
 
@@ -66,9 +69,10 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
     Fused (see `fuses_loop`): one jitted lax.fori_loop over the K iterations. Otherwise: K jitted
     one-iteration calls, dispatched without waiting (same results; tested).
 
-    images: float32 (N, 28, 28, 1) in [-1, 1], resident on device; each iteration draws
-    d_steps * batch_size indices uniformly with replacement (the reference's `randint`) from
-    fold_in(state.key, state.step). K: int32 scalar >= 1, traced (a `lax.fori_loop` trip
+    images: uint8 (N, H, W, C), resident on device; each iteration draws d_steps * batch_size
+    indices uniformly with replacement (the reference's `randint`) from fold_in(state.key,
+    state.step) and maps the gathered pixels to float32 in [-1, 1] through
+    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1). K: int32 scalar >= 1, traced (a `lax.fori_loop` trip
     count), so every chunk length shares one compilation. `state` is donated. Returns the
     metrics of the chunk's last iteration, and first_bad: int32 scalar, -1 if every loss and
     weight stayed finite, else the first iteration whose loss (or, at the end, weights) was not.
@@ -78,8 +82,7 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
 
     def one_iteration(state: TrainState, images: jax.Array) -> tuple[TrainState, Metrics]:
         k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
-        idx = jax.random.randint(k_data, (config.d_steps * config.batch_size,), 0, images.shape[0])
-        return train_step(state, jnp.take(images, idx, axis=0), k_step)
+        return train_step(state, draw_batch(images, k_data, config.d_steps * config.batch_size), k_step)
 
     def checked_iteration(state: TrainState, images: jax.Array, first_bad: jax.Array
                           ) -> tuple[TrainState, Metrics, jax.Array]:
@@ -119,6 +122,14 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
         return state, metrics, check_weights(state, first_bad)
 
     return train_chunk
+
+
+def draw_batch(images: jax.Array, key: jax.Array, n: int) -> jax.Array:
+    """n images drawn uniformly with replacement from uint8 `images` (N, H, W, C), as float32
+    (n, H, W, C) in [-1, 1]: the gathered pixels index input_pipeline.NORMALIZE_TABLE, so the
+    batch is bitwise `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
+    idx = jax.random.randint(key, (n,), 0, images.shape[0])
+    return jnp.asarray(input_pipeline.NORMALIZE_TABLE)[jnp.take(images, idx, axis=0).astype(jnp.int32)]
 
 
 def fuses_loop(config: Config) -> bool:
@@ -195,22 +206,31 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         # re-runs the same command): nothing to continue, so this is the run's start.
         _note(writer, f"--resume: no run in {workdir} yet; starting it")
         resume = False
+    mesh = make_mesh(config)
+    if dataset is None:
+        dataset = _load_train_split(config, writer)
+    config = config.with_data(dataset.image_shape, dataset.class_names)
+    build_models(config)  # an architecture that cannot make these images says so now
     changes = {}
     if resume:
         with open(os.path.join(workdir, "config.json")) as f:
             changes = run.check_resumable(config_lib.from_dict(json.load(f)), config, warn=writer)
-    mesh = make_mesh(config)
-    if dataset is None:
-        dataset = _load_train_split(config, writer)
     if config.batch_size > len(dataset):
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
 
-    evaluator = None
+    evaluator, schedule = None, config  # schedule: the event points (without evaluation when it cannot run)
     if config.eval_every:
-        from gan_jax.metrics.reference import Reference  # noqa: PLC0415  (the metrics classifier, only when used)
+        from gan_jax.metrics import classifier  # noqa: PLC0415  (the metrics classifier, only when used)
+        from gan_jax.metrics.reference import Reference  # noqa: PLC0415
 
-        evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed)
+        variables = classifier.find(config.dataset, config.resolved_data_dir())
+        if variables is None:
+            _note(writer, f"evaluation off: no metrics classifier for {config.dataset} yet (make one with "
+                          f"`python -m gan_jax.metrics.train_classifier --dataset {config.dataset}`)")
+            schedule = dataclasses.replace(config, eval_every=0)
+        else:
+            evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed, variables)
 
     replicated = NamedSharding(mesh, P())
     multihost.barrier("every process checked the workdir")  # before process 0 changes what they read
@@ -237,13 +257,13 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     images = jax.device_put(dataset.images, replicated)
     train_chunk = make_train_chunk(config, mesh)
     sample = make_sampler(config)
-    is_log, is_sample, is_ckpt, is_eval = event_points(config)
+    is_log, is_sample, is_ckpt, is_eval = event_points(schedule)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     progress = _progress_bar(config, start) if writer else None
     t_start, t_first, done = time.perf_counter(), None, start
     with _writer_only(writer, lambda: open(metrics_path, "a")) as metrics_file, run.StopRequest() as stop, \
             _writer_only(writer, lambda: SummaryWriter(os.path.join(workdir, "tensorboard"))) as tensorboard:
-        lengths = chunk_lengths(config, start)
+        lengths = chunk_lengths(schedule, start)
         for length in lengths:
             state, metrics, first_bad = train_chunk(state, images, np.int32(length))
             first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint/eval points
@@ -303,10 +323,10 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
 
 
 def _load_train_split(config: Config, writer: bool) -> input_pipeline.Dataset:
-    """Fashion-MNIST's train split. Several processes: process 0 prepares it first (once, into
-    the data dir), then the others read it."""
+    """The train split of config.dataset. Several processes: process 0 prepares it first (once,
+    into the data dir), then the others read it."""
     def load() -> input_pipeline.Dataset:
-        return input_pipeline.load_fashion_mnist("train", config.resolved_manual_dir(), config.resolved_data_dir())
+        return input_pipeline.load(config.dataset, "train", config.resolved_manual_dir(), config.resolved_data_dir())
 
     dataset = load() if writer else None
     multihost.barrier("the dataset is prepared")
@@ -326,8 +346,8 @@ def _write_record(workdir: str, config: Config, start: int, resume: bool, change
     if not resume:
         rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
         pick = rng.integers(0, len(dataset), SAMPLE_GRID)
-        plotting.save_grid(dataset.images[pick], os.path.join(workdir, "dataset_preview.png"),
-                           titles=[input_pipeline.CLASS_NAMES[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
+        plotting.save_grid(dataset.normalized(pick), os.path.join(workdir, "dataset_preview.png"),
+                           titles=[dataset.class_names[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
 
 
 @contextlib.contextmanager

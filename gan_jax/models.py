@@ -35,8 +35,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-IMAGE_SHAPE = (28, 28, 1)
-"""Height, width, channels of a Fashion-MNIST image."""
+from gan_jax.errors import UserError
+
+FASHION_MNIST_SHAPE = (28, 28, 1)
+"""Height, width, channels of a Fashion-MNIST image (the networks' default)."""
 
 NORMS = ("none", "batch", "layer", "spectral")
 """The discriminator normalizations (`--d-norm`)."""
@@ -48,9 +50,10 @@ def _dense(features: int, dtype: Any = jnp.float32) -> nn.Dense:
 
 
 class Generator(nn.Module):
-    """`dense`: noise float32 (B, latent_dim) ~ N(0, 1) -> images float32 (B, 28, 28, 1) in (-1, 1).
+    """`dense`: noise float32 (B, latent_dim) ~ N(0, 1) -> images float32 (B, *image_shape) in (-1, 1).
 
-    Each hidden layer is Dense -> LeakyReLU -> BatchNorm (Keras' order), then Dense(784), tanh.
+    Each hidden layer is Dense -> LeakyReLU -> BatchNorm (Keras' order), then Dense(H*W*C: 784
+    for Fashion-MNIST), tanh.
     `train=True` normalises with batch statistics and updates the 'batch_stats' collection
     (apply with mutable=['batch_stats']); `train=False` uses the moving statistics (Keras predict).
     """
@@ -60,6 +63,7 @@ class Generator(nn.Module):
     bn_momentum: float = 0.8
     bn_epsilon: float = 1e-3
     dtype: Any = jnp.float32
+    image_shape: Sequence[int] = FASHION_MNIST_SHAPE
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -69,8 +73,8 @@ class Generator(nn.Module):
             x = nn.leaky_relu(x, self.leaky_slope)
             x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                              epsilon=self.bn_epsilon, use_fast_variance=False)(x)
-        x = jnp.tanh(_dense(math.prod(IMAGE_SHAPE), self.dtype)(x))
-        return x.reshape((-1, *IMAGE_SHAPE)).astype(jnp.float32)
+        x = jnp.tanh(_dense(math.prod(self.image_shape), self.dtype)(x))
+        return x.reshape((-1, *self.image_shape)).astype(jnp.float32)
 
 
 def _normalized(layer: nn.Module, norm: str, x: jax.Array, update_stats: bool,
@@ -93,7 +97,7 @@ def _normalized(layer: nn.Module, norm: str, x: jax.Array, update_stats: bool,
 
 
 class Discriminator(nn.Module):
-    """`dense`: images float32 (B, 28, 28, 1) in [-1, 1] -> logits float32 (B,).
+    """`dense`: images float32 (B, H, W, C) in [-1, 1] -> logits float32 (B,).
 
     Flatten -> [Dense -> norm -> LeakyReLU] per hidden width -> Dense(1). With norm 'none' (the
     reference) it holds params only; P(real) = sigmoid(logit) for the BCE losses.
@@ -151,15 +155,17 @@ class ConvTranspose4x4s2(nn.Module):
 
 
 class DCGANGenerator(nn.Module):
-    """`dcgan`: noise float32 (B, latent_dim) -> images float32 (B, 28, 28, 1) in (-1, 1).
+    """`dcgan`: noise float32 (B, latent_dim) -> images float32 (B, H, W, C) in (-1, 1), H and W
+    multiples of 4 (28 x 28, 32 x 32).
 
-    Dense 1024, BN, ReLU -> Dense 7*7*128, BN, ReLU -> ConvTranspose 64 4x4 stride 2, BN, ReLU ->
-    ConvTranspose 1 4x4 stride 2, tanh (InfoGAN's MNIST generator; Lucic et al. 2018).
+    Dense 1024, BN, ReLU -> Dense (H/4)*(W/4)*128, BN, ReLU -> ConvTranspose 64 4x4 stride 2, BN,
+    ReLU -> ConvTranspose C 4x4 stride 2, tanh (InfoGAN's MNIST generator; Lucic et al. 2018).
     """
 
     bn_momentum: float = 0.8
     bn_epsilon: float = 1e-3
     dtype: Any = jnp.float32
+    image_shape: Sequence[int] = FASHION_MNIST_SHAPE
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool) -> jax.Array:
@@ -168,15 +174,16 @@ class DCGANGenerator(nn.Module):
                                 epsilon=self.bn_epsilon, use_fast_variance=False)(x)
 
         x = nn.relu(bn(nn.Dense(1024, dtype=self.dtype, kernel_init=_DCGAN_INIT)(z)))
-        x = nn.relu(bn(nn.Dense(7 * 7 * 128, dtype=self.dtype, kernel_init=_DCGAN_INIT)(x)))
-        x = x.reshape((-1, 7, 7, 128))
+        h, w, c = self.image_shape[0] // 4, self.image_shape[1] // 4, self.image_shape[2]
+        x = nn.relu(bn(nn.Dense(h * w * 128, dtype=self.dtype, kernel_init=_DCGAN_INIT)(x)))
+        x = x.reshape((-1, h, w, 128))
         x = nn.relu(bn(ConvTranspose4x4s2(64, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)))
-        x = ConvTranspose4x4s2(IMAGE_SHAPE[-1], kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)
+        x = ConvTranspose4x4s2(c, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)
         return jnp.tanh(x).astype(jnp.float32)
 
 
 class DCGANDiscriminator(nn.Module):
-    """`dcgan`: images float32 (B, 28, 28, 1) -> logits float32 (B,).
+    """`dcgan`: images float32 (B, H, W, C) -> logits float32 (B,).
 
     Conv 64 4x4 stride 2, LeakyReLU -> Conv 128 4x4 stride 2, norm, LeakyReLU -> Dense 1024, norm,
     LeakyReLU -> Dense 1 (InfoGAN's MNIST discriminator; its norm is BatchNorm, `norm='batch'`).
@@ -200,24 +207,29 @@ class DCGANDiscriminator(nn.Module):
 
 def dense(config) -> tuple[nn.Module, nn.Module]:
     """The reference's MLPs: (Generator, Discriminator) from a gan_jax.config.Config's
-    g_hidden, d_hidden, leaky_slope, bn_momentum, bn_epsilon and d_norm."""
+    g_hidden, d_hidden, leaky_slope, bn_momentum, bn_epsilon, d_norm and image_shape."""
     dtype = jnp.dtype(config.compute_dtype)
     return (Generator(hidden=config.g_hidden, leaky_slope=config.leaky_slope, bn_momentum=config.bn_momentum,
-                      bn_epsilon=config.bn_epsilon, dtype=dtype),
+                      bn_epsilon=config.bn_epsilon, dtype=dtype, image_shape=tuple(config.image_shape)),
             Discriminator(hidden=config.d_hidden, leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype))
 
 
 def dcgan(config) -> tuple[nn.Module, nn.Module]:
     """The InfoGAN/Lucic et al. conv nets: (DCGANGenerator, DCGANDiscriminator) from a Config's
-    bn_momentum, bn_epsilon, leaky_slope and d_norm."""
+    bn_momentum, bn_epsilon, leaky_slope, d_norm and image_shape (H and W multiples of 4)."""
+    h, w, _ = config.image_shape
+    if h % 4 or w % 4:
+        raise UserError(f"--arch dcgan makes images whose height and width are multiples of 4 (28 x 28, 32 x 32); "
+                        f"--dataset {config.dataset} has {h} x {w}: use --arch dense")
     dtype = jnp.dtype(config.compute_dtype)
-    return (DCGANGenerator(bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon, dtype=dtype),
+    return (DCGANGenerator(bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon, dtype=dtype,
+                           image_shape=tuple(config.image_shape)),
             DCGANDiscriminator(leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype))
 
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan}
 """`--arch` name -> function(config) -> (generator, discriminator). A generator maps noise float32
-(B, latent_dim) to images float32 (B, 28, 28, 1) in [-1, 1] and takes `train`; a discriminator maps
+(B, latent_dim) to images float32 (B, *config.image_shape) in [-1, 1] and takes `train`; a discriminator maps
 images to outputs float32 (B,) and takes `update_stats` (see the module docstring)."""
 
 

@@ -26,10 +26,10 @@ def _save(fig: Figure, path: str) -> None:
 
 def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None,
               figsize: tuple[float, float] | None = None, rows: int = 3, cols: int = 3) -> None:
-    """Save a rows x cols grid of grayscale images as a PNG, axes off, like the reference.
+    """Save a rows x cols grid of images as a PNG, axes off, like the reference.
 
-    images: float (n, 28, 28, 1) in [-1, 1], n <= rows*cols (empty cells stay blank); shown as
-    0.5 * x + 0.5 in [0, 1] with the gray colormap. titles: one per image (the dataset preview's class names), or None.
+    images: float (n, H, W, C) in [-1, 1], C = 1 (gray colormap, as the reference) or 3 (RGB),
+    n <= rows*cols (empty cells stay blank); shown as 0.5 * x + 0.5 in [0, 1]. titles: one per image (the dataset preview's class names), or None.
     figsize: inches; None is matplotlib's default (the reference's sample grids).
     """
     images = np.asarray(images, dtype=np.float32)
@@ -39,7 +39,10 @@ def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None
         ax.axis("off")
         if i >= len(images):
             continue
-        ax.imshow(0.5 * images[i, :, :, 0] + 0.5, cmap="gray", vmin=0.0, vmax=1.0)
+        if images.shape[-1] == 1:
+            ax.imshow(0.5 * images[i, :, :, 0] + 0.5, cmap="gray", vmin=0.0, vmax=1.0)
+        else:  # colour (RGB)
+            ax.imshow(np.clip(0.5 * images[i] + 0.5, 0.0, 1.0))
         if titles is not None:
             ax.set_title(titles[i])
     _save(fig, path)

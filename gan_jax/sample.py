@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--out", default=None, help="PNG grid to write (default: WORKDIR/sample_<step>_seed<S>.png).")
     parser.add_argument("--npz", default=None,
-                        help="Also write the raw samples: images float32 (n, 28, 28, 1) in [-1, 1], step, seed.")
+                        help="Also write the raw samples: images float32 (n, H, W, C) in [-1, 1], step, seed.")
     parser.add_argument("--overwrite", action="store_true", help="Replace --out / --npz if they exist.")
     return parser
 

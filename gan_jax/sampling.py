@@ -16,7 +16,7 @@ from gan_jax.step import SAMPLE_STREAM, TrainState, build_models
 
 
 def make_sampler(config: Config, raw: bool = False) -> Callable[[TrainState, jax.Array, int], jax.Array]:
-    """`sample(state, key, n) -> float32 (n, 28, 28, 1)` in (-1, 1), G in inference mode (jitted).
+    """`sample(state, key, n) -> float32 (n, *config.image_shape)` in (-1, 1), G in inference mode (jitted).
 
     Uses the moving average of G when the run keeps one (config.g_ema > 0), unless `raw`.
     """
@@ -40,7 +40,7 @@ def sample_key(config: Config, iteration: int, stream: int = SAMPLE_STREAM) -> j
 
 def generate(config: Config, state: TrainState, n: int, seed: int, batch: int = 1000,
              raw: bool = False) -> np.ndarray:
-    """n samples, float32 (n, 28, 28, 1) in (-1, 1), from PRNGKey(seed), made `batch` at a time
+    """n samples, float32 (n, *config.image_shape) in (-1, 1), from PRNGKey(seed), made `batch` at a time
     (by G's moving average when the run keeps one, unless `raw`)."""
     sample = make_sampler(config, raw)
     key = jax.random.PRNGKey(seed)

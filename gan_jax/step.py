@@ -27,7 +27,7 @@ from jax.sharding import NamedSharding, Sharding
 
 from gan_jax.config import Config
 from gan_jax.losses import DECISION_THRESHOLD, LOSSES, accuracy
-from gan_jax.models import ARCHITECTURES, IMAGE_SHAPE
+from gan_jax.models import ARCHITECTURES
 from gan_jax.penalties import PENALTIES, PENALTY_TERM
 
 Metrics = dict[str, jax.Array]
@@ -77,7 +77,7 @@ def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
     generator, discriminator, (g_optimizer, d_optimizer) = build_models(config)
     k_g, k_d = jax.random.split(jax.random.fold_in(root_key, INIT_STREAM))
     g_vars = generator.init(k_g, jnp.zeros((1, config.latent_dim), jnp.float32), train=False)
-    d_vars = discriminator.init(k_d, jnp.zeros((1, *IMAGE_SHAPE), jnp.float32))
+    d_vars = discriminator.init(k_d, jnp.zeros((1, *config.image_shape), jnp.float32))
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_vars["params"],
@@ -97,7 +97,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
                     ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
     """The pure train step of one iteration.
 
-    step(state, real, key) -> (state, metrics); real: float32 (d_steps * B, 28, 28, 1) in [-1, 1],
+    step(state, real, key) -> (state, metrics); real: float32 (d_steps * B, H, W, C) in [-1, 1],
     one batch of B per D update; key: uint32 (2,). Metrics are float32 scalars: d_loss (mean of
     the real and fake terms), d_acc, g_loss, d_loss_real, d_loss_fake, d_acc_real, d_acc_fake, and
     d_penalty with a penalty. Losses are those of the forward pass that computed each gradient

@@ -106,7 +106,8 @@ def _stored_config(workdir: str) -> config_lib.Config | None:
 
 def _check_same_run(stored: config_lib.Config, asked: config_lib.Config, workdir: str) -> None:
     """--preset with --resume (the same command re-run by a scheduler): it must describe the run."""
-    differ = [f for f in (*config_lib.SHAPE_FIELDS, *config_lib.MATH_FIELDS) if getattr(stored, f) != getattr(asked, f)]
+    differ = [f for f in (*config_lib.SHAPE_FIELDS, *config_lib.MATH_FIELDS)
+              if f not in config_lib.DERIVED_FIELDS and getattr(stored, f) != getattr(asked, f)]
     if differ:
         raise UserError(f"--preset and flags describe another run than the one in {workdir} "
                         f"({', '.join(differ)} differ); drop --preset to continue that run with its own config")

@@ -101,7 +101,7 @@ def test_resume_with_preset_is_the_same_command_again(tmp_path):
     common = ["--workdir", workdir, "--resume", "--no-progress", "--batch-size", "8", "--latent-dim", "8",
               "--g-hidden", "16", "--d-hidden", "16", "--eval-every", "0", "--log-every", "2", "--checkpoint-every", "2"]
     code = ("import sys; from gan_jax import input_pipeline, train; "
-            "input_pipeline.load_fashion_mnist = lambda *a, **k: input_pipeline.synthetic_dataset(64); "
+            "input_pipeline.load = lambda *a, **k: input_pipeline.synthetic_dataset(64); "
             "train.main(sys.argv[1:])")
 
     def train(*args):

@@ -24,13 +24,16 @@ def test_train_split_through_tfds(tfds_dir, manual_dir):
     data = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
     cached = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
     assert np.array_equal(cached.images, data.images) and np.array_equal(cached.labels, data.labels)
-    assert data.images.shape == (60000, 28, 28, 1) and data.images.dtype == np.float32
-    assert data.images.min() == -1.0 and data.images.max() == 1.0
+    assert cached.class_names == data.class_names == input_pipeline.FASHION_MNIST_CLASSES  # tfds' metadata
+    assert data.images.shape == (60000, 28, 28, 1) and data.images.dtype == np.uint8  # 47 MB, not 188
+    assert data.images.min() == 0 and data.images.max() == 255
     assert data.labels.shape == (60000,) and set(np.unique(data.labels)) == set(range(10))
     assert np.bincount(data.labels).tolist() == [6000] * 10
-    # x / 127.5 - 1: every value is one of the 256 levels.
-    levels = np.unique(data.images)
-    np.testing.assert_allclose(levels, np.arange(256) / 127.5 - 1, atol=1e-6)
+    # As the networks see them: x / 127.5 - 1, every value one of the 256 levels, bitwise the
+    # float64 formula rounded once (what gan_jax fed before keeping uint8).
+    images = data.normalized()
+    assert images.dtype == np.float32 and images.min() == -1.0 and images.max() == 1.0
+    assert np.array_equal(images, (data.images.astype(np.float64) / 127.5 - 1.0).astype(np.float32))
 
 
 def test_missing_files_in_manual_dir(tmp_path, manual_dir):
@@ -210,7 +213,7 @@ def test_classifier_accuracy_on_the_test_set(tfds_dir, manual_dir):
     from gan_jax.metrics.classifier import features_and_probs, info
 
     test = input_pipeline.load_fashion_mnist("test", manual_dir=manual_dir, data_dir=tfds_dir)
-    _, probs = features_and_probs(test.images)
+    _, probs = features_and_probs(test.normalized())
     accuracy = float(np.mean(probs.argmax(1) == test.labels))
     assert accuracy >= 0.93
     assert accuracy == pytest.approx(info()["test_accuracy"], abs=2e-3)
@@ -224,7 +227,7 @@ def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.load(open(out))
     assert result["checkpoint"] == 50 and result["n"] == 300
-    assert result["fid"] > 0 and set(result["class_histogram"]) == set(input_pipeline.CLASS_NAMES)
+    assert result["fid"] > 0 and set(result["class_histogram"]) == set(input_pipeline.FASHION_MNIST_CLASSES)
     assert "FID" in proc.stdout and "checkpoint 50" in proc.stdout
     assert_one_line_error(run_module("gan_jax.evaluate", "--n", "5", env=env), "--n must be at least 10")
 

@@ -52,7 +52,7 @@ SCRIPT = textwrap.dedent("""
     # Each device gathers only its own rows of the batch (16 / 8 = 2) from the resident images:
     # with several processes, each process computes its share, not the whole batch.
     gathers = [l.split(" = ")[1].split("{")[0] for l in hlo.splitlines() if " gather(" in l and "28,28,1}" in l]
-    assert gathers and all(g.startswith("f32[2,") for g in gathers), gathers
+    assert gathers and all(g.startswith("u8[2,") for g in gathers), gathers  # uint8 pixels, 2 rows
     print("MAXDIFF", worst)
 """)
 

@@ -18,7 +18,7 @@ from gan_jax.step import PENALTY_STREAM, build_models, create_train_state, make_
 def _setup(tiny_config, tiny_data, **changes):
     config = dataclasses.replace(tiny_config, adam_eps=1e-3, **changes)  # well-conditioned Adam (see test_train_step)
     state = create_train_state(config, jax.random.PRNGKey(3))
-    real = jnp.asarray(tiny_data.images[: config.batch_size * config.d_steps])
+    real = jnp.asarray(tiny_data.normalized(slice(0, config.batch_size * config.d_steps)))
     return config, state, real, jax.random.PRNGKey(7)
 
 

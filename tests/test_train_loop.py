@@ -9,7 +9,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from gan_jax import checkpoints
+from gan_jax import checkpoints, input_pipeline
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.loop import chunk_lengths, train_and_evaluate
 from gan_jax.step import abstract_train_state
@@ -137,10 +137,14 @@ def test_resume_refuses_shape_changes_and_records_benign_ones(tiny_config, tiny_
     assert [r["iteration"] for r in _records(workdir)][-3:] == [11, 12, 14]
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_config, tiny_data, tmp_path):
-    # One NaN image among 64: the first batch that draws it makes D's loss NaN (iteration 26 with seed 0).
-    images = tiny_data.images.copy()
-    images[17] = np.nan
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_config, tiny_data, tmp_path, monkeypatch):
+    # One NaN image among 64 (pixel value 255 made NaN, only image 17 has one): the first batch that
+    # draws it makes D's loss NaN (iteration 26 with seed 0).
+    images = tiny_data.images % 255
+    images[17, 0, 0, 0] = 255
+    table = input_pipeline.NORMALIZE_TABLE.copy()
+    table[255] = np.nan
+    monkeypatch.setattr(input_pipeline, "NORMALIZE_TABLE", table)
     config = dataclasses.replace(tiny_config, iterations=40, checkpoint_every=1)
     workdir = str(tmp_path / "run")
     with pytest.raises(RunFailed, match=r"diverged: non-finite loss or weights at iteration 26;.*checkpoint \(26\)"):

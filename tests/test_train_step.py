@@ -23,7 +23,7 @@ def _setup(tiny_config, tiny_data, **changes):
     # below can be tight and still catches any missing, extra or misplaced update.
     config = dataclasses.replace(tiny_config, adam_eps=1e-3, **changes)
     state = create_train_state(config, jax.random.PRNGKey(3))
-    real = jnp.asarray(tiny_data.images[: config.batch_size])
+    real = jnp.asarray(tiny_data.normalized(slice(0, config.batch_size)))
     return config, state, real, jax.random.PRNGKey(7)
 
 

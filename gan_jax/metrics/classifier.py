@@ -1,9 +1,11 @@
-"""A small CNN for Fashion-MNIST whose penultimate features define FID, KID and precision/recall.
+"""A small CNN per dataset whose penultimate features define FID, KID and precision/recall.
 
 InceptionV3 cannot be downloaded here and suits 28x28 grayscale poorly; like TF-GAN's
-`mnist_frechet_distance`, the metrics use a domain classifier. Its weights are committed in
-this folder as `classifier.msgpack` (flax.serialization, msgpack: loading runs no code) and
-were made by `python -m gan_jax.metrics.train_classifier` (see its `classifier.json`).
+`mnist_frechet_distance`, the metrics use a domain classifier. Fashion-MNIST's weights are
+committed in this folder as `classifier.msgpack` (flax.serialization, msgpack: loading runs no
+code) and were made by `python -m gan_jax.metrics.train_classifier` (see its `classifier.json`).
+For another dataset the same command with `--dataset NAME` writes them beside the prepared tfds
+dataset (`<data_dir>/<name>/gan_jax_classifier/`), where `find` looks.
 """
 
 from __future__ import annotations
@@ -21,18 +23,18 @@ from flax import serialization
 from gan_jax.errors import UserError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WEIGHTS = os.path.join(HERE, "classifier.msgpack")
-INFO = os.path.join(HERE, "classifier.json")
 FEATURES = 128
 """Width of the penultimate layer, the feature space of FID / KID / precision-recall."""
 
 
 class Classifier(nn.Module):
-    """Images float32 (B, 28, 28, 1) in [-1, 1] -> (features (B, 128) float32 >= 0, logits (B, 10)).
+    """Images float32 (B, H, W, C) in [-1, 1] -> (features (B, 128) float32 >= 0, logits (B, num_classes)).
 
-    conv32 -> pool -> conv64 -> conv64 -> pool -> dense128 (features) -> dropout -> dense10;
+    conv32 -> pool -> conv64 -> conv64 -> pool -> dense128 (features) -> dropout -> dense;
     each conv is 3x3, BatchNorm, ReLU.
     """
+
+    num_classes: int = 10
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
@@ -43,42 +45,65 @@ class Classifier(nn.Module):
                 x = nn.max_pool(x, (2, 2), (2, 2))
         x = x.reshape((x.shape[0], -1))
         features = nn.relu(nn.Dense(FEATURES)(x))
-        logits = nn.Dense(10)(nn.Dropout(0.3, deterministic=not train)(features))
+        logits = nn.Dense(self.num_classes)(nn.Dropout(0.3, deterministic=not train)(features))
         return features, logits
 
 
-def init_variables(seed: int = 0) -> dict:
-    """Freshly initialised classifier variables ('params', 'batch_stats')."""
-    return Classifier().init(jax.random.PRNGKey(seed), jnp.zeros((1, 28, 28, 1)))
+def init_variables(seed: int = 0, image_shape: tuple[int, ...] = (28, 28, 1), num_classes: int = 10) -> dict:
+    """Freshly initialised classifier variables ('params', 'batch_stats') for images of `image_shape`."""
+    return Classifier(num_classes).init(jax.random.PRNGKey(seed), jnp.zeros((1, *image_shape)))
 
 
-@functools.lru_cache(maxsize=1)
-def load_variables(path: str = WEIGHTS) -> dict:
-    """The committed classifier variables (msgpack); UserError if missing or unreadable."""
+def weights_dir(dataset: str, data_dir: str | None) -> str:
+    """Where the classifier of `dataset` lives: this folder for fashion_mnist (committed), else
+    `<tfds data_dir>/<dataset>/gan_jax_classifier` (made by train_classifier --dataset)."""
+    if dataset == "fashion_mnist":
+        return HERE
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+    return os.path.join(root, dataset, "gan_jax_classifier")
+
+
+def find(dataset: str, data_dir: str | None) -> dict | None:
+    """The classifier variables of `dataset`, or None when none has been made for it yet."""
+    folder = weights_dir(dataset, data_dir)
+    if not os.path.isfile(os.path.join(folder, "classifier.msgpack")):
+        return None
+    return load_variables(folder)
+
+
+@functools.lru_cache(maxsize=4)
+def load_variables(folder: str = HERE) -> dict:
+    """The classifier variables in `folder` (classifier.msgpack, shaped per its classifier.json);
+    UserError if missing or unreadable."""
+    path = os.path.join(folder, "classifier.msgpack")
     try:
+        record = info(folder)
+        template = init_variables(0, tuple(record.get("image_shape", (28, 28, 1))), int(record.get("num_classes", 10)))
         with open(path, "rb") as f:
-            return serialization.from_bytes(init_variables(), f.read())
+            return serialization.from_bytes(template, f.read())
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"cannot load the metrics classifier {path} ({e}); reinstall gan_jax or "
-                        f"make it with `python -m gan_jax.metrics.train_classifier`") from None
+                        f"make it again with `python -m gan_jax.metrics.train_classifier`") from None
 
 
-def info() -> dict:
-    """What train_classifier recorded about the committed weights (test accuracy, command...)."""
-    with open(INFO) as f:
+def info(folder: str = HERE) -> dict:
+    """What train_classifier recorded about the weights in `folder` (test accuracy, shapes, command...)."""
+    with open(os.path.join(folder, "classifier.json")) as f:
         return json.load(f)
 
 
 @jax.jit
 def _apply(variables: dict, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    features, logits = Classifier().apply(variables, images)
+    num_classes = variables["params"]["Dense_1"]["bias"].shape[0]
+    features, logits = Classifier(num_classes).apply(variables, images)
     return features, jax.nn.softmax(logits)
 
 
 def features_and_probs(images: np.ndarray, batch: int = 1000, variables: dict | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Classifier features float64 (N, 128) and class probabilities float64 (N, 10) of images
-    float32 (N, 28, 28, 1) in [-1, 1], computed `batch` at a time (last batch padded)."""
+    """Classifier features float64 (N, 128) and class probabilities float64 (N, classes) of images
+    float32 (N, H, W, C) in [-1, 1], computed `batch` at a time (last batch padded). variables:
+    a classifier's (default: Fashion-MNIST's committed one)."""
     variables = variables if variables is not None else load_variables()
     feats, probs = [], []
     for start in range(0, len(images), batch):

@@ -16,21 +16,29 @@ SCORE_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "classifier_score"
 
 
 class Reference:
-    """Classifier features of N real training images, computed once, compared against many times."""
+    """Classifier features of N real training images, computed once, compared against many times.
 
-    def __init__(self, images: np.ndarray):
-        self.features, self.probs = features_and_probs(images)
+    images: float32 (N, H, W, C) in [-1, 1]; variables: the dataset's classifier (default:
+    Fashion-MNIST's); class_names: one per class, keys of the score's class histogram.
+    """
+
+    def __init__(self, images: np.ndarray, variables: dict | None = None,
+                 class_names: tuple[str, ...] = input_pipeline.FASHION_MNIST_CLASSES):
+        self.variables, self.class_names = variables, class_names
+        self.features, self.probs = features_and_probs(images, variables=variables)
 
     @classmethod
-    def from_dataset(cls, dataset: input_pipeline.Dataset, n: int, seed: int = 0) -> "Reference":
-        """N distinct random images of `dataset` (seeded)."""
+    def from_dataset(cls, dataset: input_pipeline.Dataset, n: int, seed: int = 0,
+                     variables: dict | None = None) -> "Reference":
+        """N distinct random images of `dataset` (seeded), scored by `variables` (default: Fashion-MNIST's)."""
         rng = np.random.default_rng(seed)
-        return cls(dataset.images[rng.choice(len(dataset), min(n, len(dataset)), replace=False)])
+        return cls(dataset.normalized(rng.choice(len(dataset), min(n, len(dataset)), replace=False)), variables,
+                   dataset.class_names)
 
     def score(self, images: np.ndarray, kid_subsets: int = 100, kid_subset_size: int = 1000,
               with_histogram: bool = True) -> dict:
-        """Every score of images float32 (N, 28, 28, 1) in [-1, 1] against this reference."""
-        feats, probs = features_and_probs(images)
+        """Every score of images float32 (N, H, W, C) in [-1, 1] against this reference."""
+        feats, probs = features_and_probs(images, variables=self.variables)
         kid_mean, kid_std = scores.kid(self.features, feats, subsets=kid_subsets, subset_size=kid_subset_size)
         precision, recall = scores.precision_recall(self.features, feats)
         histogram, entropy = scores.class_histogram(probs)
@@ -38,5 +46,5 @@ class Reference:
                "precision": precision, "recall": recall, "classifier_score": scores.classifier_score(probs),
                "class_entropy": entropy}
         if with_histogram:
-            out["class_histogram"] = dict(zip(input_pipeline.CLASS_NAMES, histogram))
+            out["class_histogram"] = dict(zip(self.class_names, histogram))
         return out

@@ -1,13 +1,18 @@
-"""`python -m gan_jax.metrics.train_classifier`: make the metrics classifier's weights.
+"""`python -m gan_jax.metrics.train_classifier`: make a dataset's metrics classifier.
 
-Trains `Classifier` on the 60,000 training images (Adam, cosine decay, random horizontal
-flips), reports accuracy on the 10,000 test images, and writes `classifier.msgpack` and
-`classifier.json` (accuracy, epochs, seed, wall time) into --out (default: the package folder,
-where the committed copy lives). Deterministic for a given seed on a given machine.
+Trains `Classifier` on the dataset's train split (Adam, cosine decay; random horizontal flips
+where the classes are mirror-symmetric: Fashion-MNIST, CIFAR-10), reports accuracy on its test
+split, and writes `classifier.msgpack` and `classifier.json` (accuracy, shapes, epochs, seed,
+wall time) into --out (default: where gan_jax looks for it: the package folder for
+fashion_mnist, whose copy is committed; `<data_dir>/<name>/gan_jax_classifier` otherwise).
+Deterministic for a given seed on a given machine.
+
+    python -m gan_jax.metrics.train_classifier --dataset mnist --epochs 5
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -21,13 +26,19 @@ from flax import serialization
 
 from gan_jax import config as config_lib
 from gan_jax import input_pipeline
-from gan_jax.errors import run_cli
-from gan_jax.metrics.classifier import HERE, Classifier, features_and_probs, init_variables
+from gan_jax.errors import UserError, run_cli
+from gan_jax.metrics.classifier import Classifier, features_and_probs, init_variables, weights_dir
+
+MIRROR_SYMMETRIC = ("fashion_mnist", "cifar10")
+"""Datasets whose classes survive a horizontal flip (digits and letters do not): flipped by default."""
 
 
-def train(train_set: input_pipeline.Dataset, epochs: int, batch: int, seed: int, lr: float) -> dict:
-    """Trained classifier variables after `epochs` passes over `train_set` (shuffled each epoch)."""
-    variables = init_variables(seed)
+def train(train_set: input_pipeline.Dataset, epochs: int, batch: int, seed: int, lr: float,
+          flip: bool = True) -> dict:
+    """Trained classifier variables after `epochs` passes over `train_set` (shuffled each epoch;
+    each image flipped left-right with probability 1/2 when `flip`)."""
+    num_classes = len(train_set.class_names)
+    variables = init_variables(seed, train_set.image_shape, num_classes)
     steps_per_epoch = len(train_set) // batch
     tx = optax.adam(optax.cosine_decay_schedule(lr, epochs * steps_per_epoch))
     opt_state = tx.init(variables["params"])
@@ -35,11 +46,12 @@ def train(train_set: input_pipeline.Dataset, epochs: int, batch: int, seed: int,
     @jax.jit
     def step(variables, opt_state, images, labels, key):
         k_flip, k_drop = jax.random.split(key)
-        flip = jax.random.bernoulli(k_flip, 0.5, (images.shape[0], 1, 1, 1))
-        images = jnp.where(flip, images[:, :, ::-1], images)
+        if flip:
+            flipped = jax.random.bernoulli(k_flip, 0.5, (images.shape[0], 1, 1, 1))
+            images = jnp.where(flipped, images[:, :, ::-1], images)
 
         def loss_fn(params):
-            (_, logits), new = Classifier().apply({"params": params, "batch_stats": variables["batch_stats"]},
+            (_, logits), new = Classifier(num_classes).apply({"params": params, "batch_stats": variables["batch_stats"]},
                                                   images, train=True, rngs={"dropout": k_drop},
                                                   mutable=["batch_stats"])
             return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(), new["batch_stats"]
@@ -55,7 +67,7 @@ def train(train_set: input_pipeline.Dataset, epochs: int, batch: int, seed: int,
         t, losses = time.perf_counter(), []
         for i in range(steps_per_epoch):
             idx = order[i * batch:(i + 1) * batch]
-            variables, opt_state, loss = step(variables, opt_state, train_set.images[idx], train_set.labels[idx],
+            variables, opt_state, loss = step(variables, opt_state, train_set.normalized(idx), train_set.labels[idx],
                                               jax.random.fold_in(key, epoch * steps_per_epoch + i))
             if i % 100 == 0:
                 losses.append(float(loss))
@@ -66,37 +78,48 @@ def train(train_set: input_pipeline.Dataset, epochs: int, batch: int, seed: int,
 
 def accuracy(variables: dict, data: input_pipeline.Dataset) -> float:
     """Fraction of `data` the classifier labels correctly."""
-    _, probs = features_and_probs(data.images, variables=variables)
+    _, probs = features_and_probs(data.normalized(), variables=variables)
     return float(np.mean(probs.argmax(1) == data.labels))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = config_lib.OneLineParser(prog="python -m gan_jax.metrics.train_classifier", description=__doc__)
+    parser.add_argument("--dataset", default="fashion_mnist", metavar="NAME",
+                        help="tfds image-classification dataset, as gan_jax.train's --dataset.")
+    parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"Random left-right flips (default: on for {', '.join(MIRROR_SYMMETRIC)}).")
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=HERE, help="Folder for classifier.msgpack and classifier.json.")
+    parser.add_argument("--out", default=None, help="Folder for classifier.msgpack and classifier.json "
+                                                     "(default: where gan_jax looks for the dataset's classifier).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
     parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")
     args = parser.parse_args(argv)
     cfg = config_lib.Config(manual_dir=args.manual_dir, data_dir=args.data_dir)
-    train_set = input_pipeline.load_fashion_mnist("train", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
-    test_set = input_pipeline.load_fashion_mnist("test", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
+    if args.epochs < 1 or args.batch_size < 1:
+        raise UserError("--epochs and --batch-size must be positive integers")
+    train_set = input_pipeline.load(args.dataset, "train", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
+    test_set = input_pipeline.load(args.dataset, "test", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
+    out = args.out or weights_dir(args.dataset, cfg.resolved_data_dir())
+    flip = args.flip if args.flip is not None else args.dataset in MIRROR_SYMMETRIC
     t = time.perf_counter()
-    variables = train(train_set, args.epochs, args.batch_size, args.seed, args.learning_rate)
+    variables = train(train_set, args.epochs, min(args.batch_size, len(train_set)), args.seed, args.learning_rate, flip)
     wall = time.perf_counter() - t
     acc = accuracy(variables, test_set)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "classifier.msgpack"), "wb") as f:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "classifier.msgpack"), "wb") as f:
         f.write(serialization.to_bytes(variables))
-    record = {"test_accuracy": acc, "train_accuracy": accuracy(variables, train_set), "epochs": args.epochs,
+    record = {"dataset": args.dataset, "image_shape": list(train_set.image_shape),
+              "num_classes": len(train_set.class_names), "flip": flip,
+              "test_accuracy": acc, "train_accuracy": accuracy(variables, train_set), "epochs": args.epochs,
               "batch_size": args.batch_size, "learning_rate": args.learning_rate, "seed": args.seed,
               "train_seconds": round(wall, 1), "jax": jax.__version__, "device": jax.devices()[0].device_kind,
               "command": "python -m gan_jax.metrics.train_classifier " + " ".join(argv if argv is not None else sys.argv[1:])}
-    with open(os.path.join(args.out, "classifier.json"), "w") as f:
+    with open(os.path.join(out, "classifier.json"), "w") as f:
         json.dump(record, f, indent=2)
-    print(f"test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({wall:.0f} s); wrote {args.out}", file=sys.stderr)
+    print(f"test accuracy {100 * acc:.2f}% after {args.epochs} epochs ({wall:.0f} s); wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,142 @@
+"""Any tfds image-classification dataset, offline: tfds' own `tfds.testing.mock_data` fakes each
+dataset's records from its code (shapes, dtypes, class counts), so loading, normalization, class
+names, training, sampling and the per-dataset classifier run here without the real files.
+(Fashion-MNIST's real files: test_real_data.py.)"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import input_pipeline
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+from gan_jax.loop import train_and_evaluate
+
+DATASETS = [("fashion_mnist", (28, 28, 1), 10), ("mnist", (28, 28, 1), 10), ("kmnist", (28, 28, 1), 10),
+            ("emnist/letters", (28, 28, 1), 37), ("cifar10", (32, 32, 3), 10), ("svhn_cropped", (32, 32, 3), 10)]
+
+
+def mock(n=64):
+    """tfds.testing.mock_data: random records shaped as the dataset's features, no files read."""
+    return tfds.testing.mock_data(num_examples=n, policy=tfds.testing.MockPolicy.USE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def mocked_downloads_need_no_network(monkeypatch):
+    """Under mock_data "preparing" downloads nothing; gan_jax's offline check must not stop it."""
+    monkeypatch.setattr(input_pipeline, "_network_reachable", lambda *a, **k: True)
+
+
+def tiny(name: str, **changes) -> Config:
+    small = dict(iterations=4, batch_size=8, latent_dim=8, g_hidden=(16, 32), d_hidden=(32, 16), sample_every=3,
+                 log_every=1, checkpoint_every=4, eval_every=0, progress=False)
+    return dataclasses.replace(Config(), dataset=name, **{**small, **changes})
+
+
+def test_the_datasets_the_issue_names_are_the_tested_ones():
+    assert {name for name, _, _ in DATASETS} == set(input_pipeline.TESTED_DATASETS)
+
+
+@pytest.mark.parametrize("name, shape, classes", DATASETS)
+def test_each_dataset_loads_and_trains(name, shape, classes, tmp_path):
+    with mock():
+        data = input_pipeline.load(name, "train", data_dir=str(tmp_path / "tfds"))
+        names = tuple(tfds.builder(name).info.features["label"].names)
+    assert data.images.shape == (64, *shape) and data.images.dtype == np.uint8
+    assert data.labels.dtype == np.int32 and 0 <= data.labels.min() and data.labels.max() < classes
+    assert data.class_names == names and len(names) == classes and data.name == name
+    x = data.normalized()
+    assert x.dtype == np.float32 and x.shape == data.images.shape and -1 <= x.min() and x.max() <= 1
+    assert np.array_equal(x, (data.images.astype(np.float64) / 127.5 - 1).astype(np.float32))
+
+    workdir = tmp_path / "run"
+    with mock():
+        state = train_and_evaluate(tiny(name), str(workdir))
+    assert int(state.step) == 4
+    stored = json.load(open(workdir / "config.json"))
+    assert stored["dataset"] == name and stored["image_shape"] == list(shape) and tuple(stored["class_names"]) == names
+    records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+    assert [r["iteration"] for r in records] == [0, 1, 2, 3] and all(np.isfinite(r["g_loss"]) for r in records)
+    assert (workdir / "final.png").exists() and (workdir / "dataset_preview.png").exists()
+
+
+def test_dcgan_on_colour_32x32_and_sampling_it(tmp_path, capsys):
+    from gan_jax.checkpoints import load_run
+    from gan_jax.sample import main as sample_main
+
+    workdir = tmp_path / "run"
+    with mock():
+        train_and_evaluate(tiny("cifar10", arch="dcgan", d_norm="batch"), str(workdir))
+    config, step, state = load_run(str(workdir))
+    assert config.image_shape == (32, 32, 3) and step == 4
+    assert state.g_params["ConvTranspose4x4s2_1"]["kernel"].shape == (4, 4, 64, 3)  # RGB out
+    out = tmp_path / "grid.png"
+    assert sample_main(["--workdir", str(workdir), "--n", "4", "--out", str(out), "--npz", str(tmp_path / "s.npz")]) == 0
+    assert out.exists() and np.load(tmp_path / "s.npz")["images"].shape == (4, 32, 32, 3)
+
+
+def test_dcgan_refuses_sizes_it_cannot_make(tmp_path):
+    odd = input_pipeline.synthetic_dataset(32, image_shape=(30, 30, 1))
+    with pytest.raises(UserError, match=r"--arch dcgan makes images whose height and width are multiples of 4 .* "
+                                        r"30 x 30: use --arch dense"):
+        train_and_evaluate(tiny("synthetic", arch="dcgan"), str(tmp_path / "run"), dataset=odd)
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_resuming_on_a_dataset_of_another_shape_is_refused(tmp_path):
+    workdir = str(tmp_path / "run")
+    with mock():
+        train_and_evaluate(tiny("mnist"), workdir)
+        with pytest.raises(UserError, match=r"cannot resume: .*image_shape \(28, 28, 1\) -> \(32, 32, 3\)"):
+            train_and_evaluate(tiny("cifar10", iterations=8), workdir, resume=True)
+
+
+def test_unknown_non_image_and_unreachable_datasets_are_one_line_errors(tmp_path, monkeypatch):
+    data_dir = str(tmp_path / "tfds")
+    with pytest.raises(UserError, match=r"unknown tfds dataset 'not_a_dataset' .*e\.g\. fashion_mnist, mnist"):
+        input_pipeline.load("not_a_dataset", data_dir=data_dir)
+    with pytest.raises(UserError, match=r"imdb_reviews is not an image-classification dataset .*it has label, text"):
+        input_pipeline.load("imdb_reviews", data_dir=data_dir)
+    monkeypatch.setattr(input_pipeline, "_network_reachable", lambda *a, **k: False)  # offline, even where online
+    with pytest.raises(UserError, match=r"cifar10 is not prepared .*--manual-dir '.*' lacks cifar-10-binary\.tar\.gz, "
+                                        r"and there is no network"):
+        input_pipeline.load("cifar10", manual_dir=str(tmp_path), data_dir=data_dir)
+    with pytest.raises(UserError, match=r"mnist is not prepared .*no --manual-dir.*put t10k-images-idx3-ubyte\.gz"):
+        input_pipeline.load("mnist", data_dir=data_dir)
+
+
+def test_a_classifier_per_dataset(tmp_path, capsys):
+    """No classifier yet: training says evaluation is off, evaluate refuses in one line. Then
+    train_classifier --dataset makes one where both find it, and a run is scored with it."""
+    from gan_jax.evaluate import main as evaluate_main
+    from gan_jax.metrics import classifier
+    from gan_jax.metrics.train_classifier import main as train_classifier_main
+
+    data_dir = str(tmp_path / "tfds")
+    workdir = str(tmp_path / "run")
+    with mock():
+        train_and_evaluate(tiny("mnist", eval_every=2, eval_samples=16, data_dir=data_dir), workdir)
+    assert "evaluation off: no metrics classifier for mnist yet (make one with `python -m " \
+           "gan_jax.metrics.train_classifier --dataset mnist`)" in capsys.readouterr().err
+    assert not any("fid" in json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl")))
+    with mock(), pytest.raises(UserError, match="no metrics classifier for mnist .*--dataset mnist"):
+        evaluate_main(["--workdir", workdir, "--n", "16", "--data-dir", data_dir])
+
+    with mock():
+        assert train_classifier_main(["--dataset", "mnist", "--epochs", "1", "--batch-size", "32",
+                                      "--data-dir", data_dir]) == 0
+    folder = classifier.weights_dir("mnist", data_dir)
+    assert folder == os.path.join(data_dir, "mnist", "gan_jax_classifier")
+    record = classifier.info(folder)
+    assert record["num_classes"] == 10 and record["image_shape"] == [28, 28, 1] and record["flip"] is False
+    assert classifier.find("mnist", data_dir)["params"]["Dense_1"]["bias"].shape == (10,)
+    assert classifier.find("kmnist", data_dir) is None
+    with mock():
+        assert evaluate_main(["--workdir", workdir, "--n", "16", "--data-dir", data_dir]) == 0
+    result = json.load(open(os.path.join(workdir, "eval.json")))
+    assert result["dataset"] == "mnist" and np.isfinite(result["fid"])
+    assert set(result["class_histogram"]) == {str(i) for i in range(10)}  # tfds' names for mnist
