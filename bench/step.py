@@ -32,7 +32,6 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from gan_jax import input_pipeline  # noqa: E402
 from gan_jax.config import Config  # noqa: E402
-from gan_jax.models import IMAGE_SHAPE  # noqa: E402
 from gan_jax.loop import make_mesh, make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
@@ -54,8 +53,8 @@ def flops_per_iteration(config: Config) -> float:
 def iteration_matmuls(config: Config) -> list[tuple[int, int, int]]:
     """The (M, K, N) matrix products of one iteration, the same ones flops_per_iteration counts."""
     b = config.batch_size
-    g = list(zip((config.latent_dim, *config.g_hidden), (*config.g_hidden, int(np.prod(IMAGE_SHAPE)))))
-    d = list(zip((int(np.prod(IMAGE_SHAPE)), *config.d_hidden), (*config.d_hidden, 1)))
+    g = list(zip((config.latent_dim, *config.g_hidden), (*config.g_hidden, int(np.prod(config.image_shape)))))
+    d = list(zip((int(np.prod(config.image_shape)), *config.d_hidden), (*config.d_hidden, 1)))
     fwd = lambda layers: [(b, i, o) for i, o in layers]  # noqa: E731
     wgrad = lambda layers: [(i, b, o) for i, o in layers]  # noqa: E731
     igrad = lambda layers: [(b, o, i) for i, o in layers]  # noqa: E731

@@ -141,6 +141,10 @@ class Config:
     dataset: str = "fashion_mnist"
     """tfds image-classification dataset, a name or name/config: fashion_mnist (the reference),
     mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... (any with an image and a class label)."""
+    device_data_mb: int = 4096
+    """Largest training set kept whole on the device, in MB of uint8 pixels (Fashion-MNIST: 47); a
+    larger one streams from tfds through tf.data instead (shuffled without replacement per pass,
+    prefetched to the device). 0 always streams."""
     image_shape: tuple[int, ...] = (28, 28, 1)
     """(H, W, C) of the images; set from --dataset when a run starts (not a flag)."""
     class_names: tuple[str, ...] = FASHION_MNIST_CLASSES
@@ -161,7 +165,7 @@ class Config:
                      "max_steps_per_call", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{_flag(name)} must be a positive integer, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "devices", "eval_every"):
+        for name in ("checkpoint_every", "devices", "eval_every", "device_data_mb"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
         if self.eval_every and self.eval_samples < 10:
@@ -225,7 +229,7 @@ SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_s
 MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
                "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
                "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
-               "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names")
+               "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names", "device_data_mb")
 DERIVED_FIELDS = ("image_shape", "class_names")
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
 

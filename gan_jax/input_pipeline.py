@@ -25,6 +25,7 @@ import io
 import os
 import socket
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -177,8 +178,9 @@ def _write_cache(dataset: Dataset, split: str, data_dir: str | None) -> None:
 
 
 def load(name: str = "fashion_mnist", split: str = "train", manual_dir: str | None = None,
-         data_dir: str | None = None) -> Dataset:
-    """Load a split ('train', 'test', ...) of the tfds image-classification dataset `name`.
+         data_dir: str | None = None, limit: int | None = None) -> Dataset:
+    """Load a split ('train', 'test', ...) of the tfds image-classification dataset `name`
+    (with `limit`: only its first `limit` examples, in tfds' order).
 
     Prepares the tfds dataset on first use: from `manual_dir` when given (offline, checksums
     verified), else by download. Raises UserError (one line: problem and fix) for an unknown
@@ -187,7 +189,56 @@ def load(name: str = "fashion_mnist", split: str = "train", manual_dir: str | No
     """
     cached = _read_cache(name, split, data_dir)
     if cached is not None:
-        return cached
+        return cached if limit is None else dataclasses.replace(cached, images=cached.images[:limit],
+                                                                labels=cached.labels[:limit])
+    tfds, builder = _prepared(name, split, manual_dir, data_dir)
+    dataset = _read_split(tfds, builder, name, split, limit)
+    if limit is None:
+        _write_cache(dataset, split, data_dir)
+    return dataset
+
+
+def split_bytes(name: str, split: str = "train", manual_dir: str | None = None,
+                data_dir: str | None = None) -> int | None:
+    """Size in bytes of the split's images as uint8 (preparing the dataset if needed); None
+    when tfds does not know the number of examples. Reads only the cache's header when there is one."""
+    for path in _cache_paths(name, split, data_dir)[:1]:
+        try:
+            with np.load(path) as z, z.zip.open("image.npy") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(f)
+            return int(np.prod(shape)) * np.dtype(dtype).itemsize
+        except (OSError, KeyError, ValueError):
+            pass  # no readable cache: ask tfds
+    _, builder = _prepared(name, split, manual_dir, data_dir)
+    if split not in builder.info.splits:
+        return None
+    return int(builder.info.splits[split].num_examples) * int(np.prod(builder.info.features["image"].shape))
+
+
+def stream(name: str, split: str, batch_size: int, seed: int, skip: int = 0, manual_dir: str | None = None,
+           data_dir: str | None = None) -> Iterator[np.ndarray]:
+    """Endless uint8 batches (batch_size, H, W, C) of the split through tf.data: shuffled (a
+    SHUFFLE_BUFFER-example buffer, seeded, reshuffled every pass), repeated, prefetched; the
+    first `skip` batches dropped, so a resumed run continues the same sequence."""
+    tfds, builder = _prepared(name, split, manual_dir, data_dir)
+    # No tfds auto-cache: an endless stream never finishes reading it (TensorFlow warns at exit).
+    read_config = tfds.ReadConfig(try_autocache=False)
+    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
+    ds = ds.map(lambda example: example["image"])
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).skip(skip).prefetch(2)
+    return iter(tfds.as_numpy(ds))
+
+
+SHUFFLE_BUFFER = 10_000
+"""Examples in stream's shuffle buffer."""
+
+
+def _prepared(name: str, split: str, manual_dir: str | None, data_dir: str | None):
+    """(tfds, builder) of `name`, prepared, with `split` checked."""
     if manual_dir is not None and not os.path.isdir(manual_dir):
         raise UserError(_offline_message(f"manual dir {manual_dir!r} is not a folder") if name == "fashion_mnist"
                         else f"manual dir {manual_dir!r} is not a folder; pass the folder holding {name}'s files")
@@ -197,9 +248,7 @@ def load(name: str = "fashion_mnist", split: str = "train", manual_dir: str | No
         _prepare(tfds, builder, name, manual_dir, data_dir)
     if builder.info.splits and split not in builder.info.splits:
         raise UserError(f"{name} has no split {split!r}; it has {', '.join(sorted(builder.info.splits))}")
-    dataset = _read_split(tfds, builder, name, split)
-    _write_cache(dataset, split, data_dir)
-    return dataset
+    return tfds, builder
 
 
 def load_fashion_mnist(split: str = "train", manual_dir: str | None = None, data_dir: str | None = None) -> Dataset:
@@ -282,10 +331,11 @@ def _socket_timeout(seconds: float):
         socket.setdefaulttimeout(previous)
 
 
-def _read_split(tfds, builder, name: str, split: str) -> Dataset:
-    """Decode every example of `split` into uint8 (N, H, W, C) images and int32 labels."""
+def _read_split(tfds, builder, name: str, split: str, limit: int | None = None) -> Dataset:
+    """Decode every example of `split` (or the first `limit`) into uint8 (N, H, W, C) images and int32 labels."""
     images, labels = [], []
-    for batch in tfds.as_numpy(builder.as_dataset(split=split).batch(10_000)):
+    ds = builder.as_dataset(split=split, shuffle_files=False, read_config=tfds.ReadConfig(try_autocache=False))
+    for batch in tfds.as_numpy((ds if limit is None else ds.take(limit)).batch(10_000)):
         images.append(batch["image"])
         labels.append(batch["label"])
     return Dataset(np.concatenate(images).astype(np.uint8), np.concatenate(labels).astype(np.int32),

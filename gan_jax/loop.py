@@ -62,8 +62,8 @@ def make_mesh(config: Config) -> Mesh:
     return Mesh(np.array(devices[:n]), ("data",))
 
 
-def make_train_chunk(config: Config, mesh: Mesh | None = None
-                     ) -> Callable[[TrainState, jax.Array, jax.Array], tuple[TrainState, Metrics]]:
+def make_train_chunk(config: Config, mesh: Mesh | None = None, batches: Iterator[np.ndarray] | None = None
+                     ) -> Callable[[TrainState, jax.Array | None, jax.Array], tuple[TrainState, Metrics]]:
     """K iterations per host call: `chunk(state, images, K) -> (state, metrics, first_bad)`, jitted.
 
     Fused (see `fuses_loop`): one jitted lax.fori_loop over the K iterations. Otherwise: K jitted
@@ -72,17 +72,24 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
     images: uint8 (N, H, W, C), resident on device; each iteration draws d_steps * batch_size
     indices uniformly with replacement (the reference's `randint`) from fold_in(state.key,
     state.step) and maps the gathered pixels to float32 in [-1, 1] through
-    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1). K: int32 scalar >= 1, traced (a `lax.fori_loop` trip
-    count), so every chunk length shares one compilation. `state` is donated. Returns the
-    metrics of the chunk's last iteration, and first_bad: int32 scalar, -1 if every loss and
-    weight stayed finite, else the first iteration whose loss (or, at the end, weights) was not.
+    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1). Streaming (`batches`
+    given, images None): each iteration takes the next uint8 batch (d_steps * batch_size, H, W, C)
+    of `batches` instead, put on the devices while the previous iteration runs. K: int32 scalar
+    >= 1, traced (a `lax.fori_loop` trip count), so every chunk length shares one compilation.
+    `state` is donated. Returns the metrics of the chunk's last iteration, and first_bad: int32
+    scalar, -1 if every loss and weight stayed finite, else the first iteration whose loss (or,
+    at the end, weights) was not.
     """
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     train_step = make_train_step(config, batch_sharding)
 
     def one_iteration(state: TrainState, images: jax.Array) -> tuple[TrainState, Metrics]:
         k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
-        return train_step(state, draw_batch(images, k_data, config.d_steps * config.batch_size), k_step)
+        if batches is not None:  # `images` is this iteration's streamed batch
+            real = jnp.asarray(input_pipeline.NORMALIZE_TABLE)[images.astype(jnp.int32)]
+        else:
+            real = draw_batch(images, k_data, config.d_steps * config.batch_size)
+        return train_step(state, real, k_step)
 
     def checked_iteration(state: TrainState, images: jax.Array, first_bad: jax.Array
                           ) -> tuple[TrainState, Metrics, jax.Array]:
@@ -96,14 +103,16 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None
         weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
         return jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
 
-    if not fuses_loop(config):
+    if batches is not None or not fuses_loop(config):
         step_once = jax.jit(checked_iteration, donate_argnums=0)
         check = jax.jit(check_weights)
 
-        def host_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array
+        def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array
                        ) -> tuple[TrainState, Metrics, jax.Array]:
             first_bad = jnp.int32(-1)
             for _ in range(int(num_steps)):  # dispatched asynchronously: no host sync per iteration
+                if batches is not None:
+                    images = jax.device_put(next(batches), batch_sharding)
                 state, metrics, first_bad = step_once(state, images, first_bad)
             return state, metrics, check(state, first_bad)
 
@@ -207,15 +216,16 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         _note(writer, f"--resume: no run in {workdir} yet; starting it")
         resume = False
     mesh = make_mesh(config)
+    streaming = False
     if dataset is None:
-        dataset = _load_train_split(config, writer)
+        dataset, streaming = _load_train_split(config, writer)
     config = config.with_data(dataset.image_shape, dataset.class_names)
     build_models(config)  # an architecture that cannot make these images says so now
     changes = {}
     if resume:
         with open(os.path.join(workdir, "config.json")) as f:
             changes = run.check_resumable(config_lib.from_dict(json.load(f)), config, warn=writer)
-    if config.batch_size > len(dataset):
+    if config.batch_size > len(dataset) and not streaming:
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
 
@@ -254,8 +264,14 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         _note(writer, f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue")
         return state
 
-    images = jax.device_put(dataset.images, replicated)
-    train_chunk = make_train_chunk(config, mesh)
+    if streaming:
+        images, batches = None, input_pipeline.stream(
+            config.dataset, "train", config.d_steps * config.batch_size, config.seed, skip=start,
+            manual_dir=config.resolved_manual_dir(), data_dir=config.resolved_data_dir())
+        _note(writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
+    else:
+        images, batches = jax.device_put(dataset.images, replicated), None
+    train_chunk = make_train_chunk(config, mesh, batches)
     sample = make_sampler(config)
     is_log, is_sample, is_ckpt, is_eval = event_points(schedule)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
@@ -322,15 +338,21 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     return state
 
 
-def _load_train_split(config: Config, writer: bool) -> input_pipeline.Dataset:
-    """The train split of config.dataset. Several processes: process 0 prepares it first (once,
-    into the data dir), then the others read it."""
-    def load() -> input_pipeline.Dataset:
-        return input_pipeline.load(config.dataset, "train", config.resolved_manual_dir(), config.resolved_data_dir())
+def _load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:
+    """(the train split of config.dataset, whether it streams). Within config.device_data_mb:
+    the whole split. Over it: its first examples only (the evaluation's real images and the
+    preview), the training batches then stream (input_pipeline.stream). Several processes:
+    process 0 prepares the dataset first (once, into the data dir), then the others read it."""
+    def load() -> tuple[input_pipeline.Dataset, bool]:
+        where = (config.resolved_manual_dir(), config.resolved_data_dir())
+        size = input_pipeline.split_bytes(config.dataset, "train", *where) if config.device_data_mb else None
+        streaming = config.device_data_mb == 0 or (size is not None and size > config.device_data_mb * 2**20)
+        head = max(config.eval_samples, SAMPLE_GRID) if streaming else None
+        return input_pipeline.load(config.dataset, "train", *where, limit=head), streaming
 
-    dataset = load() if writer else None
+    loaded = load() if writer else None
     multihost.barrier("the dataset is prepared")
-    return dataset if writer else load()
+    return loaded if writer else load()
 
 
 def _write_record(workdir: str, config: Config, start: int, resume: bool, changes: dict,
