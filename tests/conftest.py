@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
 import subprocess
@@ -81,3 +82,12 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> N
     assert len(lines) == 1, lines
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def last_logged_iteration(workdir) -> int:
+    """The iteration of the last complete metrics.jsonl record in `workdir`; -1 if none yet."""
+    try:
+        lines = open(os.path.join(workdir, "metrics.jsonl")).read().splitlines()
+        return json.loads(lines[-1])["iteration"] if lines else -1
+    except (FileNotFoundError, json.JSONDecodeError, IndexError):
+        return -1

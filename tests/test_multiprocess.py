@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, last_logged_iteration
 
 pytestmark = pytest.mark.integration
 
@@ -57,17 +57,9 @@ def _start_pair(workdir, env, resume=True):
     return procs
 
 
-def _last_iteration(workdir) -> int:
-    try:
-        lines = open(os.path.join(workdir, "metrics.jsonl")).read().splitlines()
-        return json.loads(lines[-1])["iteration"] if lines else -1
-    except (FileNotFoundError, json.JSONDecodeError, IndexError):
-        return -1
-
-
 def _wait_for(workdir, procs, iteration):
     deadline = time.time() + 240
-    while _last_iteration(workdir) < iteration and all(p.poll() is None for p in procs) and time.time() < deadline:
+    while last_logged_iteration(workdir) < iteration and all(p.poll() is None for p in procs) and time.time() < deadline:
         time.sleep(0.02)
     assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
 

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ONEDNN_ON, REPO, assert_one_line_error, run_module
+from conftest import ONEDNN_ON, REPO, assert_one_line_error, last_logged_iteration, run_module
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError
 
@@ -63,7 +63,7 @@ def test_first_preparation_prints_one_line_of_its_own(first_preparation, manual_
     assert proc.stdout == ""  # tfds' own "Downloading and preparing dataset ..." goes nowhere
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, lines
-    assert re.fullmatch(rf"prepared Fashion-MNIST from the files in {re.escape(manual_dir)} into "
+    assert re.fullmatch(rf"prepared fashion_mnist from the files in {re.escape(manual_dir)} into "
                         rf"{re.escape(data_dir)}/fashion_mnist/[0-9.]+ \(once; later runs reuse it\)", lines[0]), lines
 
 
@@ -145,14 +145,6 @@ KILL_ARGS = ["--iterations", "1000", "--batch-size", "32", "--latent-dim", "16",
              "--max-steps-per-call", "5", "--no-progress"]
 
 
-def _last_iteration(workdir) -> int:
-    try:
-        lines = open(os.path.join(workdir, "metrics.jsonl")).read().splitlines()
-        return json.loads(lines[-1])["iteration"] if lines else -1
-    except (FileNotFoundError, json.JSONDecodeError, IndexError):
-        return -1
-
-
 def _start_and_signal(workdir, env, at_iteration, sig, resume):
     """Start the run (with `resume`: the one command a scheduler repeats), signal it once it has
     logged `at_iteration` (-1: as soon as it has started, before it writes anything)."""
@@ -163,7 +155,7 @@ def _start_and_signal(workdir, env, at_iteration, sig, resume):
     if at_iteration < 0:
         time.sleep(1.0)  # importing JAX alone takes longer: killed during start-up
     deadline = time.time() + 240
-    while _last_iteration(workdir) < at_iteration and proc.poll() is None and time.time() < deadline:
+    while last_logged_iteration(workdir) < at_iteration and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, f"run ended before iteration {at_iteration}: {proc.stderr.read()[-2000:]}"
     proc.send_signal(sig)
