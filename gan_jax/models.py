@@ -27,6 +27,7 @@ Parameter counts with the defaults (asserted in tests):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -44,9 +45,17 @@ NORMS = ("none", "batch", "layer", "spectral")
 """The discriminator normalizations (`--d-norm`)."""
 
 
+DOT_F32 = functools.partial(jax.lax.dot_general, preferred_element_type=jnp.float32)
+"""lax.dot_general whose products accumulate and come out in float32 (bf16 inputs under
+--compute-dtype bfloat16). Without it a bf16 x bf16 -> bf16 product is upcast and run as a float32
+GEMM by XLA:CPU plus converts: the bf16 step was 1.5x slower than fp32 (bench/profile_step.py)."""
+CONV_F32 = functools.partial(jax.lax.conv_general_dilated, preferred_element_type=jnp.float32)
+"""The same for convolutions."""
+
+
 def _dense(features: int, dtype: Any = jnp.float32) -> nn.Dense:
     return nn.Dense(features, dtype=dtype, kernel_init=nn.initializers.glorot_uniform(),
-                    bias_init=nn.initializers.zeros)
+                    bias_init=nn.initializers.zeros, dot_general=DOT_F32)
 
 
 class Generator(nn.Module):
@@ -173,9 +182,9 @@ class DCGANGenerator(nn.Module):
             return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                 epsilon=self.bn_epsilon, use_fast_variance=False)(x)
 
-        x = nn.relu(bn(nn.Dense(1024, dtype=self.dtype, kernel_init=_DCGAN_INIT)(z)))
+        x = nn.relu(bn(nn.Dense(1024, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(z)))
         h, w, c = self.image_shape[0] // 4, self.image_shape[1] // 4, self.image_shape[2]
-        x = nn.relu(bn(nn.Dense(h * w * 128, dtype=self.dtype, kernel_init=_DCGAN_INIT)(x)))
+        x = nn.relu(bn(nn.Dense(h * w * 128, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(x)))
         x = x.reshape((-1, h, w, 128))
         x = nn.relu(bn(ConvTranspose4x4s2(64, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)))
         x = ConvTranspose4x4s2(c, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)
@@ -195,8 +204,9 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, images: jax.Array, update_stats: bool = False) -> jax.Array:
-        conv = lambda c: nn.Conv(c, (4, 4), (2, 2), padding="SAME", dtype=self.dtype, kernel_init=_DCGAN_INIT)  # noqa: E731
-        dense = lambda f: nn.Dense(f, dtype=self.dtype, kernel_init=_DCGAN_INIT)  # noqa: E731
+        conv = lambda c: nn.Conv(c, (4, 4), (2, 2), padding="SAME", dtype=self.dtype, kernel_init=_DCGAN_INIT,  # noqa: E731
+                                 conv_general_dilated=CONV_F32)
+        dense = lambda f: nn.Dense(f, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)  # noqa: E731
         x = _normalized(conv(64), self.norm, images, update_stats, normalize_output=False)
         x = nn.leaky_relu(x, self.leaky_slope)
         x = nn.leaky_relu(_normalized(conv(128), self.norm, x, update_stats), self.leaky_slope)

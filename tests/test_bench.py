@@ -1,4 +1,5 @@
-"""bench/step.py counts the reference's work correctly (the roofline figures depend on it)."""
+"""bench/step.py and bench/profile_step.py count the reference's work correctly (the roofline
+figures depend on it)."""
 
 import dataclasses
 import importlib.util
@@ -8,10 +9,10 @@ from conftest import REPO
 from gan_jax.config import Config
 
 
-def _load_step():
-    spec = importlib.util.spec_from_file_location("bench_step", REPO / "bench" / "step.py")
+def _load_step(name="step"):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    argv, sys.argv = sys.argv, ["step.py"]
+    argv, sys.argv = sys.argv, [f"{name}.py"]
     try:
         spec.loader.exec_module(module)
     finally:
@@ -31,3 +32,26 @@ def test_flops_of_the_reference_iteration():
     assert step.flops_per_iteration(dataclasses.replace(Config(), d_update="joint")) == 2 * 128 * macs
     shapes = step.iteration_matmuls(Config())
     assert len(shapes) == 37 and sum(2 * m * k * n for m, k, n in shapes) == 2 * 128 * macs
+
+
+def test_the_profile_reads_each_thunks_matrix_products_from_the_compiled_hlo():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from gan_jax.loop import make_train_chunk
+    from gan_jax.step import create_train_state
+
+    profile = _load_step("profile_step")
+    f = jax.jit(lambda a, b, c: jnp.tanh(a @ b) @ c)
+    hlo = f.lower(jnp.ones((8, 16)), jnp.ones((16, 32)), jnp.ones((32, 4))).compile().as_text()
+    flops = sorted(t["flops"] for t in profile.hlo_thunks(hlo).values() if t["flops"])
+    assert flops == [2 * 8 * 32 * 4, 2 * 8 * 16 * 32]
+    # The whole reference step: every thunk's matrix products add up to the hand count above.
+    chunk, state = make_train_chunk(Config()), create_train_state(Config(), jax.random.PRNGKey(0))
+    hlo = chunk.lower(state, jnp.zeros((64, 28, 28, 1), jnp.uint8), np.int32(1)).compile().as_text()
+    thunks = profile.hlo_thunks(hlo)
+    # XLA turns the three forward products with D's last layer (256 -> 1, one per D pass) into
+    # multiply-reduce fusions, which are not dots.
+    matvecs = 3 * 2 * 128 * 256
+    assert sum(t["flops"] for t in thunks.values()) == _load_step().flops_per_iteration(Config()) - matvecs
