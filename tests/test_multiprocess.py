@@ -45,14 +45,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_pair(workdir, env, resume=True):
+def _start_pair(workdir, env, resume=True, args=ARGS):
     """Both processes of the run, started with the same command (their --process-id aside)."""
     port = _free_port()
     procs = []
     for i in range(2):
-        args = [sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *ARGS,
-                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)]
-        procs.append(subprocess.Popen(args + (["--resume"] if resume else []), cwd=REPO, env=env,
+        command = [sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *args,
+                   "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)]
+        procs.append(subprocess.Popen(command + (["--resume"] if resume else []), cwd=REPO, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
 
@@ -180,3 +180,17 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     _assert_same_state(a, b)
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert [h["resume"] for h in history] == [False, True, True, True]
+
+
+def test_streamed_batches_over_two_processes(tmp_path, tfds_dir, manual_dir):
+    """--device-data-mb 0 (tf.data batches): each process reads the same seeded stream and puts the
+    global batch on the mesh, which moves only its own shards; equal to 1 process with 2 devices."""
+    args = [*ARGS, "--eval-every", "0", "--iterations", "40", "--device-data-mb", "0"]  # later flags win
+    one = tmp_path / "one_process"
+    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *args], cwd=REPO,
+                          env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "streaming fashion_mnist" in proc.stderr, proc.stderr[-2000:]
+    two = tmp_path / "two_processes"
+    results = _finish(_start_pair(two, _env(tfds_dir, manual_dir), resume=False, args=args))
+    assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
+    assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
