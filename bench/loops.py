@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +26,7 @@ from gan_jax import config as config_lib  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.loop import make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
+from timing import median_ms_per_call  # noqa: E402
 
 
 def chunk_ms(config: config_lib.Config, chunk: int, repeats: int) -> float:
@@ -35,26 +34,19 @@ def chunk_ms(config: config_lib.Config, chunk: int, repeats: int) -> float:
     train_chunk = make_train_chunk(config)
     images = jnp.asarray(synthetic_dataset(1024).images)
     state = create_train_state(config, jax.random.PRNGKey(0))
-    state, metrics, _ = train_chunk(state, images, np.int32(chunk))
-    jax.block_until_ready(metrics)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+
+    def run_chunk() -> None:
+        nonlocal state
         state, metrics, _ = train_chunk(state, images, np.int32(chunk))
         jax.block_until_ready(metrics)
-        times.append((time.perf_counter() - t) / chunk)
-    return 1e3 * statistics.median(times)
+
+    return median_ms_per_call(run_chunk, calls=1, repeats=repeats, warmup=1) / chunk
 
 
 def call_ms(fn, *args, repeats: int = 5) -> float:
+    """Median ms of jit(fn)(*args) after one warm-up call."""
     fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
+    return median_ms_per_call(lambda: jax.block_until_ready(fn(*args)), calls=1, repeats=repeats, warmup=1)
 
 
 def main() -> None:

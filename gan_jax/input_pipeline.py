@@ -137,14 +137,14 @@ def _offline_message(why: str) -> str:
             f"(in this project: ../shared/data/fashion_mnist)")
 
 
-def _data_root(data_dir: str | None) -> str:
+def data_root(data_dir: str | None) -> str:
     """tfds' data_dir: the one given, else $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
     return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
 def _cache_paths(name: str, split: str, data_dir: str | None) -> list[str]:
     """Where a decoded split may be cached: beside each prepared version of the tfds dataset, newest first."""
-    base = os.path.join(_data_root(data_dir), name)
+    base = os.path.join(data_root(data_dir), name)
     versions = sorted(os.listdir(base), reverse=True) if os.path.isdir(base) else []
     return [os.path.join(base, v, f"gan_jax_{split}.npz") for v in versions
             if os.path.isfile(os.path.join(base, v, "dataset_info.json"))]
@@ -290,7 +290,7 @@ def _prepare(tfds, builder, name: str, manual_dir: str | None, data_dir: str | N
                                              else "Fashion-MNIST is not prepared in the tfds data dir "
                                                   "and the download server cannot be reached"))
         lacking = f"--manual-dir {manual_dir!r} lacks {', '.join(missing)}" if manual_dir else "no --manual-dir"
-        raise UserError(f"{name} is not prepared in the tfds data dir {_data_root(data_dir)!r}, {lacking}, and there "
+        raise UserError(f"{name} is not prepared in the tfds data dir {data_root(data_dir)!r}, {lacking}, and there "
                         f"is no network to download it; put {', '.join(files) or 'its files'} (the files tfds "
                         f"downloads for {name}) in a folder and pass --manual-dir, or prepare it where there is "
                         f"network (`tfds build {name} --data_dir DIR`) and pass --data-dir DIR")

@@ -86,7 +86,7 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None, batches: Iterator
     def one_iteration(state: TrainState, images: jax.Array) -> tuple[TrainState, Metrics]:
         k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
         if batches is not None:  # `images` is this iteration's streamed batch
-            real = jnp.asarray(input_pipeline.NORMALIZE_TABLE)[images.astype(jnp.int32)]
+            real = to_unit_range(images)
         else:
             real = draw_batch(images, k_data, config.d_steps * config.batch_size)
         return train_step(state, real, k_step)
@@ -138,7 +138,13 @@ def draw_batch(images: jax.Array, key: jax.Array, n: int) -> jax.Array:
     (n, H, W, C) in [-1, 1]: the gathered pixels index input_pipeline.NORMALIZE_TABLE, so the
     batch is bitwise `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
     idx = jax.random.randint(key, (n,), 0, images.shape[0])
-    return jnp.asarray(input_pipeline.NORMALIZE_TABLE)[jnp.take(images, idx, axis=0).astype(jnp.int32)]
+    return to_unit_range(jnp.take(images, idx, axis=0))
+
+
+def to_unit_range(pixels: jax.Array) -> jax.Array:
+    """uint8 pixels -> float32 in [-1, 1] through input_pipeline.NORMALIZE_TABLE (bitwise
+    input_pipeline.normalize: the reference's x / 127.5 - 1)."""
+    return jnp.asarray(input_pipeline.NORMALIZE_TABLE)[pixels.astype(jnp.int32)]
 
 
 def fuses_loop(config: Config) -> bool:

@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         exit_with(PROG, e, code=2, now=True)
     except Exception as e:  # noqa: BLE001  (a collective that failed because a peer died, or a RunFailed)
-        lost = multihost.lost_peer(e) or multihost.lost_peer(e.__cause__ or e)
-        if lost is not None:
+        lost = multihost.lost_peer(e) or (e.__cause__ is not None and multihost.lost_peer(e.__cause__))
+        if lost:
             exit_with(PROG, RunFailed(lost), code=1, now=True)
         if isinstance(e, RunFailed):
             exit_with(PROG, e, code=1, now=True)

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import serialization
 
+from gan_jax import input_pipeline
 from gan_jax.errors import UserError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,8 +60,7 @@ def weights_dir(dataset: str, data_dir: str | None) -> str:
     `<tfds data_dir>/<dataset>/gan_jax_classifier` (made by train_classifier --dataset)."""
     if dataset == "fashion_mnist":
         return HERE
-    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-    return os.path.join(root, dataset, "gan_jax_classifier")
+    return os.path.join(input_pipeline.data_root(data_dir), dataset, "gan_jax_classifier")
 
 
 def find(dataset: str, data_dir: str | None) -> dict | None:
