@@ -82,6 +82,18 @@ class Config:
     """Decay of an exponential moving average of G's weights and BatchNorm statistics, updated every
     iteration; when > 0 the grids, evaluation, gan_jax.sample and gan_jax.evaluate use it. 0 = off."""
 
+    # --- class conditioning (default: none, the reference) ---
+    condition: Literal["none", "concat", "projection", "acgan"] = "none"
+    """Conditioning on the dataset's class labels: none (the reference); concat (Keras-GAN's cgan.py:
+    G's noise and D's flattened image multiplied by learned label embeddings); projection (G with
+    conditional BatchNorm, D with a projection head, Miyato & Koyama 2018); acgan (Odena et al. 2017:
+    G as concat, D predicts the class, its cross-entropy added to both networks' losses)."""
+    fake_labels: Literal["uniform", "real"] = "uniform"
+    """Classes of the fakes D trains on: uniform over the classes, or those of the real batch beside
+    them (so drawn with the data's class frequencies; Keras-GAN cgan.py). G's update always draws uniformly."""
+    acgan_weight: float = 1.0
+    """Weight of the auxiliary classifier's cross-entropy in both losses (--condition acgan)."""
+
     # --- the networks (reference: Keras Sequential dense GAN) ---
     arch: str = "dense"
     """Architecture: dense (the reference's MLPs; --g-hidden/--d-hidden) or dcgan (InfoGAN-style conv
@@ -96,6 +108,8 @@ class Config:
     """Keras BatchNorm momentum: moving = momentum * moving + (1 - momentum) * batch statistic."""
     bn_epsilon: float = 1e-3
     """BatchNorm epsilon (Keras default)."""
+    d_dropout: float = 0.0
+    """Dropout rate after each of D's hidden layers but the first, during training (Keras-GAN cgan.py: 0.4)."""
 
     # --- the optimizers (two independent Adam states, one for D, one for G) ---
     learning_rate: float = 2e-4
@@ -182,7 +196,12 @@ class Config:
         for name in ("beta1", "beta2", "bn_momentum", "g_ema", "g_beta1", "g_beta2", "d_beta1", "d_beta2"):
             if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
                 raise UserError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("penalty_weight", "d_clip"):
+        if not 0 <= self.d_dropout < 1:
+            raise UserError(f"--d-dropout must be in [0, 1), got {self.d_dropout}")
+        if self.condition != "none" and len(self.class_names) < 2:
+            raise UserError(f"--condition {self.condition} needs a dataset with at least 2 classes; "
+                            f"--dataset {self.dataset} has {len(self.class_names)}")
+        for name in ("penalty_weight", "d_clip", "acgan_weight"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
@@ -194,7 +213,9 @@ class Config:
                 raise UserError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train")),
                               ("fused_loop", ("auto", "on", "off")), ("compute_dtype", ("float32", "bfloat16")),
-                              ("d_norm", ("none", "batch", "layer", "spectral"))):
+                              ("d_norm", ("none", "batch", "layer", "spectral")),
+                              ("condition", ("none", "concat", "projection", "acgan")),
+                              ("fake_labels", ("uniform", "real"))):
             if getattr(self, name) not in allowed:
                 raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         return self
@@ -202,7 +223,7 @@ class Config:
     def with_data(self, image_shape: tuple[int, ...], class_names: tuple[str, ...]) -> "Config":
         """This config with the facts of its dataset filled in (the fields no flag sets)."""
         return dataclasses.replace(self, image_shape=tuple(int(d) for d in image_shape),
-                                   class_names=tuple(class_names))
+                                   class_names=tuple(class_names)).validate()
 
     def adam(self, network: Literal["g", "d"]) -> tuple[float, float, float]:
         """(learning rate, beta1, beta2) of `network`'s Adam: its own flags, else the shared ones."""
@@ -224,12 +245,13 @@ CHOICES: dict[str, typing.Collection[str]] = {"loss": LOSSES, "penalty": PENALTI
 
 # Fields that change array shapes or the math; a checkpoint only resumes under the same values.
 # (g_ema too, between 0 and > 0: the EMA copy of G exists only when it is on.)
-SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_shape")
+SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_shape", "condition")
 # Fields that change the numbers (but not the shapes) of a run.
 MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
                "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
                "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
-               "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names", "device_data_mb")
+               "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names", "device_data_mb", "fake_labels",
+               "acgan_weight", "d_dropout")
 DERIVED_FIELDS = ("image_shape", "class_names")
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
 
@@ -260,6 +282,12 @@ PRESETS: dict[str, dict[str, object]] = {
     # DCGAN-style conv nets as Lucic et al. (2018) ran them on Fashion-MNIST (InfoGAN's architecture,
     # BatchNorm in both nets, batch 64), NS loss, one joint D update, G in train mode throughout.
     "dcgan": {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint", "fake_bn": "train"},
+    # --- class-conditional (part 2) ---
+    # Keras-GAN's cgan.py, the reference's sibling: label embeddings multiplied into G's noise and D's
+    # image, D three Dense 512 with Dropout 0.4 after the second and third, batch 32, 20,000
+    # iterations, samples every 200; D's fakes take the real batch's labels.
+    "keras_cgan": {"condition": "concat", "d_hidden": (512, 512, 512), "d_dropout": 0.4, "batch_size": 32,
+                   "iterations": 20000, "sample_every": 200, "fake_labels": "real"},
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
 }

@@ -6,7 +6,10 @@
 Scores (features and probabilities of the dataset's classifier, gan_jax/metrics/classifier.py:
 Fashion-MNIST's is committed; `python -m gan_jax.metrics.train_classifier --dataset NAME` makes
 one for another dataset): FID, KID (mean and std over subsets), precision and recall
-(k = 3), the classifier score, and the predicted-class histogram with its entropy. Writes
+(k = 3), the classifier score, and the predicted-class histogram with its entropy; for a
+class-conditional run also label accuracy (the fraction of samples the classifier assigns to the
+class they were made for; every class asked for equally often) and intra-class FID (the mean over
+classes of FID between samples and real images of that class). Writes
 `eval.json` into the workdir and prints a table. `--baselines` measures the scale: the real
 test set against the real train set (the floor for this network and N), uniform noise, and one
 training image repeated.
@@ -27,11 +30,15 @@ from gan_jax.metrics.reference import Reference
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    """One line per named score dict."""
-    print(f"{'':>28} {'FID':>8} {'KID':>9} {'±':>8} {'prec':>6} {'recall':>6} {'cls score':>9} {'entropy':>7}")
+    """One line per named score dict (with label accuracy and intra-class FID when a dict has them)."""
+    conditional = any("label_accuracy" in s for s in rows.values())
+    extra = f" {'label acc':>9} {'intra FID':>9}" if conditional else ""
+    print(f"{'':>28} {'FID':>8} {'KID':>9} {'±':>8} {'prec':>6} {'recall':>6} {'cls score':>9} {'entropy':>7}{extra}")
     for name, s in rows.items():
+        extra = (f" {s.get('label_accuracy', float('nan')):>9.3f} {s.get('intra_class_fid', float('nan')):>9.2f}"
+                 if conditional else "")
         print(f"{name:>28} {s['fid']:>8.2f} {s['kid']:>9.4f} {s['kid_std']:>8.4f} {s['precision']:>6.3f} "
-              f"{s['recall']:>6.3f} {s['classifier_score']:>9.2f} {s['class_entropy']:>7.3f}")
+              f"{s['recall']:>6.3f} {s['classifier_score']:>9.2f} {s['class_entropy']:>7.3f}{extra}")
 
 
 def classifier_of(dataset: str, data_dir: str | None) -> dict:
@@ -90,17 +97,19 @@ def main(argv: list[str] | None = None) -> int:
         print_table(result["scores"])
     else:
         from gan_jax.checkpoints import load_run  # noqa: PLC0415  (loads JAX models only when needed)
-        from gan_jax.sampling import generate  # noqa: PLC0415
+        from gan_jax.sampling import balanced_labels, generate  # noqa: PLC0415
 
         config, step, state = load_run(args.workdir, args.checkpoint)
         data_dir = cfg.resolved_data_dir() or config.resolved_data_dir()
         variables = classifier_of(config.dataset, data_dir)
         train = input_pipeline.load(config.dataset, "train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
                                     data_dir)
-        fakes = generate(config, state, args.n, args.seed, raw=args.raw_g)
+        labels = balanced_labels(config, args.n) if config.condition != "none" else None
+        fakes = generate(config, state, args.n, args.seed, raw=args.raw_g, labels=labels)
         result = {"workdir": args.workdir, "dataset": config.dataset, "checkpoint": step, "n": args.n,
                   "seed": args.seed, "generator": "raw" if args.raw_g or config.g_ema == 0 else f"ema {config.g_ema}",
-                  **Reference.from_dataset(train, args.n, args.seed, variables).score(fakes)}
+                  "condition": config.condition,
+                  **Reference.from_dataset(train, args.n, args.seed, variables).score(fakes, labels=labels)}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
     with open(out, "w") as f:

@@ -219,15 +219,16 @@ def split_bytes(name: str, split: str = "train", manual_dir: str | None = None,
 
 
 def stream(name: str, split: str, batch_size: int, seed: int, skip: int = 0, manual_dir: str | None = None,
-           data_dir: str | None = None) -> Iterator[np.ndarray]:
-    """Endless uint8 batches (batch_size, H, W, C) of the split through tf.data: shuffled (a
-    SHUFFLE_BUFFER-example buffer, seeded, reshuffled every pass), repeated, prefetched; the
-    first `skip` batches dropped, so a resumed run continues the same sequence."""
+           data_dir: str | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Endless (uint8 images (batch_size, H, W, C), int32 labels (batch_size,)) of the split through
+    tf.data: shuffled (a SHUFFLE_BUFFER-example buffer, seeded, reshuffled every pass), repeated,
+    prefetched; the first `skip` batches dropped, so a resumed run continues the same sequence."""
     tfds, builder = _prepared(name, split, manual_dir, data_dir)
+    tf, _ = _import_tf()
     # No tfds auto-cache: an endless stream never finishes reading it (TensorFlow warns at exit).
     read_config = tfds.ReadConfig(try_autocache=False)
     ds = builder.as_dataset(split=split, shuffle_files=False, read_config=read_config)
-    ds = ds.map(lambda example: example["image"])
+    ds = ds.map(lambda example: (example["image"], tf.cast(example["label"], tf.int32)))
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=True).skip(skip).prefetch(2)
     return iter(tfds.as_numpy(ds))

@@ -4,7 +4,7 @@ Read top to bottom:
   make_mesh            the ('data',) device mesh the batch is split over
   make_train_chunk     K iterations in one jitted call (lax.fori_loop), batches drawn on device
                        (conv nets on the CPU: K jitted calls, see fuses_loop)
-  draw_batch           a batch from the uint8 images resident on the device, as float32 in [-1, 1]
+  draw_batch           a batch (and its labels) from the uint8 images resident on the device, as float32 in [-1, 1]
   event_points         which iterations log, sample, checkpoint, evaluate
   chunk_lengths        host calls that end exactly on those points
   train_and_evaluate   the loop, writing every output of a run
@@ -35,7 +35,7 @@ from gan_jax import checkpoints, input_pipeline, multihost, plotting, run
 from gan_jax import config as config_lib
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, UserError
-from gan_jax.sampling import make_sampler, sample_key
+from gan_jax.sampling import balanced_labels, class_grid_labels, make_sampler, sample_key
 from gan_jax.step import (EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state,
                           make_train_step)
 
@@ -62,19 +62,21 @@ def make_mesh(config: Config) -> Mesh:
     return Mesh(np.array(devices[:n]), ("data",))
 
 
-def make_train_chunk(config: Config, mesh: Mesh | None = None, batches: Iterator[np.ndarray] | None = None
-                     ) -> Callable[[TrainState, jax.Array | None, jax.Array], tuple[TrainState, Metrics]]:
-    """K iterations per host call: `chunk(state, images, K) -> (state, metrics, first_bad)`, jitted.
+def make_train_chunk(config: Config, mesh: Mesh | None = None,
+                     batches: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+                     ) -> Callable[[TrainState, Any, jax.Array], tuple[TrainState, Metrics]]:
+    """K iterations per host call: `chunk(state, data, K) -> (state, metrics, first_bad)`, jitted.
 
     Fused (see `fuses_loop`): one jitted lax.fori_loop over the K iterations. Otherwise: K jitted
     one-iteration calls, dispatched without waiting (same results; tested).
 
-    images: uint8 (N, H, W, C), resident on device; each iteration draws d_steps * batch_size
-    indices uniformly with replacement (the reference's `randint`) from fold_in(state.key,
-    state.step) and maps the gathered pixels to float32 in [-1, 1] through
-    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1). Streaming (`batches`
-    given, images None): each iteration takes the next uint8 batch (d_steps * batch_size, H, W, C)
-    of `batches` instead, put on the devices while the previous iteration runs. K: int32 scalar
+    data: (images uint8 (N, H, W, C), labels int32 (N,)), resident on device; each iteration draws
+    d_steps * batch_size indices uniformly with replacement (the reference's `randint`) from
+    fold_in(state.key, state.step), maps the gathered pixels to float32 in [-1, 1] through
+    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1) and gathers the labels
+    with the same indices (read by the step under --condition only). Streaming (`batches` given,
+    data None): each iteration takes the next (uint8 images (d_steps * batch_size, H, W, C), int32
+    labels) of `batches` instead, put on the devices while the previous iteration runs. K: int32 scalar
     >= 1, traced (a `lax.fori_loop` trip count), so every chunk length shares one compilation.
     `state` is donated. Returns the metrics of the chunk's last iteration, and first_bad: int32
     scalar, -1 if every loss and weight stayed finite, else the first iteration whose loss (or,
@@ -83,18 +85,18 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None, batches: Iterator
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     train_step = make_train_step(config, batch_sharding)
 
-    def one_iteration(state: TrainState, images: jax.Array) -> tuple[TrainState, Metrics]:
+    def one_iteration(state: TrainState, data: tuple[jax.Array, jax.Array]) -> tuple[TrainState, Metrics]:
         k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
-        if batches is not None:  # `images` is this iteration's streamed batch
-            real = to_unit_range(images)
+        if batches is not None:  # `data` is this iteration's streamed batch
+            real, labels = to_unit_range(data[0]), data[1]
         else:
-            real = draw_batch(images, k_data, config.d_steps * config.batch_size)
-        return train_step(state, real, k_step)
+            real, labels = draw_batch(*data, k_data, config.d_steps * config.batch_size)
+        return train_step(state, real, k_step, labels if config.condition != "none" else None)
 
-    def checked_iteration(state: TrainState, images: jax.Array, first_bad: jax.Array
+    def checked_iteration(state: TrainState, data: tuple[jax.Array, jax.Array], first_bad: jax.Array
                           ) -> tuple[TrainState, Metrics, jax.Array]:
         iteration = state.step
-        state, metrics = one_iteration(state, images)
+        state, metrics = one_iteration(state, data)
         finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
         return state, metrics, jnp.where((first_bad < 0) & ~finite, iteration, first_bad)
 
@@ -107,38 +109,39 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None, batches: Iterator
         step_once = jax.jit(checked_iteration, donate_argnums=0)
         check = jax.jit(check_weights)
 
-        def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array
+        def host_chunk(state: TrainState, data: tuple[jax.Array, jax.Array] | None, num_steps: jax.Array
                        ) -> tuple[TrainState, Metrics, jax.Array]:
             first_bad = jnp.int32(-1)
             for _ in range(int(num_steps)):  # dispatched asynchronously: no host sync per iteration
                 if batches is not None:
-                    images = jax.device_put(next(batches), batch_sharding)
-                state, metrics, first_bad = step_once(state, images, first_bad)
+                    data = jax.device_put(next(batches), batch_sharding)
+                state, metrics, first_bad = step_once(state, data, first_bad)
             return state, metrics, check(state, first_bad)
 
         return host_chunk
 
     @functools.partial(jax.jit, donate_argnums=0)
-    def train_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array
+    def train_chunk(state: TrainState, data: tuple[jax.Array, jax.Array], num_steps: jax.Array
                     ) -> tuple[TrainState, Metrics, jax.Array]:
         def body(_, carry):
             state, _, first_bad = carry
-            return checked_iteration(state, images, first_bad)
+            return checked_iteration(state, data, first_bad)
 
         empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
-                                       jax.eval_shape(one_iteration, state, images)[1])
+                                       jax.eval_shape(one_iteration, state, data)[1])
         state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, jnp.int32(-1)))
         return state, metrics, check_weights(state, first_bad)
 
     return train_chunk
 
 
-def draw_batch(images: jax.Array, key: jax.Array, n: int) -> jax.Array:
+def draw_batch(images: jax.Array, labels: jax.Array, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
     """n images drawn uniformly with replacement from uint8 `images` (N, H, W, C), as float32
-    (n, H, W, C) in [-1, 1]: the gathered pixels index input_pipeline.NORMALIZE_TABLE, so the
-    batch is bitwise `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
+    (n, H, W, C) in [-1, 1], and their int32 labels (n,) from `labels` (N,) (the same indices).
+    The gathered pixels index input_pipeline.NORMALIZE_TABLE, so the batch is bitwise
+    `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
     idx = jax.random.randint(key, (n,), 0, images.shape[0])
-    return to_unit_range(jnp.take(images, idx, axis=0))
+    return to_unit_range(jnp.take(images, idx, axis=0)), jnp.take(labels, idx, axis=0)
 
 
 def to_unit_range(pixels: jax.Array) -> jax.Array:
@@ -200,7 +203,8 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
 
     Outputs: config.json (this run's config), config_history.jsonl (one line per start or
     resume), dataset_preview.png, samples/iter_NNNNNN.png (3x3 grids after each sample point),
-    final.png (the last grid), metrics.jsonl (one JSON object per log point; the same scalars
+    final.png (the last grid), with --condition also samples/classes_iter_NNNNNN.png and
+    final_classes.png (one titled row per class), metrics.jsonl (one JSON object per log point; the same scalars
     as TensorBoard events in tensorboard/), curves.png (with evaluation), checkpoints/.
     resume: continue from the newest readable checkpoint in `workdir` (bitwise the same
     numbers as an uninterrupted run); with no run there yet, start it (the same command can
@@ -271,14 +275,18 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         return state
 
     if streaming:
-        images, batches = None, input_pipeline.stream(
+        data, batches = None, input_pipeline.stream(
             config.dataset, "train", config.d_steps * config.batch_size, config.seed, skip=start,
             manual_dir=config.resolved_manual_dir(), data_dir=config.resolved_data_dir())
         _note(writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
     else:
-        images, batches = jax.device_put(dataset.images, replicated), None
+        data, batches = jax.device_put((dataset.images, dataset.labels), replicated), None
     train_chunk = make_train_chunk(config, mesh, batches)
     sample = make_sampler(config)
+    conditional = config.condition != "none"
+    # A conditional run asks for balanced classes (evaluation) and shows which (grids).
+    eval_labels = balanced_labels(config, config.eval_samples) if conditional else None
+    grid_labels = balanced_labels(config, SAMPLE_GRID) if conditional else None
     is_log, is_sample, is_ckpt, is_eval = event_points(schedule)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     progress = _progress_bar(config, start) if writer else None
@@ -287,7 +295,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
             _writer_only(writer, lambda: SummaryWriter(os.path.join(workdir, "tensorboard"))) as tensorboard:
         lengths = chunk_lengths(schedule, start)
         for length in lengths:
-            state, metrics, first_bad = train_chunk(state, images, np.int32(length))
+            state, metrics, first_bad = train_chunk(state, data, np.int32(length))
             first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint/eval points
             done += length
             last = done - 1
@@ -296,8 +304,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
             if is_log(last) or is_eval(last) or first_bad >= 0:
                 m = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if is_eval(last) and first_bad < 0:  # every process scores (the same numbers): none waits
-                    fakes = np.asarray(sample(state, sample_key(config, last, EVAL_STREAM), config.eval_samples))
-                    m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False))
+                    fakes = np.asarray(sample(state, sample_key(config, last, EVAL_STREAM), config.eval_samples,
+                                              eval_labels))
+                    m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels))
                 if writer:
                     metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
                     metrics_file.flush()
@@ -313,11 +322,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                                 f"nothing after the last good checkpoint ({good if good is not None else 'none'}) "
                                 f"was saved; lower --learning-rate or change --seed")
             if is_sample(last):
-                grid = np.asarray(sample(state, sample_key(config, last), SAMPLE_GRID))
-                if writer:
-                    plotting.save_grid(grid, os.path.join(workdir, "samples", f"iter_{last:06d}.png"))
-                    if last == config.iterations - 1:
-                        plotting.save_grid(grid, os.path.join(workdir, "final.png"))
+                _save_grids(config, workdir, state, sample, last, grid_labels, writer)
             if is_eval(last) and writer:
                 _save_curves(metrics_path, os.path.join(workdir, "curves.png"))
             if is_ckpt(last) or (stopping and config.checkpoint_every > 0):
@@ -342,6 +347,27 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
     _note(writer, f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}")
     return state
+
+
+def _save_grids(config: Config, workdir: str, state: TrainState, sample: Callable[..., jax.Array], last: int,
+                grid_labels: np.ndarray | None, writer: bool) -> None:
+    """The 3x3 grid after iteration `last` (titled with the classes asked for in a conditional run),
+    and a conditional run's class grid; the last iteration's also as final.png / final_classes.png."""
+    key = sample_key(config, last)
+    grid = np.asarray(sample(state, key, SAMPLE_GRID, grid_labels))
+    titles = None if grid_labels is None else [config.class_names[c] for c in grid_labels]
+    by_class = None
+    if config.condition != "none":
+        labels = class_grid_labels(config)
+        by_class = np.asarray(sample(state, jax.random.fold_in(key, 1), len(labels), labels))
+    if not writer:
+        return
+    final = last == config.iterations - 1
+    for path in [f"samples/iter_{last:06d}.png"] + (["final.png"] if final else []):
+        plotting.save_grid(grid, os.path.join(workdir, path), titles=titles)
+    if by_class is not None:
+        for path in [f"samples/classes_iter_{last:06d}.png"] + (["final_classes.png"] if final else []):
+            plotting.save_class_grid(by_class, config.class_names, os.path.join(workdir, path))
 
 
 def _load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:
@@ -397,7 +423,7 @@ def _note(writer: bool, line: str) -> None:
 def _save_curves(metrics_path: str, path: str) -> None:
     with open(metrics_path) as f:
         records = [json.loads(line) for line in f]
-    plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid"))
+    plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid", "label_accuracy"))
 
 
 def _progress_bar(config: Config, start: int):

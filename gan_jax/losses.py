@@ -98,3 +98,10 @@ def accuracy(out: jax.Array, target: float, threshold: float = 0.0) -> jax.Array
     """
     predicted_real = out > threshold
     return jnp.mean(predicted_real if target == 1 else ~predicted_real, dtype=jnp.float32)
+
+
+def class_cross_entropy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """AC-GAN's auxiliary loss (Odena et al. 2017, L_C): mean softmax cross-entropy of D's class
+    logits float32 (B, C) against labels int32 (B,) in [0, C); a float32 scalar >= 0. D minimises it
+    on real and fake images, G on its fakes (with the class it was asked for)."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(class_logits, labels))

@@ -16,6 +16,16 @@ Discriminator normalization (`norm`): 'none' (the reference), 'batch' (BatchNorm
 (LayerNorm; Ba et al. 2016, the WGAN-GP critic's), 'spectral' (every Dense/Conv kernel divided by
 its largest singular value, one power iteration per update; Miyato et al. 2018, flax's SpectralNorm).
 
+Class conditioning (`condition`, Config.condition; `num_classes` classes, labels int32 (B,) in
+[0, num_classes)): 'none' (the reference) takes no labels. 'concat' (Keras-GAN's cgan.py, after
+Mirza & Osindero 2014): G multiplies its noise, D its flattened image, by a learned embedding of the
+label (Keras' Embedding, init U(-0.05, 0.05)). 'projection' (Miyato & Koyama 2018): G's BatchNorms
+are conditional (per-class gain and bias, de Vries et al. 2017; Dumoulin et al. 2017) and D adds
+<embed(y), phi(x)> to its output, phi(x) its last hidden features. 'acgan' (Odena et al. 2017): G
+as 'concat'; D takes no label and returns (scores (B,), class logits (B, num_classes)).
+G's `labels` argument and D's `labels` argument exist on every network here; the unconditional
+ones ignore them, so a network without them (README: TinyD) still works unconditioned.
+
 Mixed precision (`dtype`, Config.compute_dtype): the inputs of every Dense/Conv matmul in that
 dtype (bfloat16: 3-4x the float32 matmul rate on CPUs with AMX), parameters, BatchNorm / LayerNorm
 statistics and outputs in float32.
@@ -44,6 +54,9 @@ FASHION_MNIST_SHAPE = (28, 28, 1)
 NORMS = ("none", "batch", "layer", "spectral")
 """The discriminator normalizations (`--d-norm`)."""
 
+CONDITIONS = ("none", "concat", "projection", "acgan")
+"""The class conditionings (`--condition`)."""
+
 
 DOT_F32 = functools.partial(jax.lax.dot_general, preferred_element_type=jnp.float32)
 """lax.dot_general whose products accumulate and come out in float32 (bf16 inputs under
@@ -51,6 +64,33 @@ DOT_F32 = functools.partial(jax.lax.dot_general, preferred_element_type=jnp.floa
 GEMM by XLA:CPU plus converts: the bf16 step was 1.5x slower than fp32 (bench/profile_step.py)."""
 CONV_F32 = functools.partial(jax.lax.conv_general_dilated, preferred_element_type=jnp.float32)
 """The same for convolutions."""
+
+
+def _keras_embedding_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+    """Keras' Embedding default: U(-0.05, 0.05)."""
+    return jax.random.uniform(key, shape, dtype, -0.05, 0.05)
+
+
+def _times_label_embedding(x: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
+    """x float32 (B, ...) times a learned embedding of labels int32 (B,) shaped like one row of x
+    (Keras-GAN cgan.py's `multiply([x, Flatten()(Embedding(num_classes, size)(label))])`)."""
+    embedding = nn.Embed(num_classes, math.prod(x.shape[1:]), embedding_init=_keras_embedding_init)(labels)
+    return x * embedding.reshape(x.shape)
+
+
+def _g_batch_norm(x: jax.Array, labels: jax.Array | None, train: bool, momentum: float, epsilon: float,
+                  num_classes: int, conditional: bool) -> jax.Array:
+    """G's BatchNorm (Keras' settings). `conditional`: conditional BatchNorm, i.e. normalised
+    without BatchNorm's own gain and bias, then x * gamma[y] + beta[y] with per-class gamma (init 1)
+    and beta (init 0) (de Vries et al. 2017; Miyato & Koyama 2018's generator)."""
+    x = nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon,
+                     use_fast_variance=False, use_scale=not conditional, use_bias=not conditional)(x)
+    if not conditional:
+        return x
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)
+    gamma = nn.Embed(num_classes, x.shape[-1], embedding_init=nn.initializers.ones)(labels).reshape(shape)
+    beta = nn.Embed(num_classes, x.shape[-1], embedding_init=nn.initializers.zeros)(labels).reshape(shape)
+    return x * gamma + beta
 
 
 def _dense(features: int, dtype: Any = jnp.float32) -> nn.Dense:
@@ -62,7 +102,8 @@ class Generator(nn.Module):
     """`dense`: noise float32 (B, latent_dim) ~ N(0, 1) -> images float32 (B, *image_shape) in (-1, 1).
 
     Each hidden layer is Dense -> LeakyReLU -> BatchNorm (Keras' order), then Dense(H*W*C: 784
-    for Fashion-MNIST), tanh.
+    for Fashion-MNIST), tanh. labels int32 (B,) in [0, num_classes) for a conditional G (see the
+    module docstring), else ignored.
     `train=True` normalises with batch statistics and updates the 'batch_stats' collection
     (apply with mutable=['batch_stats']); `train=False` uses the moving statistics (Keras predict).
     """
@@ -73,15 +114,17 @@ class Generator(nn.Module):
     bn_epsilon: float = 1e-3
     dtype: Any = jnp.float32
     image_shape: Sequence[int] = FASHION_MNIST_SHAPE
+    condition: str = "none"
+    num_classes: int = 10
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
-        x = z
+    def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:
+        x = _times_label_embedding(z, labels, self.num_classes) if self.condition in ("concat", "acgan") else z
         for width in self.hidden:
             x = _dense(width, self.dtype)(x)
             x = nn.leaky_relu(x, self.leaky_slope)
-            x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                             epsilon=self.bn_epsilon, use_fast_variance=False)(x)
+            x = _g_batch_norm(x, labels, train, self.bn_momentum, self.bn_epsilon, self.num_classes,
+                              self.condition == "projection")
         x = jnp.tanh(_dense(math.prod(self.image_shape), self.dtype)(x))
         return x.reshape((-1, *self.image_shape)).astype(jnp.float32)
 
@@ -105,25 +148,60 @@ def _normalized(layer: nn.Module, norm: str, x: jax.Array, update_stats: bool,
     return nn.LayerNorm(reduction_axes=tuple(range(1, x.ndim)), feature_axes=-1)(x)
 
 
+def _d_output(features: jax.Array, labels: jax.Array | None, norm: str, update_stats: bool, condition: str,
+              num_classes: int, dense: Callable[[int], nn.Module]) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """D's last layer on its last hidden features float32 (B, F): scores (B,), plus
+    <embed(y), features> with 'projection', and (scores, class logits (B, num_classes)) with 'acgan'."""
+    out = _normalized(dense(1), norm, features, update_stats, normalize_output=False)[:, 0].astype(jnp.float32)
+    if condition == "projection":
+        embed = nn.Embed(num_classes, features.shape[-1], embedding_init=nn.initializers.glorot_uniform())
+        if norm == "spectral":  # SN-GAN's projection discriminator normalises the embedding too
+            embedded = nn.SpectralNorm(embed)(labels, update_stats=update_stats)
+        else:
+            embedded = embed(labels)
+        out = out + jnp.sum(embedded * features.astype(jnp.float32), axis=-1)
+    if condition == "acgan":
+        logits = _normalized(dense(num_classes), norm, features, update_stats, normalize_output=False)
+        return out, logits.astype(jnp.float32)
+    return out
+
+
+def _dropout(module: nn.Module, x: jax.Array, rate: float, layer: int) -> jax.Array:
+    """Dropout after every hidden layer of D but the first (Keras-GAN cgan.py's D), active only when
+    `module` is applied with a 'dropout' PRNG key (the train step gives one); rate 0 = none."""
+    if rate == 0 or layer == 0 or not module.has_rng("dropout"):
+        return x
+    return nn.Dropout(rate, deterministic=False)(x)
+
+
 class Discriminator(nn.Module):
     """`dense`: images float32 (B, H, W, C) in [-1, 1] -> logits float32 (B,).
 
-    Flatten -> [Dense -> norm -> LeakyReLU] per hidden width -> Dense(1). With norm 'none' (the
-    reference) it holds params only; P(real) = sigmoid(logit) for the BCE losses.
+    Flatten -> [Dense -> norm -> LeakyReLU (-> Dropout from the second on)] per hidden width ->
+    Dense(1). With norm 'none' (the reference) it holds params only; P(real) = sigmoid(logit) for
+    the BCE losses. labels int32 (B,) for 'concat' and 'projection', else ignored; 'acgan' returns
+    (logits (B,), class logits (B, num_classes)) (see the module docstring).
     """
 
     hidden: Sequence[int] = (512, 256)
     leaky_slope: float = 0.2
     norm: str = "none"
     dtype: Any = jnp.float32
+    condition: str = "none"
+    num_classes: int = 10
+    dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, images: jax.Array, update_stats: bool = False) -> jax.Array:
+    def __call__(self, images: jax.Array, labels: jax.Array | None = None, update_stats: bool = False
+                 ) -> jax.Array | tuple[jax.Array, jax.Array]:
         x = images.reshape((images.shape[0], -1))
-        for width in self.hidden:
+        if self.condition == "concat":
+            x = _times_label_embedding(x, labels, self.num_classes)
+        for i, width in enumerate(self.hidden):
             x = nn.leaky_relu(_normalized(_dense(width, self.dtype), self.norm, x, update_stats), self.leaky_slope)
-        out = _normalized(_dense(1, self.dtype), self.norm, x, update_stats, normalize_output=False)
-        return out[:, 0].astype(jnp.float32)
+            x = _dropout(self, x, self.dropout, i)
+        return _d_output(x, labels, self.norm, update_stats, self.condition, self.num_classes,
+                         lambda f: _dense(f, self.dtype))
 
 
 _DCGAN_INIT = nn.initializers.normal(0.02)
@@ -169,19 +247,24 @@ class DCGANGenerator(nn.Module):
 
     Dense 1024, BN, ReLU -> Dense (H/4)*(W/4)*128, BN, ReLU -> ConvTranspose 64 4x4 stride 2, BN,
     ReLU -> ConvTranspose C 4x4 stride 2, tanh (InfoGAN's MNIST generator; Lucic et al. 2018).
+    labels: as for `Generator`.
     """
 
     bn_momentum: float = 0.8
     bn_epsilon: float = 1e-3
     dtype: Any = jnp.float32
     image_shape: Sequence[int] = FASHION_MNIST_SHAPE
+    condition: str = "none"
+    num_classes: int = 10
 
     @nn.compact
-    def __call__(self, z: jax.Array, train: bool) -> jax.Array:
+    def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:
         def bn(x):
-            return nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                                epsilon=self.bn_epsilon, use_fast_variance=False)(x)
+            return _g_batch_norm(x, labels, train, self.bn_momentum, self.bn_epsilon, self.num_classes,
+                                 self.condition == "projection")
 
+        if self.condition in ("concat", "acgan"):
+            z = _times_label_embedding(z, labels, self.num_classes)
         x = nn.relu(bn(nn.Dense(1024, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(z)))
         h, w, c = self.image_shape[0] // 4, self.image_shape[1] // 4, self.image_shape[2]
         x = nn.relu(bn(nn.Dense(h * w * 128, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(x)))
@@ -196,51 +279,69 @@ class DCGANDiscriminator(nn.Module):
 
     Conv 64 4x4 stride 2, LeakyReLU -> Conv 128 4x4 stride 2, norm, LeakyReLU -> Dense 1024, norm,
     LeakyReLU -> Dense 1 (InfoGAN's MNIST discriminator; its norm is BatchNorm, `norm='batch'`).
+    labels, condition, dropout (after the second and third blocks): as for `Discriminator`.
     """
 
     leaky_slope: float = 0.2
     norm: str = "batch"
     dtype: Any = jnp.float32
+    condition: str = "none"
+    num_classes: int = 10
+    dropout: float = 0.0
 
     @nn.compact
-    def __call__(self, images: jax.Array, update_stats: bool = False) -> jax.Array:
+    def __call__(self, images: jax.Array, labels: jax.Array | None = None, update_stats: bool = False
+                 ) -> jax.Array | tuple[jax.Array, jax.Array]:
         conv = lambda c: nn.Conv(c, (4, 4), (2, 2), padding="SAME", dtype=self.dtype, kernel_init=_DCGAN_INIT,  # noqa: E731
                                  conv_general_dilated=CONV_F32)
         dense = lambda f: nn.Dense(f, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)  # noqa: E731
+        if self.condition == "concat":
+            images = _times_label_embedding(images, labels, self.num_classes)
         x = _normalized(conv(64), self.norm, images, update_stats, normalize_output=False)
         x = nn.leaky_relu(x, self.leaky_slope)
         x = nn.leaky_relu(_normalized(conv(128), self.norm, x, update_stats), self.leaky_slope)
-        x = x.reshape((x.shape[0], -1))
-        x = nn.leaky_relu(_normalized(dense(1024), self.norm, x, update_stats), self.leaky_slope)
-        return _normalized(dense(1), self.norm, x, update_stats, normalize_output=False)[:, 0].astype(jnp.float32)
+        x = _dropout(self, x, self.dropout, 1).reshape((x.shape[0], -1))
+        x = _dropout(self, nn.leaky_relu(_normalized(dense(1024), self.norm, x, update_stats), self.leaky_slope),
+                     self.dropout, 2)
+        return _d_output(x, labels, self.norm, update_stats, self.condition, self.num_classes, dense)
+
+
+def _conditioning(config) -> dict[str, Any]:
+    return {"condition": config.condition, "num_classes": len(config.class_names)}
 
 
 def dense(config) -> tuple[nn.Module, nn.Module]:
     """The reference's MLPs: (Generator, Discriminator) from a gan_jax.config.Config's
-    g_hidden, d_hidden, leaky_slope, bn_momentum, bn_epsilon, d_norm and image_shape."""
+    g_hidden, d_hidden, leaky_slope, bn_momentum, bn_epsilon, d_norm, d_dropout, condition,
+    class_names and image_shape."""
     dtype = jnp.dtype(config.compute_dtype)
     return (Generator(hidden=config.g_hidden, leaky_slope=config.leaky_slope, bn_momentum=config.bn_momentum,
-                      bn_epsilon=config.bn_epsilon, dtype=dtype, image_shape=tuple(config.image_shape)),
-            Discriminator(hidden=config.d_hidden, leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype))
+                      bn_epsilon=config.bn_epsilon, dtype=dtype, image_shape=tuple(config.image_shape),
+                      **_conditioning(config)),
+            Discriminator(hidden=config.d_hidden, leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype,
+                          dropout=config.d_dropout, **_conditioning(config)))
 
 
 def dcgan(config) -> tuple[nn.Module, nn.Module]:
     """The InfoGAN/Lucic et al. conv nets: (DCGANGenerator, DCGANDiscriminator) from a Config's
-    bn_momentum, bn_epsilon, leaky_slope, d_norm and image_shape (H and W multiples of 4)."""
+    bn_momentum, bn_epsilon, leaky_slope, d_norm, d_dropout, condition, class_names and image_shape
+    (H and W multiples of 4)."""
     h, w, _ = config.image_shape
     if h % 4 or w % 4:
         raise UserError(f"--arch dcgan makes images whose height and width are multiples of 4 (28 x 28, 32 x 32); "
                         f"--dataset {config.dataset} has {h} x {w}: use --arch dense")
     dtype = jnp.dtype(config.compute_dtype)
     return (DCGANGenerator(bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon, dtype=dtype,
-                           image_shape=tuple(config.image_shape)),
-            DCGANDiscriminator(leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype))
+                           image_shape=tuple(config.image_shape), **_conditioning(config)),
+            DCGANDiscriminator(leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype,
+                               dropout=config.d_dropout, **_conditioning(config)))
 
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan}
 """`--arch` name -> function(config) -> (generator, discriminator). A generator maps noise float32
 (B, latent_dim) to images float32 (B, *config.image_shape) in [-1, 1] and takes `train`; a discriminator maps
-images to outputs float32 (B,) and takes `update_stats` (see the module docstring)."""
+images to outputs float32 (B,) and takes `update_stats` (see the module docstring). Under --condition
+both also take `labels` (and an 'acgan' D returns its class logits too)."""
 
 
 def count_params(tree) -> int:

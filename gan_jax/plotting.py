@@ -39,13 +39,38 @@ def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None
         ax.axis("off")
         if i >= len(images):
             continue
-        if images.shape[-1] == 1:
-            ax.imshow(0.5 * images[i, :, :, 0] + 0.5, cmap="gray", vmin=0.0, vmax=1.0)
-        else:  # colour (RGB)
-            ax.imshow(np.clip(0.5 * images[i] + 0.5, 0.0, 1.0))
+        _show(ax, images[i])
         if titles is not None:
             ax.set_title(titles[i])
     _save(fig, path)
+
+
+def save_class_grid(images: np.ndarray, class_names: Sequence[str], path: str) -> None:
+    """Save a class-conditional run's grid: one row per class, the class name at its left.
+
+    images: float (C * K, H, W, channels) in [-1, 1], K samples of class 0, then K of class 1, ...
+    (sampling.class_grid_labels' order); class_names: the C names.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    rows = len(class_names)
+    cols = len(images) // rows
+    fig = Figure(figsize=(1.0 * cols + 1.6, 1.0 * rows))
+    fig.subplots_adjust(left=1.6 / (cols + 1.6), right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
+    axes = np.asarray(fig.subplots(rows, cols)).reshape(rows, cols)
+    for r in range(rows):
+        for c in range(cols):
+            axes[r, c].axis("off")
+            _show(axes[r, c], images[r * cols + c])
+        axes[r, 0].text(-0.1, 0.5, class_names[r], transform=axes[r, 0].transAxes, ha="right", va="center")
+    _save(fig, path)
+
+
+def _show(ax, image: np.ndarray) -> None:
+    """One image float (H, W, C) in [-1, 1]: gray for C = 1 (as the reference), else RGB."""
+    if image.shape[-1] == 1:
+        ax.imshow(0.5 * image[:, :, 0] + 0.5, cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(np.clip(0.5 * image + 0.5, 0.0, 1.0))
 
 
 def save_curves(records: Sequence[dict], path: str, keys: Sequence[str] = ("d_loss", "g_loss", "d_acc")) -> None:

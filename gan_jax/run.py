@@ -18,7 +18,7 @@ from gan_jax.config import Config
 from gan_jax.errors import UserError
 
 RUN_OUTPUTS = ("config.json", "config_history.jsonl", "metrics.jsonl", "dataset_preview.png", "final.png",
-               "curves.png", "eval.json", "samples", "checkpoints", "tensorboard")
+               "final_classes.png", "curves.png", "eval.json", "samples", "checkpoints", "tensorboard")
 """What a run writes into its workdir (removed by --overwrite, and only these)."""
 
 

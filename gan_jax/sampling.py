@@ -1,5 +1,5 @@
 """Making images from a train state: the jitted sampler, the keys of the grids and evaluation
-samples, and `generate` (many samples, in batches, to the host).
+samples, the classes of a conditional run's samples, and `generate` (many samples, in batches, to the host).
 """
 
 from __future__ import annotations
@@ -12,22 +12,31 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.config import Config
-from gan_jax.step import SAMPLE_STREAM, TrainState, build_models
+from gan_jax.errors import UserError
+from gan_jax.step import SAMPLE_STREAM, TrainState, build_models, label_kwargs
+
+CLASS_GRID_COLUMNS = 8
+"""Samples per class (row) in a conditional run's class grids."""
 
 
-def make_sampler(config: Config, raw: bool = False) -> Callable[[TrainState, jax.Array, int], jax.Array]:
-    """`sample(state, key, n) -> float32 (n, *config.image_shape)` in (-1, 1), G in inference mode (jitted).
+def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
+    """`sample(state, key, n, labels=None) -> float32 (n, *config.image_shape)` in (-1, 1), G in
+    inference mode (jitted; n static).
 
-    Uses the moving average of G when the run keeps one (config.g_ema > 0), unless `raw`.
+    labels: int32 (n,), the classes asked for (a conditional run, config.condition != 'none'); None
+    draws them uniformly from fold_in(key, 1). Unconditional runs ignore them. Uses the moving
+    average of G when the run keeps one (config.g_ema > 0), unless `raw`.
     """
     generator, _, _ = build_models(config)
     use_ema = config.g_ema > 0 and not raw
 
     @functools.partial(jax.jit, static_argnums=2)
-    def sample(state: TrainState, key: jax.Array, n: int) -> jax.Array:
+    def sample(state: TrainState, key: jax.Array, n: int, labels: jax.Array | None = None) -> jax.Array:
         z = jax.random.normal(key, (n, config.latent_dim), jnp.float32)
+        if labels is None and config.condition != "none":
+            labels = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(config.class_names))
         g_vars = state.g_ema if use_ema else {"params": state.g_params, "batch_stats": state.g_batch_stats}
-        return generator.apply(g_vars, z, train=False)
+        return generator.apply(g_vars, z, train=False, **label_kwargs(config, "g", labels))
 
     return sample
 
@@ -38,12 +47,41 @@ def sample_key(config: Config, iteration: int, stream: int = SAMPLE_STREAM) -> j
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), stream), iteration)
 
 
+def balanced_labels(config: Config, n: int) -> np.ndarray:
+    """int32 (n,): 0, 1, ..., C-1, 0, 1, ... (every class n / C times, give or take one); the classes
+    asked for in evaluation samples of a conditional run."""
+    return (np.arange(n) % len(config.class_names)).astype(np.int32)
+
+
+def class_grid_labels(config: Config, columns: int = CLASS_GRID_COLUMNS) -> np.ndarray:
+    """int32 (C * columns,): `columns` of class 0, then of class 1, ...: a class grid's rows."""
+    return np.repeat(np.arange(len(config.class_names), dtype=np.int32), columns)
+
+
+def class_index(config: Config, name_or_index: str) -> int:
+    """The class a user asked for by name (case-insensitive) or index; UserError (one line, listing
+    the classes) for an unconditional run or an unknown class."""
+    classes = ", ".join(f"{i} {name}" for i, name in enumerate(config.class_names))
+    if config.condition == "none":
+        raise UserError(f"--class needs a class-conditional run; this run was trained with --condition none "
+                        f"(its dataset's classes: {classes}); train one with --condition concat|projection|acgan")
+    text = name_or_index.strip()
+    if text.isdigit() and int(text) < len(config.class_names):
+        return int(text)
+    for i, name in enumerate(config.class_names):
+        if name.lower() == text.lower():
+            return i
+    raise UserError(f"unknown class {name_or_index!r}; choose a name or index of: {classes}")
+
+
 def generate(config: Config, state: TrainState, n: int, seed: int, batch: int = 1000,
-             raw: bool = False) -> np.ndarray:
+             raw: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
     """n samples, float32 (n, *config.image_shape) in (-1, 1), from PRNGKey(seed), made `batch` at a time
-    (by G's moving average when the run keeps one, unless `raw`)."""
+    (by G's moving average when the run keeps one, unless `raw`). labels: int32 (n,), the classes
+    asked for (conditional runs; None: uniform)."""
     sample = make_sampler(config, raw)
     key = jax.random.PRNGKey(seed)
-    parts = [np.asarray(sample(state, jax.random.fold_in(key, i), min(batch, n - start)))
+    parts = [np.asarray(sample(state, jax.random.fold_in(key, i), min(batch, n - start),
+                               None if labels is None else jnp.asarray(labels[start:start + batch])))
              for i, start in enumerate(range(0, n, batch))]
     return np.concatenate(parts)[:n]

@@ -151,3 +151,17 @@ def test_a_dataset_over_the_device_budget_streams(tmp_path, capsys):
     assert "streaming cifar10 from tfds (over --device-data-mb 0)" in capsys.readouterr().err
     records = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
     assert len(records) == 4 and all(np.isfinite(r["d_loss"]) for r in records)
+
+
+def test_streamed_batches_carry_their_labels(tmp_path):
+    """The stream yields (images, labels) with each image's own label, and a conditional run trains on it."""
+    with mock():
+        images, labels = next(input_pipeline.stream("mnist", "train", 8, seed=0, data_dir=str(tmp_path / "tfds")))
+        data = input_pipeline.load("mnist", "train", data_dir=str(tmp_path / "tfds"))
+        state = train_and_evaluate(tiny("cifar10", device_data_mb=0, condition="acgan", d_steps=2),
+                                   str(tmp_path / "run"))
+    assert images.shape == (8, 28, 28, 1) and labels.shape == (8,) and labels.dtype == np.int32
+    for image, label in zip(images, labels):  # find each streamed image in the split: same label
+        match = np.flatnonzero((data.images == image).all(axis=(1, 2, 3)))
+        assert len(match) >= 1 and label in data.labels[match]
+    assert int(state.step) == 4

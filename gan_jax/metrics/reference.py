@@ -13,18 +13,22 @@ from gan_jax.metrics.classifier import features_and_probs
 
 SCORE_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "classifier_score", "class_entropy")
 """The scalar scores `Reference.score` returns."""
+CONDITIONAL_KEYS = ("label_accuracy", "intra_class_fid")
+"""The scores it adds for samples of known classes (a conditional run's)."""
 
 
 class Reference:
     """Classifier features of N real training images, computed once, compared against many times.
 
     images: float32 (N, H, W, C) in [-1, 1]; variables: the dataset's classifier (default:
-    Fashion-MNIST's); class_names: one per class, keys of the score's class histogram.
+    Fashion-MNIST's); class_names: one per class, keys of the score's class histogram; labels:
+    int32 (N,), the images' classes (for the conditional scores), or None.
     """
 
     def __init__(self, images: np.ndarray, variables: dict | None = None,
-                 class_names: tuple[str, ...] = input_pipeline.FASHION_MNIST_CLASSES):
-        self.variables, self.class_names = variables, class_names
+                 class_names: tuple[str, ...] = input_pipeline.FASHION_MNIST_CLASSES,
+                 labels: np.ndarray | None = None):
+        self.variables, self.class_names, self.labels = variables, class_names, labels
         self.features, self.probs = features_and_probs(images, variables=variables)
 
     @classmethod
@@ -32,12 +36,14 @@ class Reference:
                      variables: dict | None = None) -> "Reference":
         """N distinct random images of `dataset` (seeded), scored by `variables` (default: Fashion-MNIST's)."""
         rng = np.random.default_rng(seed)
-        return cls(dataset.normalized(rng.choice(len(dataset), min(n, len(dataset)), replace=False)), variables,
-                   dataset.class_names)
+        pick = rng.choice(len(dataset), min(n, len(dataset)), replace=False)
+        return cls(dataset.normalized(pick), variables, dataset.class_names, dataset.labels[pick])
 
     def score(self, images: np.ndarray, kid_subsets: int = 100, kid_subset_size: int = 1000,
-              with_histogram: bool = True) -> dict:
-        """Every score of images float32 (N, H, W, C) in [-1, 1] against this reference."""
+              with_histogram: bool = True, labels: np.ndarray | None = None) -> dict:
+        """Every score of images float32 (N, H, W, C) in [-1, 1] against this reference. labels: int
+        (N,), the classes the images were generated for; given, the scores add label_accuracy and
+        intra_class_fid (CONDITIONAL_KEYS; the reference's own labels are needed)."""
         feats, probs = features_and_probs(images, variables=self.variables)
         kid_mean, kid_std = scores.kid(self.features, feats, subsets=kid_subsets, subset_size=kid_subset_size)
         precision, recall = scores.precision_recall(self.features, feats)
@@ -45,6 +51,9 @@ class Reference:
         out = {"fid": scores.fid(self.features, feats), "kid": kid_mean, "kid_std": kid_std,
                "precision": precision, "recall": recall, "classifier_score": scores.classifier_score(probs),
                "class_entropy": entropy}
+        if labels is not None:
+            out["label_accuracy"] = scores.label_accuracy(probs, labels)
+            out["intra_class_fid"] = scores.intra_class_fid(self.features, self.labels, feats, labels)
         if with_histogram:
             out["class_histogram"] = dict(zip(self.class_names, histogram))
         return out

@@ -5,6 +5,8 @@
   precision_recall       Kynkäänniemi et al. 2019, k-nearest-neighbour manifolds (k = 3)
   classifier_score       Inception-Score style exp(E KL(p(y|x) || p(y)))
   class_histogram        predicted-class frequencies and their entropy (mode-collapse signal)
+  label_accuracy         fraction of samples classified as the class they were asked for (conditional runs)
+  intra_class_fid        mean over classes c of the FID between samples asked for c and real images of c
 
 All take features float (N, D) / probabilities float (N, C) as NumPy arrays.
 """
@@ -113,3 +115,19 @@ def class_histogram(probs: np.ndarray) -> tuple[list[float], float]:
     counts = np.bincount(p.argmax(1), minlength=p.shape[1]) / len(p)
     nz = counts[counts > 0]
     return counts.tolist(), float(-(nz * np.log(nz)).sum() / np.log(p.shape[1])) + 0.0  # no -0.0
+
+
+def label_accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction in [0, 1] of samples whose most probable class (probs float (N, C)) is the one they
+    were generated for (labels int (N,)): how well a conditional generator obeys."""
+    return float(np.mean(np.asarray(probs).argmax(1) == np.asarray(labels)))
+
+
+def intra_class_fid(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fake_labels: np.ndarray) -> float:
+    """Mean over classes of fid(real features of class c, fake features asked for class c) (Miyato &
+    Koyama 2018's intra-FID). Features float (N, D), (M, D); labels int (N,), (M,). Classes with fewer
+    than 2 images on either side are left out (a covariance needs 2); NaN when none is left."""
+    real_labels, fake_labels = np.asarray(real_labels), np.asarray(fake_labels)
+    values = [fid(real[real_labels == c], fake[fake_labels == c]) for c in np.unique(fake_labels)
+              if np.sum(real_labels == c) >= 2 and np.sum(fake_labels == c) >= 2]
+    return float(np.mean(values)) if values else float("nan")
