@@ -64,19 +64,20 @@ def make_mesh(config: Config) -> Mesh:
 
 def make_train_chunk(config: Config, mesh: Mesh | None = None,
                      batches: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
-                     ) -> Callable[[TrainState, Any, jax.Array], tuple[TrainState, Metrics]]:
-    """K iterations per host call: `chunk(state, data, K) -> (state, metrics, first_bad)`, jitted.
+                     ) -> Callable[..., tuple[TrainState, Metrics, jax.Array]]:
+    """K iterations per host call: `chunk(state, images, K, labels=None) -> (state, metrics, first_bad)`, jitted.
 
     Fused (see `fuses_loop`): one jitted lax.fori_loop over the K iterations. Otherwise: K jitted
     one-iteration calls, dispatched without waiting (same results; tested).
 
-    data: (images uint8 (N, H, W, C), labels int32 (N,)), resident on device; each iteration draws
-    d_steps * batch_size indices uniformly with replacement (the reference's `randint`) from
-    fold_in(state.key, state.step), maps the gathered pixels to float32 in [-1, 1] through
-    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1) and gathers the labels
-    with the same indices (read by the step under --condition only). Streaming (`batches` given,
-    data None): each iteration takes the next (uint8 images (d_steps * batch_size, H, W, C), int32
-    labels) of `batches` instead, put on the devices while the previous iteration runs. K: int32 scalar
+    images: uint8 (N, H, W, C), resident on device; each iteration draws d_steps * batch_size
+    indices uniformly with replacement (the reference's `randint`) from fold_in(state.key,
+    state.step) and maps the gathered pixels to float32 in [-1, 1] through
+    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1). labels: int32 (N,), the
+    images' classes, gathered with the same indices; required under --condition, else None.
+    Streaming (`batches` given, images and labels None): each iteration takes the next (uint8
+    images (d_steps * batch_size, H, W, C), int32 labels) of `batches` instead, put on the devices
+    while the previous iteration runs. K: int32 scalar
     >= 1, traced (a `lax.fori_loop` trip count), so every chunk length shares one compilation.
     `state` is donated. Returns the metrics of the chunk's last iteration, and first_bad: int32
     scalar, -1 if every loss and weight stayed finite, else the first iteration whose loss (or,
@@ -85,18 +86,18 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     train_step = make_train_step(config, batch_sharding)
 
-    def one_iteration(state: TrainState, data: tuple[jax.Array, jax.Array]) -> tuple[TrainState, Metrics]:
+    def one_iteration(state: TrainState, images: jax.Array, labels: jax.Array | None) -> tuple[TrainState, Metrics]:
         k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
-        if batches is not None:  # `data` is this iteration's streamed batch
-            real, labels = to_unit_range(data[0]), data[1]
+        if batches is not None:  # this iteration's streamed batch
+            real = to_unit_range(images)
         else:
-            real, labels = draw_batch(*data, k_data, config.d_steps * config.batch_size)
-        return train_step(state, real, k_step, labels if config.condition != "none" else None)
+            real, labels = draw_batch(images, labels, k_data, config.d_steps * config.batch_size)
+        return train_step(state, real, k_step, labels)
 
-    def checked_iteration(state: TrainState, data: tuple[jax.Array, jax.Array], first_bad: jax.Array
+    def checked_iteration(state: TrainState, images: jax.Array, labels: jax.Array | None, first_bad: jax.Array
                           ) -> tuple[TrainState, Metrics, jax.Array]:
         iteration = state.step
-        state, metrics = one_iteration(state, data)
+        state, metrics = one_iteration(state, images, labels)
         finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
         return state, metrics, jnp.where((first_bad < 0) & ~finite, iteration, first_bad)
 
@@ -109,39 +110,42 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
         step_once = jax.jit(checked_iteration, donate_argnums=0)
         check = jax.jit(check_weights)
 
-        def host_chunk(state: TrainState, data: tuple[jax.Array, jax.Array] | None, num_steps: jax.Array
-                       ) -> tuple[TrainState, Metrics, jax.Array]:
+        def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array,
+                       labels: jax.Array | None = None) -> tuple[TrainState, Metrics, jax.Array]:
             first_bad = jnp.int32(-1)
             for _ in range(int(num_steps)):  # dispatched asynchronously: no host sync per iteration
                 if batches is not None:
-                    data = jax.device_put(next(batches), batch_sharding)
-                state, metrics, first_bad = step_once(state, data, first_bad)
+                    images, labels = jax.device_put(next(batches), batch_sharding)
+                    labels = labels if config.condition != "none" else None
+                state, metrics, first_bad = step_once(state, images, labels, first_bad)
             return state, metrics, check(state, first_bad)
 
         return host_chunk
 
     @functools.partial(jax.jit, donate_argnums=0)
-    def train_chunk(state: TrainState, data: tuple[jax.Array, jax.Array], num_steps: jax.Array
+    def train_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array, labels: jax.Array | None = None
                     ) -> tuple[TrainState, Metrics, jax.Array]:
         def body(_, carry):
             state, _, first_bad = carry
-            return checked_iteration(state, data, first_bad)
+            return checked_iteration(state, images, labels, first_bad)
 
         empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
-                                       jax.eval_shape(one_iteration, state, data)[1])
+                                       jax.eval_shape(one_iteration, state, images, labels)[1])
         state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, jnp.int32(-1)))
         return state, metrics, check_weights(state, first_bad)
 
     return train_chunk
 
 
-def draw_batch(images: jax.Array, labels: jax.Array, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+def draw_batch(images: jax.Array, labels: jax.Array | None, key: jax.Array, n: int
+               ) -> tuple[jax.Array, jax.Array | None]:
     """n images drawn uniformly with replacement from uint8 `images` (N, H, W, C), as float32
-    (n, H, W, C) in [-1, 1], and their int32 labels (n,) from `labels` (N,) (the same indices).
+    (n, H, W, C) in [-1, 1], and their int32 labels (n,) from `labels` (N,) (the same indices; None
+    stays None).
     The gathered pixels index input_pipeline.NORMALIZE_TABLE, so the batch is bitwise
     `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
     idx = jax.random.randint(key, (n,), 0, images.shape[0])
-    return to_unit_range(jnp.take(images, idx, axis=0)), jnp.take(labels, idx, axis=0)
+    return to_unit_range(jnp.take(images, idx, axis=0)), None if labels is None else jnp.take(labels, idx, axis=0)
 
 
 def to_unit_range(pixels: jax.Array) -> jax.Array:
@@ -275,12 +279,13 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
         return state
 
     if streaming:
-        data, batches = None, input_pipeline.stream(
+        images, labels, batches = None, None, input_pipeline.stream(
             config.dataset, "train", config.d_steps * config.batch_size, config.seed, skip=start,
             manual_dir=config.resolved_manual_dir(), data_dir=config.resolved_data_dir())
         _note(writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
     else:
-        data, batches = jax.device_put((dataset.images, dataset.labels), replicated), None
+        images, batches = jax.device_put(dataset.images, replicated), None
+        labels = jax.device_put(dataset.labels, replicated) if config.condition != "none" else None
     train_chunk = make_train_chunk(config, mesh, batches)
     sample = make_sampler(config)
     conditional = config.condition != "none"
@@ -295,7 +300,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
             _writer_only(writer, lambda: SummaryWriter(os.path.join(workdir, "tensorboard"))) as tensorboard:
         lengths = chunk_lengths(schedule, start)
         for length in lengths:
-            state, metrics, first_bad = train_chunk(state, data, np.int32(length))
+            state, metrics, first_bad = train_chunk(state, images, np.int32(length), labels)
             first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint/eval points
             done += length
             last = done - 1
