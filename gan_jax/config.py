@@ -15,6 +15,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import itertools
 import os
 import sys
 import textwrap
@@ -146,6 +147,11 @@ class Config:
     """Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per
     iteration ('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops
     make the dcgan step 6.7x slower (bench/loops.py). Same numbers either way."""
+    traced_hyperparams: bool = False
+    """Keep the hyperparameters a population may vary (POPULATION_FIELDS: Adam's rates and betas via
+    optax.inject_hyperparams, the penalty weight, the EMA decay, the AC-GAN weight) as float32 arrays
+    in the train state instead of constants of the compiled step. Set for every run of a --seeds /
+    --runs population; the same math, rounded slightly differently (e.g. 1 - beta2 in float32)."""
     devices: int = 0
     """Local devices to shard the batch over (a 'data' mesh axis); 0 = all local devices."""
     progress: bool = True
@@ -245,13 +251,19 @@ CHOICES: dict[str, typing.Collection[str]] = {"loss": LOSSES, "penalty": PENALTI
 
 # Fields that change array shapes or the math; a checkpoint only resumes under the same values.
 # (g_ema too, between 0 and > 0: the EMA copy of G exists only when it is on.)
-SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_shape", "condition")
+SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_shape", "condition",
+                "traced_hyperparams")
 # Fields that change the numbers (but not the shapes) of a run.
 MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
                "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
                "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
                "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names", "device_data_mb", "fake_labels",
                "acgan_weight", "d_dropout")
+POPULATION_FIELDS = ("seed", "learning_rate", "g_learning_rate", "d_learning_rate", "beta1", "beta2", "g_beta1",
+                     "g_beta2", "d_beta1", "d_beta2", "penalty_weight", "g_ema", "acgan_weight")
+"""The fields whose values may differ between the runs of one population (traced, not compiled in);
+on the command line each takes a comma-separated list (`--learning-rate 1e-4,2e-4`), and the
+population is the grid of every list with every seed (--seeds / --runs)."""
 DERIVED_FIELDS = ("image_shape", "class_names")
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
 
@@ -350,6 +362,25 @@ def _positive_widths(text: str) -> tuple[int, ...]:
     return widths
 
 
+def _float_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers like 1e-4,2e-4, got {text!r}")
+    return values
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """`--seeds 0,1,2` -> (0, 1, 2): distinct non-negative integers."""
+    try:
+        seeds = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}")
+    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct and >= 0, got {text!r}")
+    return seeds
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """Add `--preset` and one flag per Config field; defaults are left unset (None) so that
     only the flags actually given override the preset."""
@@ -370,10 +401,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs.update(choices=typing.get_args(hint))
         elif hint == tuple[int, ...]:
             kwargs.update(type=_positive_widths, metavar="W1,W2,...")
+        elif f.name in POPULATION_FIELDS and f.name != "seed":  # one value, or several for a population
+            kwargs.update(type=_float_list, metavar="X[,X,...]")
         elif hint in (int, float):
             kwargs.update(type=hint)
-        elif hint == (float | None):
-            kwargs.update(type=float)
         elif f.name in CHOICES:
             kwargs.update(choices=sorted(CHOICES[f.name]))
         elif f.name == "dataset":
@@ -384,8 +415,33 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
-    """`base` (default: the preset named by `args.preset`) with every given flag applied, validated."""
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-                 if getattr(args, f.name, None) is not None}
+    """`base` (default: the preset named by `args.preset`) with every given flag applied, validated.
+    UserError if the flags describe several runs (comma lists: see configs_from_args)."""
+    configs = configs_from_args(args, base)
+    if len(configs) > 1:
+        raise UserError("comma-separated values describe several runs; train them as a population "
+                        "(python -m gan_jax.train ... --seeds S1,S2 or --runs K)")
+    return configs[0]
+
+
+def configs_from_args(args: argparse.Namespace, base: Config | None = None,
+                      seeds: typing.Sequence[int] | None = None) -> list[Config]:
+    """Every config the flags describe, validated: `base` (default: the preset `args.preset`) with each
+    given flag applied; a comma list of a POPULATION_FIELDS flag, and `seeds`, make the grid of all
+    their combinations (seeds vary fastest), in a stable order."""
     base = base if base is not None else preset(args.preset or "reference")
-    return dataclasses.replace(base, **overrides).validate()
+    overrides, grid = {}, {}
+    for f in dataclasses.fields(Config):
+        value = getattr(args, f.name, None)
+        if value is None:
+            continue
+        if f.name in POPULATION_FIELDS and isinstance(value, tuple):
+            if len(set(value)) != len(value):
+                raise UserError(f"--{_flag(f.name)} lists a value twice: {','.join(map(str, value))}")
+            grid[f.name] = value
+        else:
+            overrides[f.name] = value
+    if seeds is not None:
+        grid["seed"] = tuple(seeds)
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return [dataclasses.replace(base, **overrides, **combo).validate() for combo in combos]

@@ -37,7 +37,7 @@ from gan_jax.config import Config
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.sampling import balanced_labels, class_grid_labels, make_sampler, sample_key
 from gan_jax.step import (EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state,
-                          make_train_step)
+                          make_train_step, with_hyperparams)
 
 SAMPLE_GRID = 9  # the reference's 3x3 grids
 
@@ -63,7 +63,7 @@ def make_mesh(config: Config) -> Mesh:
 
 
 def make_train_chunk(config: Config, mesh: Mesh | None = None,
-                     batches: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
+                     batches: Iterator[tuple[np.ndarray, np.ndarray]] | None = None, runs: int = 0
                      ) -> Callable[..., tuple[TrainState, Metrics, jax.Array]]:
     """K iterations per host call: `chunk(state, images, K, labels=None) -> (state, metrics, first_bad)`, jitted.
 
@@ -82,6 +82,10 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
     `state` is donated. Returns the metrics of the chunk's last iteration, and first_bad: int32
     scalar, -1 if every loss and weight stayed finite, else the first iteration whose loss (or,
     at the end, weights) was not.
+
+    runs > 0: a population (population.py): `state` has a leading run axis of that size, and each
+    iteration is jax.vmap'ed over it, every run drawing its own batch from the shared images with its
+    own key; metrics and first_bad then have that leading axis too.
     """
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     train_step = make_train_step(config, batch_sharding)
@@ -106,13 +110,19 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
         weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
         return jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
 
+    no_bad, iteration_shapes = jnp.int32(-1), one_iteration
+    if runs:  # the population: each function above once per run (the images and labels shared)
+        checked_iteration = jax.vmap(checked_iteration, in_axes=(0, None, None, 0))
+        check_weights = jax.vmap(check_weights)
+        no_bad, iteration_shapes = jnp.full((runs,), -1, jnp.int32), jax.vmap(one_iteration, in_axes=(0, None, None))
+
     if batches is not None or not fuses_loop(config):
         step_once = jax.jit(checked_iteration, donate_argnums=0)
         check = jax.jit(check_weights)
 
         def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array,
                        labels: jax.Array | None = None) -> tuple[TrainState, Metrics, jax.Array]:
-            first_bad = jnp.int32(-1)
+            first_bad = no_bad
             for _ in range(int(num_steps)):  # dispatched asynchronously: no host sync per iteration
                 if batches is not None:
                     images, labels = jax.device_put(next(batches), batch_sharding)
@@ -130,8 +140,8 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
             return checked_iteration(state, images, labels, first_bad)
 
         empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
-                                       jax.eval_shape(one_iteration, state, images, labels)[1])
-        state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, jnp.int32(-1)))
+                                       jax.eval_shape(iteration_shapes, state, images, labels)[1])
+        state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, no_bad))
         return state, metrics, check_weights(state, first_bad)
 
     return train_chunk
@@ -227,12 +237,12 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     if resume and not run.holds_run(workdir):
         # A first start with --resume, or a start killed before it wrote config.json (a scheduler
         # re-runs the same command): nothing to continue, so this is the run's start.
-        _note(writer, f"--resume: no run in {workdir} yet; starting it")
+        note(writer, f"--resume: no run in {workdir} yet; starting it")
         resume = False
     mesh = make_mesh(config)
     streaming = False
     if dataset is None:
-        dataset, streaming = _load_train_split(config, writer)
+        dataset, streaming = load_train_split(config, writer)
     config = config.with_data(dataset.image_shape, dataset.class_names)
     build_models(config)  # an architecture that cannot make these images says so now
     changes = {}
@@ -250,7 +260,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
 
         variables = classifier.find(config.dataset, config.resolved_data_dir())
         if variables is None:
-            _note(writer, f"evaluation off: no metrics classifier for {config.dataset} yet (make one with "
+            note(writer, f"evaluation off: no metrics classifier for {config.dataset} yet (make one with "
                           f"`python -m gan_jax.metrics.train_classifier --dataset {config.dataset}`)")
             schedule = dataclasses.replace(config, eval_every=0)
         else:
@@ -266,23 +276,23 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     if restored is None:
         state = jax.device_put(create_train_state(config, jax.random.PRNGKey(config.seed)), replicated)
         if resume:
-            _note(writer, "no checkpoint yet: resuming from iteration 0")
+            note(writer, "no checkpoint yet: resuming from iteration 0")
     else:
-        state = restored[1]
+        state = jax.device_put(with_hyperparams(restored[1], config), replicated)  # (traced ones as configured now)
     start = int(state.step)
 
     # Everything is valid: write the run's record.
     if writer:
-        _write_record(workdir, config, start, resume, changes, dataset)
+        write_record(workdir, config, start, resume, changes, dataset)
     if start >= config.iterations:
-        _note(writer, f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue")
+        note(writer, f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue")
         return state
 
     if streaming:
         images, labels, batches = None, None, input_pipeline.stream(
             config.dataset, "train", config.d_steps * config.batch_size, config.seed, skip=start,
             manual_dir=config.resolved_manual_dir(), data_dir=config.resolved_data_dir())
-        _note(writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
+        note(writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
     else:
         images, batches = jax.device_put(dataset.images, replicated), None
         labels = jax.device_put(dataset.labels, replicated) if config.condition != "none" else None
@@ -294,7 +304,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     grid_labels = balanced_labels(config, SAMPLE_GRID) if conditional else None
     is_log, is_sample, is_ckpt, is_eval = event_points(schedule)
     metrics_path = os.path.join(workdir, "metrics.jsonl")
-    progress = _progress_bar(config, start) if writer else None
+    progress = progress_bar(config, start) if writer else None
     t_start, t_first, done = time.perf_counter(), None, start
     with _writer_only(writer, lambda: open(metrics_path, "a")) as metrics_file, run.StopRequest() as stop, \
             _writer_only(writer, lambda: SummaryWriter(os.path.join(workdir, "tensorboard"))) as tensorboard:
@@ -317,7 +327,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                     metrics_file.flush()
                     for name, value in m.items():
                         tensorboard.add_scalar(name, value, last)
-                    _console(progress, reference_log_line(last, m))
+                    console(progress, reference_log_line(last, m))
                 if progress is not None:
                     progress.set_postfix(d_loss=f"{m['d_loss']:.3f}", d_acc=f"{m['d_acc']:.2f}",
                                          g_loss=f"{m['g_loss']:.3f}", refresh=False)
@@ -327,9 +337,9 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                                 f"nothing after the last good checkpoint ({good if good is not None else 'none'}) "
                                 f"was saved; lower --learning-rate or change --seed")
             if is_sample(last):
-                _save_grids(config, workdir, state, sample, last, grid_labels, writer)
+                save_grids(config, workdir, state, sample, last, grid_labels, writer)
             if is_eval(last) and writer:
-                _save_curves(metrics_path, os.path.join(workdir, "curves.png"))
+                save_curves(metrics_path, os.path.join(workdir, "curves.png"))
             if is_ckpt(last) or (stopping and config.checkpoint_every > 0):
                 checkpoints.save(ckpt, done, state, config_lib.to_dict(config))
             if progress is not None:
@@ -339,7 +349,7 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
                     progress.close()
                 saved = "checkpoint written" if config.checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
                 why = signal.Signals(stop.signum).name if stop.signum is not None else "a signal to another process"
-                _note(writer, f"stopped by {why} after iteration {last} ({saved}); "
+                note(writer, f"stopped by {why} after iteration {last} ({saved}); "
                               f"continue with: python -m gan_jax.train --workdir {workdir} --resume")
                 return state
     jax.block_until_ready(state)
@@ -350,11 +360,11 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
     if len(lengths) > 1:  # the rate after the first call, which includes compiling
         rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
-    _note(writer, f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}")
+    note(writer, f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}")
     return state
 
 
-def _save_grids(config: Config, workdir: str, state: TrainState, sample: Callable[..., jax.Array], last: int,
+def save_grids(config: Config, workdir: str, state: TrainState, sample: Callable[..., jax.Array], last: int,
                 grid_labels: np.ndarray | None, writer: bool) -> None:
     """The 3x3 grid after iteration `last` (titled with the classes asked for in a conditional run),
     and a conditional run's class grid; the last iteration's also as final.png / final_classes.png."""
@@ -375,7 +385,7 @@ def _save_grids(config: Config, workdir: str, state: TrainState, sample: Callabl
             plotting.save_class_grid(by_class, config.class_names, os.path.join(workdir, path))
 
 
-def _load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:
+def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:
     """(the train split of config.dataset, whether it streams). Within config.device_data_mb:
     the whole split. Over it: its first examples only (the evaluation's real images and the
     preview), the training batches then stream (input_pipeline.stream). Several processes:
@@ -392,7 +402,7 @@ def _load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Data
     return loaded if writer else load()
 
 
-def _write_record(workdir: str, config: Config, start: int, resume: bool, changes: dict,
+def write_record(workdir: str, config: Config, start: int, resume: bool, changes: dict,
                   dataset: input_pipeline.Dataset) -> None:
     """config.json, one config_history.jsonl line, metrics.jsonl trimmed to the iterations
     before `start`, and (on a fresh start) dataset_preview.png."""
@@ -419,19 +429,19 @@ def _writer_only(writer: bool, open_it: Callable[[], Any]) -> Iterator[Any]:
         yield handle
 
 
-def _note(writer: bool, line: str) -> None:
+def note(writer: bool, line: str) -> None:
     """A status line on stderr, from the writing process only."""
     if writer:
         print(line, file=sys.stderr)
 
 
-def _save_curves(metrics_path: str, path: str) -> None:
+def save_curves(metrics_path: str, path: str) -> None:
     with open(metrics_path) as f:
         records = [json.loads(line) for line in f]
     plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid", "label_accuracy"))
 
 
-def _progress_bar(config: Config, start: int):
+def progress_bar(config: Config, start: int):
     if not config.progress:
         return None
     from tqdm.auto import tqdm  # noqa: PLC0415
@@ -439,7 +449,7 @@ def _progress_bar(config: Config, start: int):
     return tqdm(total=config.iterations, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr)
 
 
-def _console(progress, line: str) -> None:
+def console(progress, line: str) -> None:
     if progress is not None:
         progress.write(line, file=sys.stdout)
     else:

@@ -47,8 +47,11 @@ class TrainState:
     draws its randomness from fold_in(key, i). g_batch_stats: the generator's BatchNorm moving
     mean/var ('batch_stats' collection). d_batch_stats: D's normalization state (BatchNorm moving
     statistics, spectral norm's power-iteration vectors u and sigma); {} for the reference's D.
-    Two independent optax Adam states, one per network. g_ema: {'params', 'batch_stats'}, the
-    moving average of G (config.g_ema > 0), else None.
+    Two independent optax Adam states, one per network (with config.traced_hyperparams, optax
+    inject_hyperparams states holding each Adam's learning rate and betas). g_ema: {'params',
+    'batch_stats'}, the moving average of G (config.g_ema > 0), else None. hyper: with
+    config.traced_hyperparams, {'penalty_weight', 'g_ema', 'acgan_weight'} as float32 scalars (the
+    step reads them there, so runs of a population may differ in them), else None.
     """
 
     step: jax.Array
@@ -60,14 +63,20 @@ class TrainState:
     d_opt_state: optax.OptState
     key: jax.Array
     g_ema: Any = None
+    hyper: Any = None
 
 
 def build_models(config: Config) -> tuple[nn.Module, nn.Module, tuple[optax.GradientTransformation, ...]]:
     """(generator, discriminator, (G's Adam, D's Adam)) of a config."""
     generator, discriminator = ARCHITECTURES[config.arch](config)
-    optimizers = tuple(optax.adam(lr, b1=b1, b2=b2, eps=config.adam_eps)
-                       for lr, b1, b2 in (config.adam("g"), config.adam("d")))
+    adam = optax.inject_hyperparams(optax.adam) if config.traced_hyperparams else optax.adam
+    optimizers = tuple(adam(lr, b1=b1, b2=b2, eps=config.adam_eps) for lr, b1, b2 in (config.adam("g"), config.adam("d")))
     return generator, discriminator, optimizers
+
+
+TRACED = ("penalty_weight", "g_ema", "acgan_weight")
+"""The step's own hyperparameters kept in TrainState.hyper under config.traced_hyperparams (Adam's
+are in its inject_hyperparams state)."""
 
 
 def label_kwargs(config: Config, network: str, labels: jax.Array | None) -> dict[str, jax.Array]:
@@ -100,7 +109,25 @@ def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
         # A copy, not the same buffers: the loop donates the state, and a buffer can be donated once.
         g_ema=jax.tree_util.tree_map(jnp.copy, {"params": g_vars["params"], "batch_stats": g_vars["batch_stats"]})
         if config.g_ema > 0 else None,
+        hyper={name: jnp.float32(getattr(config, name)) for name in TRACED} if config.traced_hyperparams else None,
     )
+
+
+def with_hyperparams(state: TrainState, config: Config) -> TrainState:
+    """`state` (config.traced_hyperparams) holding `config`'s values of the traced hyperparameters: both
+    Adams' learning rate and betas, and TrainState.hyper. For a resume that changes them (a checkpoint
+    holds the values it was trained with). Without traced_hyperparams, `state` itself."""
+    if not config.traced_hyperparams:
+        return state
+
+    def adam_state(opt_state, network):
+        lr, b1, b2 = config.adam(network)
+        values = {"learning_rate": lr, "b1": b1, "b2": b2}
+        return opt_state._replace(hyperparams={k: jnp.full_like(v, values.get(k, v))
+                                               for k, v in opt_state.hyperparams.items()})
+
+    return state.replace(g_opt_state=adam_state(state.g_opt_state, "g"), d_opt_state=adam_state(state.d_opt_state, "d"),
+                         hyper={name: jnp.full_like(state.hyper[name], getattr(config, name)) for name in TRACED})
 
 
 def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
@@ -135,7 +162,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
     generator, discriminator, (g_optimizer, d_optimizer) = build_models(config)
     loss = LOSSES[config.loss]
     penalty = PENALTIES[config.penalty]
-    use_penalty = config.penalty != "none" and config.penalty_weight > 0
+    use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams)
     penalty_term = PENALTY_TERM[config.penalty]
     threshold = DECISION_THRESHOLD.get(config.loss, 0.0)
     conditional, acgan = config.condition != "none", config.condition == "acgan"
@@ -160,7 +187,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         """The penalty of D with these params (its normalization state not updated)."""
         return penalty(lambda x: d_apply(d_params, d_stats, x, labels, False, k_drop)[0], real, fakes, k_pen)
 
-    def d_sequential_loss(d_params, d_stats, images, labels, role, real, fakes, pen_labels, k_pen, k_drop):
+    def d_sequential_loss(d_params, d_stats, images, labels, role, real, fakes, pen_labels, k_pen, k_drop, hyper):
         """One sequential update's objective: the `role` term (+ the class loss with 'acgan', + the
         penalty if PENALTY_TERM names this update) -> (objective, (loss, accuracy, penalty, class
         loss, d_stats))."""
@@ -169,14 +196,14 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         accuracy_ = accuracy(out, 1.0 if role == "d_real" else 0.0, threshold)
         class_loss = class_cross_entropy(class_logits, labels) if acgan else no_loss
         if acgan:
-            objective = objective + config.acgan_weight * class_loss
+            objective = objective + hyper["acgan_weight"] * class_loss
         pen = no_loss
         if use_penalty and penalty_term == role:
             pen = d_penalty(d_params, d_stats, real, fakes, pen_labels, k_pen, jax.random.fold_in(k_drop, 2))
-            objective = objective + config.penalty_weight * pen
+            objective = objective + hyper["penalty_weight"] * pen
         return objective, (value, accuracy_, pen, class_loss, d_stats)
 
-    def d_joint_loss(d_params, d_stats, real, fakes, real_labels, fake_labels, pen_labels, k_pen, k_drop):
+    def d_joint_loss(d_params, d_stats, real, fakes, real_labels, fake_labels, pen_labels, k_pen, k_drop, hyper):
         """The joint update's objective: 0.5 * (real term + fake term [+ w * penalty] [+ acgan_weight *
         (class loss on reals + on fakes)])."""
         out_real, logits_real, d_stats = d_apply(d_params, d_stats, real, real_labels, True,
@@ -188,11 +215,11 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         terms, pen = loss_real + loss_fake, no_loss
         if use_penalty:
             pen = d_penalty(d_params, d_stats, real, fakes, pen_labels, k_pen, jax.random.fold_in(k_drop, 2))
-            terms = terms + config.penalty_weight * pen
+            terms = terms + hyper["penalty_weight"] * pen
         class_real = class_cross_entropy(logits_real, real_labels) if acgan else no_loss
         class_fake = class_cross_entropy(logits_fake, fake_labels) if acgan else no_loss
         if acgan:
-            terms = terms + config.acgan_weight * (class_real + class_fake)
+            terms = terms + hyper["acgan_weight"] * (class_real + class_fake)
         return 0.5 * terms, (loss_real, loss_fake, *accs, pen, class_real, class_fake, d_stats)
 
     def adam_update(optimizer, grads, opt_state, params):
@@ -221,7 +248,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
             fakes, _ = generator.apply(g_vars, z, train=True, mutable=["batch_stats"], **kwargs)
         return jax.lax.stop_gradient(fakes)
 
-    def d_step(state, d, real, real_labels, key):
+    def d_step(state, d, real, real_labels, key, hyper):
         """Steps 1-3 on one real batch (and its classes): d = (params, stats, opt_state) -> (d, metrics)."""
         d_params, d_stats, d_opt_state = d
         if not conditional or config.fake_labels == "real":
@@ -235,17 +262,17 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         if config.d_update == "sequential":
             grad_fn = jax.value_and_grad(d_sequential_loss, has_aux=True)
             (_, (loss_real, acc_real, pen_real, class_real, d_stats)), grads = grad_fn(
-                d_params, d_stats, real, real_labels, "d_real", real, fakes, pen_labels, k_pen, k_drop)
+                d_params, d_stats, real, real_labels, "d_real", real, fakes, pen_labels, k_pen, k_drop, hyper)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
             (_, (loss_fake, acc_fake, pen_fake, class_fake, d_stats)), grads = grad_fn(
                 d_params, d_stats, fakes, fake_labels, "d_fake", real, fakes, pen_labels, k_pen,
-                jax.random.fold_in(k_drop, 3))
+                jax.random.fold_in(k_drop, 3), hyper)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
             pen = pen_real + pen_fake  # (one of them is the penalty, the other 0)
         else:  # "joint"
             (_, (loss_real, loss_fake, acc_real, acc_fake, pen, class_real, class_fake, d_stats)), grads = \
                 jax.value_and_grad(d_joint_loss, has_aux=True)(d_params, d_stats, real, fakes, real_labels,
-                                                               fake_labels, pen_labels, k_pen, k_drop)
+                                                               fake_labels, pen_labels, k_pen, k_drop, hyper)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
         if acgan:
             class_metrics = {"d_class_loss_real": class_real, "d_class_loss_fake": class_fake}
@@ -261,17 +288,19 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
                 raise ValueError(f"--condition {config.condition}: the train step needs the real images' labels")
             labels = jnp.zeros((real.shape[0],), jnp.int32)  # a placeholder no network reads
         k_fake, k_gen = jax.random.split(key)
+        # The step's own hyperparameters: constants of the compiled step, or (a population's) arrays in the state.
+        hyper = state.hyper if config.traced_hyperparams else {name: getattr(config, name) for name in TRACED}
         d = (state.d_params, state.d_batch_stats, state.d_opt_state)
 
         # 1-3. The discriminator, d_steps times.
         if config.d_steps == 1:
-            d, d_metrics = d_step(state, d, shard(real), shard(labels), k_fake)
+            d, d_metrics = d_step(state, d, shard(real), shard(labels), k_fake, hyper)
         else:
             reals = real.reshape((config.d_steps, batch, *real.shape[1:]))
 
             def body(d, xs):
                 j, real_j, labels_j = xs
-                return d_step(state, d, shard(real_j), shard(labels_j), jax.random.fold_in(k_fake, j))
+                return d_step(state, d, shard(real_j), shard(labels_j), jax.random.fold_in(k_fake, j), hyper)
 
             d, d_metrics = jax.lax.scan(body, d, (jnp.arange(config.d_steps), reals,
                                                   labels.reshape((config.d_steps, batch))))
@@ -291,7 +320,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
             g_loss = objective = loss(out, "g")
             class_loss = class_cross_entropy(class_logits, g_labels) if acgan else no_loss
             if acgan:
-                objective = objective + config.acgan_weight * class_loss
+                objective = objective + hyper["acgan_weight"] * class_loss
             return objective, (g_loss, class_loss, new_vars["batch_stats"])
 
         (_, (g_loss, g_class_loss, g_batch_stats)), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params)
@@ -301,7 +330,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         g_ema = state.g_ema
         if config.g_ema > 0:
             g_ema = optax.incremental_update({"params": g_params, "batch_stats": g_batch_stats}, g_ema,
-                                             step_size=1.0 - config.g_ema)
+                                             step_size=1.0 - hyper["g_ema"])
 
         new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_batch_stats,
                                   d_params=d_params, d_batch_stats=d_stats, g_opt_state=g_opt_state,

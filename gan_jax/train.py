@@ -3,6 +3,7 @@
     python -m gan_jax.train --manual-dir ../shared/data/fashion_mnist     # the Keras reference
     python -m gan_jax.train --preset wgan_gp --workdir runs/wgan_gp
     python -m gan_jax.train --workdir runs/wgan_gp --resume
+    python -m gan_jax.train --seeds 0,1,2 --learning-rate 1e-4,2e-4 --workdir runs/grid   # 6 runs, one program
 
 Several processes (machines), one run: start the same command on each, adding
     --coordinator HOST:PORT --num-processes N --process-id I     (I = 0 .. N-1; HOST runs process 0)
@@ -35,6 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "flags given change it (not shapes).")
     parser.add_argument("--overwrite", action="store_true",
                         help="Replace the run already in --workdir (deletes its outputs).")
+    pop = parser.add_argument_group(
+        "a population", "Several independent runs in one program (one compilation, the step vmapped over a run "
+        "axis), each into WORKDIR/seed_S (under NAME_VALUE/ folders for the other varied flags). The flags of "
+        f"{', '.join('--' + config_lib._flag(f) for f in config_lib.POPULATION_FIELDS if f != 'seed')} take "
+        "comma-separated values: the population is the grid of every list with every seed. See population.py.")
+    seeds = pop.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", metavar="S1,S2,...", type=config_lib.seed_list, default=None,
+                       help="Train one run per seed.")
+    seeds.add_argument("--runs", metavar="K", type=_positive_int, default=None,
+                       help="Train K runs, seeds --seed .. --seed + K - 1.")
     group = parser.add_argument_group(
         "several processes", "One run over several processes (machines): the same command on each; the mesh spans "
         "every process's devices and each process computes its share of every batch. Process 0 writes the run's "
@@ -60,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"number the processes 0 .. {args.num_processes - 1}")
     if not (args.distributed or any(v is not None for v in (args.coordinator, args.num_processes, args.process_id))):
         return _train(args)
+    if args.seeds is not None or args.runs is not None:
+        raise UserError("a population (--seeds/--runs) runs in one process; drop --coordinator/--num-processes/"
+                        "--process-id/--distributed")
     # Several processes: an error exits at once, without waiting for peers that may be gone.
     try:
         multihost.initialize(args.coordinator, args.num_processes, args.process_id)
@@ -78,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
 def _train(args: argparse.Namespace) -> int:
     """Train with the parsed flags (on one process or, already joined, on several)."""
     workdir = args.workdir or os.path.join("runs", args.preset or "reference")
+    seeds = args.seeds
+    if args.seeds is not None and args.seed is not None:
+        raise UserError("--seed and --seeds both given; list every seed in --seeds")
+    if args.runs is not None:  # seeds --seed .. --seed + K - 1
+        first = args.seed if args.seed is not None else 0
+        seeds = tuple(range(first, first + args.runs))
+    configs = config_lib.configs_from_args(args, seeds=seeds)
+    if len(configs) > 1 or seeds is not None:
+        if args.resume and args.overwrite:
+            raise UserError("--resume and --overwrite contradict each other; pass one")
+        from gan_jax.population import train_population  # noqa: PLC0415
+
+        train_population(configs, workdir, resume=args.resume, overwrite=args.overwrite)
+        return 0
     base = None
     if args.resume:
         if args.overwrite:

@@ -55,3 +55,21 @@ def test_the_profile_reads_each_thunks_matrix_products_from_the_compiled_hlo():
     # multiply-reduce fusions, which are not dots.
     matvecs = 3 * 2 * 128 * 256
     assert sum(t["flops"] for t in thunks.values()) == _load_step().flops_per_iteration(Config()) - matvecs
+
+
+def test_the_population_bench_runs_and_reports_every_size(capsys):
+    """bench/population.py end to end on a small config: one line per K, per-run rate = K / time."""
+    bench = _load_step("population")
+    argv, sys.argv = sys.argv, ["population.py", "--batch", "8", "--sizes", "1,2", "--iterations", "4",
+                                "--rounds", "1", "--preset", "smoke"]
+    try:
+        bench.main()
+    finally:
+        sys.argv = argv
+    lines = capsys.readouterr().out.splitlines()
+    table = [line.split() for line in lines if line.strip().startswith(("one run", "population K"))]
+    assert [row[:4] for row in table] == [["one", "run", "(K", "singles)"], ["population", "K", "=", "1"],
+                                          ["population", "K", "=", "2"]]
+    for row in table[1:]:
+        k, ms, per_run = int(row[3]), float(row[4]), float(row[5])
+        assert abs(per_run - k * 1e3 / ms) <= 0.05 * per_run + 0.1
