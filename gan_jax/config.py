@@ -268,6 +268,10 @@ DERIVED_FIELDS = ("image_shape", "class_names")
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
 
 
+_DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint",
+                             "fake_bn": "train"}
+"""The dcgan preset (below), which dcgan_acgan extends."""
+
 PRESETS: dict[str, dict[str, object]] = {
     # The Keras blog post, exactly (the default).
     "reference": {},
@@ -293,13 +297,16 @@ PRESETS: dict[str, dict[str, object]] = {
               "g_learning_rate": 1e-4, "d_learning_rate": 4e-4},
     # DCGAN-style conv nets as Lucic et al. (2018) ran them on Fashion-MNIST (InfoGAN's architecture,
     # BatchNorm in both nets, batch 64), NS loss, one joint D update, G in train mode throughout.
-    "dcgan": {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint", "fake_bn": "train"},
+    "dcgan": _DCGAN,
     # --- class-conditional (part 2) ---
     # Keras-GAN's cgan.py, the reference's sibling: label embeddings multiplied into G's noise and D's
     # image, D three Dense 512 with Dropout 0.4 after the second and third, batch 32, 20,000
     # iterations, samples every 200; D's fakes take the real batch's labels.
     "keras_cgan": {"condition": "concat", "d_hidden": (512, 512, 512), "d_dropout": 0.4, "batch_size": 32,
                    "iterations": 20000, "sample_every": 200, "fake_labels": "real"},
+    # The dcgan preset conditioned as AC-GAN (Odena et al. 2017): G multiplies its noise by a label
+    # embedding, D also predicts the class (issue 10's measured conditional preset).
+    "dcgan_acgan": {**_DCGAN, "condition": "acgan"},
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
 }
