@@ -258,7 +258,6 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         fakes = make_fakes(state, key, fake_labels)
         pen_labels = real_labels if penalty_term == "d_real" else fake_labels
         k_pen, k_drop = jax.random.fold_in(key, PENALTY_STREAM), jax.random.fold_in(key, DROPOUT_STREAM)
-        class_metrics = {}
         if config.d_update == "sequential":
             grad_fn = jax.value_and_grad(d_sequential_loss, has_aux=True)
             (_, (loss_real, acc_real, pen_real, class_real, d_stats)), grads = grad_fn(
@@ -274,10 +273,10 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
                 jax.value_and_grad(d_joint_loss, has_aux=True)(d_params, d_stats, real, fakes, real_labels,
                                                                fake_labels, pen_labels, k_pen, k_drop, hyper)
             d_params, d_opt_state = d_update(d_params, d_opt_state, grads)
-        if acgan:
-            class_metrics = {"d_class_loss_real": class_real, "d_class_loss_fake": class_fake}
         metrics = {"d_loss_real": loss_real, "d_loss_fake": loss_fake, "d_acc_real": acc_real,
-                   "d_acc_fake": acc_fake, "d_penalty": pen, **class_metrics}
+                   "d_acc_fake": acc_fake, "d_penalty": pen}
+        if acgan:
+            metrics.update(d_class_loss_real=class_real, d_class_loss_fake=class_fake)
         return (d_params, d_stats, d_opt_state), metrics
 
     def train_step(state: TrainState, real: jax.Array, key: jax.Array,
