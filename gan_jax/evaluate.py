@@ -52,6 +52,22 @@ def classifier_of(dataset: str, data_dir: str | None) -> dict:
     return variables
 
 
+def score_run(config: config_lib.Config, step: int, state, reference: Reference, n: int, seed: int = 0,
+              raw: bool = False) -> dict:
+    """Every score of N samples of a run (its config, checkpoint step and state, as
+    checkpoints.load_run returns them) against `reference` (real images of the run's dataset, from
+    Reference.from_dataset): the dict gan_jax.evaluate writes to eval.json, less "workdir". Samples
+    from PRNGKey(seed), by G's moving average when the run keeps one unless `raw`; a conditional
+    run's samples ask for every class equally often."""
+    from gan_jax.sampling import balanced_labels, generate  # noqa: PLC0415  (loads JAX models only when needed)
+
+    labels = balanced_labels(config, n) if config.condition != "none" else None
+    fakes = generate(config, state, n, seed, raw=raw, labels=labels)
+    return {"dataset": config.dataset, "checkpoint": step, "n": n, "seed": seed,
+            "generator": "raw" if raw or config.g_ema == 0 else f"ema {config.g_ema}", "condition": config.condition,
+            **reference.score(fakes, labels=labels)}
+
+
 def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 0,
               dataset: str = "fashion_mnist") -> dict:
     """Scores of reference points against N real training images: the real test set (the
@@ -97,19 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         print_table(result["scores"])
     else:
         from gan_jax.checkpoints import load_run  # noqa: PLC0415  (loads JAX models only when needed)
-        from gan_jax.sampling import balanced_labels, generate  # noqa: PLC0415
 
         config, step, state = load_run(args.workdir, args.checkpoint)
         data_dir = cfg.resolved_data_dir() or config.resolved_data_dir()
         variables = classifier_of(config.dataset, data_dir)
         train = input_pipeline.load(config.dataset, "train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
                                     data_dir)
-        labels = balanced_labels(config, args.n) if config.condition != "none" else None
-        fakes = generate(config, state, args.n, args.seed, raw=args.raw_g, labels=labels)
-        result = {"workdir": args.workdir, "dataset": config.dataset, "checkpoint": step, "n": args.n,
-                  "seed": args.seed, "generator": "raw" if args.raw_g or config.g_ema == 0 else f"ema {config.g_ema}",
-                  "condition": config.condition,
-                  **Reference.from_dataset(train, args.n, args.seed, variables).score(fakes, labels=labels)}
+        reference = Reference.from_dataset(train, args.n, args.seed, variables)
+        result = {"workdir": args.workdir, **score_run(config, step, state, reference, args.n, args.seed, args.raw_g)}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
     with open(out, "w") as f:

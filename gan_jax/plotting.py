@@ -84,3 +84,23 @@ def save_curves(records: Sequence[dict], path: str, keys: Sequence[str] = ("d_lo
         ax.set_xlabel("iteration")
         ax.set_title(key)
     _save(fig, path)
+
+
+def save_boxplot(values: dict[str, Sequence[float]], path: str, ylabel: str = "FID", title: str | None = None,
+                 log: bool = False) -> None:
+    """One box per name (left to right in the dict's order) over its values, each value also drawn
+    as a point, as Lucic et al. (2018) show FID over seeds per method. values: name -> floats (> 0
+    when `log`, a logarithmic value axis for values spanning decades)."""
+    names = list(values)
+    fig = Figure(figsize=(1.0 + 0.9 * len(names), 4.0), layout="constrained")
+    ax = fig.subplots()
+    ax.boxplot([list(values[n]) for n in names], showfliers=False)
+    for i, name in enumerate(names, start=1):
+        ax.plot(np.full(len(values[name]), i), values[name], "o", color="black", alpha=0.5, markersize=3)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+    _save(fig, path)

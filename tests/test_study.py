@@ -1,0 +1,100 @@
+"""The study command (issue 11 item 5): presets x seeds at one budget, scored, summarized, ranked."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_module
+from gan_jax import evaluate, study
+
+
+def test_spearman_against_hand_computation():
+    # identical order: +1; reversed: -1; one swap among 4: 1 - 6 * (1 + 1) / (4 * 15) = 0.8
+    assert study.spearman({"a": 1, "b": 2, "c": 3}, {"a": 10, "b": 20, "c": 30})["rho"] == 1.0
+    assert study.spearman({"a": 1, "b": 2, "c": 3}, {"a": 30, "b": 20, "c": 10})["rho"] == -1.0
+    result = study.spearman({"a": 1, "b": 2, "c": 3, "d": 4, "x": 0}, {"a": 2, "b": 1, "c": 3, "d": 4, "y": 9})
+    assert result["methods"] == ["a", "b", "c", "d"] and result["rho"] == pytest.approx(0.8, abs=1e-12)
+    assert study.spearman({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None  # fewer than 3 shared
+
+
+def _scores(fid, recall=0.5):
+    return {"fid": fid, "precision": 0.7, "recall": recall, "classifier_score": 5.0, "kid": 1.0, "class_entropy": 0.9}
+
+
+def test_summary_is_mean_and_sample_std_best_first(tmp_path):
+    os.makedirs(tmp_path / "b")
+    (tmp_path / "b" / "study_time.json").write_text(json.dumps({"train_seconds": 90.0}))
+    runs = {"a": [_scores(300.0, 0.1), _scores(310.0, 0.3), _scores(320.0, 0.2)], "b": [_scores(20.0), _scores(24.0)]}
+    summary = study.summarize(runs, str(tmp_path))
+    assert list(summary) == ["b", "a"]
+    assert summary["a"]["fid"]["mean"] == 310.0 and summary["a"]["fid"]["std"] == 10.0  # ddof 1: sqrt(200 / 2)
+    assert summary["b"]["fid"]["std"] == pytest.approx(np.sqrt(8.0))
+    assert summary["a"]["recall"]["values"] == [0.1, 0.3, 0.2]
+    assert summary["a"]["recall"]["mean"] == pytest.approx(0.2)
+    assert summary["b"]["train_seconds"] == 90.0 and summary["a"]["train_seconds"] is None
+    assert study.summarize({"c": [_scores(5.0)]})["c"]["fid"]["std"] == 0.0
+
+    table = study.markdown_table({"settings": {"seeds": [0, 1, 2], "iterations": 100, "n": 10000}, "machine": "M",
+                                  "summary": summary, "failed": {"wgan": "training diverged"},
+                                  "lucic_spearman": {"rho": 0.5, "methods": ["a", "b", "c"]}})
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows[1] == "| 1 | `b` | 22.0 ± 2.8 | 0.700 ± 0.000 | 0.500 ± 0.000 | 5.00 ± 0.00 | 1.5 min | — |"
+    assert rows[2].startswith("| 2 | `a` | 310.0 ± 10.0 | 0.700 ± 0.000 | 0.200 ± 0.100 |")
+    assert rows[3] == "| — | `wgan` | failed: training diverged | | | | | 21.5 |"
+    assert "3 seeds (0,1,2) x 100 iterations" in table and table.endswith("over a, b, c: +0.50.\n")
+
+
+def test_bad_flags_are_one_line_errors(tmp_path):
+    assert_one_line_error(run_module("gan_jax.study", "--presets", "reference,began"), "unknown preset began")
+    assert_one_line_error(run_module("gan_jax.study", "--presets", "lsgan,lsgan"), "listed twice")
+    assert_one_line_error(run_module("gan_jax.study", "--seeds", "0,0"), "--seeds")
+    assert_one_line_error(run_module("gan_jax.study", "--iterations", "0"), "--iterations")
+    assert_one_line_error(run_module("gan_jax.study", "--n", "5", "--workdir", str(tmp_path / "s")), "--n must be")
+    # a run folder from a study with a larger budget: refused before anything is written
+    os.makedirs(tmp_path / "big" / "lsgan" / "seed_1" / "checkpoints" / "50")
+    proc = run_module("gan_jax.study", "--presets", "lsgan", "--seeds", "0,1", "--iterations", "20",
+                      "--workdir", str(tmp_path / "big"))
+    assert_one_line_error(proc, "lsgan/seed_1 holds a run of 50 iterations", "--iterations 50")
+    assert sorted(os.listdir(tmp_path / "big")) == ["lsgan"] and os.listdir(tmp_path / "big" / "lsgan") == ["seed_1"]
+
+
+@pytest.mark.integration
+def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, capsys):
+    workdir = str(tmp_path / "study")
+    argv = ["--workdir", workdir, "--presets", "minimax,reference", "--seeds", "0,1", "--iterations", "3",
+            "--n", "100", "--manual-dir", manual_dir, "--data-dir", tfds_dir, "--no-progress"]
+    assert study.main(argv) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("2 seeds (0,1)"):]
+    assert sorted(os.listdir(workdir)) == ["fid_boxplot.png", "minimax", "reference", "study.json", "study.md"]
+    result = json.load(open(os.path.join(workdir, "study.json")))
+    assert result["settings"] == {"presets": ["minimax", "reference"], "seeds": [0, 1], "iterations": 3, "n": 100,
+                                  "eval_seed": 0}
+    assert set(result["runs"]) == {"minimax", "reference"} and result["failed"] == {}
+    for name, scores in result["runs"].items():
+        assert [r["checkpoint"] for r in scores] == [3, 3] and [r["n"] for r in scores] == [100, 100]
+        assert result["summary"][name]["fid"]["values"] == [r["fid"] for r in scores]
+        assert scores[0]["fid"] != scores[1]["fid"]  # two seeds, two runs
+        config = json.load(open(os.path.join(workdir, name, "seed_1", "config.json")))
+        assert (config["seed"], config["iterations"], config["eval_every"]) == (1, 3, 0)
+    assert json.load(open(os.path.join(workdir, "minimax", "seed_0", "config.json")))["loss"] == "minimax"
+    assert open(os.path.join(workdir, "study.md")).read() == table
+
+    # a run's scores are gan_jax.evaluate's (same N and seed): the same numbers
+    out = str(tmp_path / "eval.json")
+    evaluate.main(["--workdir", os.path.join(workdir, "reference", "seed_1"), "--n", "100", "--out", out,
+                   "--manual-dir", manual_dir, "--data-dir", tfds_dir])
+    alone = json.load(open(out))
+    assert {k: alone[k] for k in ("fid", "recall", "precision", "classifier_score")} == \
+        {k: result["runs"]["reference"][1][k] for k in ("fid", "recall", "precision", "classifier_score")}
+
+    # the same command again: nothing retrained or rescored, the same table
+    times = {name: open(os.path.join(workdir, name, "study_time.json")).read() for name in ("minimax", "reference")}
+    stamps = os.stat(os.path.join(workdir, "reference", "seed_0", "eval.json")).st_mtime_ns
+    capsys.readouterr()
+    assert study.main(argv) == 0
+    assert capsys.readouterr().out == table
+    assert times == {name: open(os.path.join(workdir, name, "study_time.json")).read() for name in times}
+    assert os.stat(os.path.join(workdir, "reference", "seed_0", "eval.json")).st_mtime_ns == stamps
