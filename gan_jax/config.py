@@ -307,6 +307,10 @@ PRESETS: dict[str, dict[str, object]] = {
     # The dcgan preset conditioned as AC-GAN (Odena et al. 2017): G multiplies its noise by a label
     # embedding, D also predicts the class (issue 10's measured conditional preset).
     "dcgan_acgan": {**_DCGAN, "condition": "acgan"},
+    # --- from measurements (part 3) ---
+    # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
+    # README "Ranking methods"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
+    "best": _DCGAN,
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
 }

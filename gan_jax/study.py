@@ -104,11 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"study: {i + 1}/{len(configs)} {name}, seeds {','.join(map(str, args.seeds))}, "
               f"{args.iterations} iterations", file=sys.stderr)
         try:
-            _train_preset(cs, os.path.join(args.workdir, name), dataset)
+            finished = _train_preset(cs, os.path.join(args.workdir, name), dataset)
         except RunFailed as e:
             failed[name] = str(e)
             print(f"study: {name} failed: {e}", file=sys.stderr)
             continue
+        if not finished:  # stopped by a signal, its runs checkpointed: nothing half-trained is scored
+            print(f"study: stopped while training {name}; run the same command to continue", file=sys.stderr)
+            return 0
         runs[name] = [_score(_run_folder(args.workdir, name, c.seed), reference, args.n, args.eval_seed) for c in cs]
     study = {"settings": {"presets": list(args.presets), "seeds": list(args.seeds), "iterations": args.iterations,
                           "n": args.n, "eval_seed": args.eval_seed},
@@ -147,21 +150,23 @@ def _check_budget(folder: str, iterations: int) -> None:
                         f"pass --iterations {max(steps)} or another --workdir")
 
 
-def _train_preset(configs: list[config_lib.Config], folder: str, dataset) -> None:
+def _train_preset(configs: list[config_lib.Config], folder: str, dataset) -> bool:
     """Train (or finish) the preset's seeds as one population in `folder`, adding the seconds spent
-    to folder/study_time.json; nothing when every run already has its final checkpoint."""
+    to folder/study_time.json; nothing when every run already has its final checkpoint. Returns
+    whether every run has it now (False: a signal stopped the population, which checkpointed)."""
     from gan_jax.checkpoints import checkpoint_dir  # noqa: PLC0415
     from gan_jax.population import run_folder, train_population  # noqa: PLC0415
 
     iterations = configs[0].iterations
-    if all(os.path.isdir(os.path.join(checkpoint_dir(run_folder(folder, c, ["seed"])), str(iterations)))
-           for c in configs):
-        return
+    finals = [os.path.join(checkpoint_dir(run_folder(folder, c, ["seed"])), str(iterations)) for c in configs]
+    if all(map(os.path.isdir, finals)):
+        return True
     t = time.perf_counter()
     train_population(configs, folder, resume=True)
     timing = _read_json(os.path.join(folder, "study_time.json")) or {"train_seconds": 0.0}
     timing["train_seconds"] += time.perf_counter() - t
     _write(os.path.join(folder, "study_time.json"), json.dumps(timing))
+    return all(map(os.path.isdir, finals))
 
 
 def _score(folder: str, reference, n: int, seed: int) -> dict:
@@ -260,6 +265,7 @@ def _read_json(path: str) -> dict | None:
 
 def _write(path: str, text: str) -> None:
     """Write `text` to `path` through a temporary file (a crash leaves the old file whole)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -6,9 +6,12 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
+import jax
 import pytest
 
 from gan_jax.config import Config
@@ -16,6 +19,26 @@ from gan_jax.input_pipeline import synthetic_dataset
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "fashion_mnist"
+
+# One JAX persistent compilation cache for the test session, shared by this process and every
+# process a test starts (they inherit the environment): the CLI and multi-process tests start ~40
+# Python processes that compile the same train steps, and a cache hit loads the executable XLA made
+# the first time (the same code, so the same numbers) instead of compiling it again. A size limit
+# makes JAX lock the cache's files (filelock), so two processes never read a half-written entry.
+COMPILATION_CACHE_MAX_BYTES, COMPILATION_CACHE_MIN_SECONDS = 4 << 30, 0.2
+
+
+def pytest_configure(config) -> None:  # noqa: ARG001
+    cache = tempfile.mkdtemp(prefix="gan_jax_test_jit_cache_")
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_COMPILATION_CACHE_MAX_SIZE=str(COMPILATION_CACHE_MAX_BYTES),
+                      JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(COMPILATION_CACHE_MIN_SECONDS))
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_MAX_BYTES)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILATION_CACHE_MIN_SECONDS)
+
+
+def pytest_unconfigure(config) -> None:  # noqa: ARG001
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

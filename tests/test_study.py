@@ -6,8 +6,12 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_module
-from gan_jax import evaluate, study
+from conftest import REPO, assert_one_line_error, run_module
+from gan_jax import config as config_lib
+from gan_jax import evaluate, population, study
+
+STUDY_RESULT = REPO / "bench" / "results" / "study_epyc_2000.json"
+"""The study the README's table and the `best` preset come from."""
 
 
 def test_spearman_against_hand_computation():
@@ -61,10 +65,18 @@ def test_bad_flags_are_one_line_errors(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, capsys):
+def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, capsys, monkeypatch):
     workdir = str(tmp_path / "study")
     argv = ["--workdir", workdir, "--presets", "minimax,reference", "--seeds", "0,1", "--iterations", "3",
             "--n", "100", "--manual-dir", manual_dir, "--data-dir", tfds_dir, "--no-progress"]
+    # a signal stops the first population before its end (it returns, checkpointed): nothing is scored
+    with monkeypatch.context() as m:
+        m.setattr(population, "train_population", lambda *args, **kwargs: None)
+        assert study.main(argv) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == ("study: stopped while training minimax; run the same "
+                                                        "command to continue")
+    assert os.listdir(workdir) == ["minimax"]
+
     assert study.main(argv) == 0
     out = capsys.readouterr().out
     table = out[out.index("2 seeds (0,1)"):]
@@ -98,3 +110,13 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
     assert capsys.readouterr().out == table
     assert times == {name: open(os.path.join(workdir, name, "study_time.json")).read() for name in times}
     assert os.stat(os.path.join(workdir, "reference", "seed_0", "eval.json")).st_mtime_ns == stamps
+
+
+def test_the_best_preset_is_the_winner_of_the_committed_study():
+    result = json.load(open(STUDY_RESULT))
+    assert result["settings"]["presets"] == list(study.LITERATURE_PRESETS) and len(result["settings"]["seeds"]) >= 3
+    assert result["settings"]["n"] == 10000 and result["failed"] == {}
+    fids = {name: s["fid"]["mean"] for name, s in result["summary"].items()}
+    winner = min(fids, key=fids.get)
+    assert config_lib.PRESETS["best"] == config_lib.PRESETS[winner]
+    assert all(len(runs) == len(result["settings"]["seeds"]) for runs in result["runs"].values())
