@@ -381,6 +381,13 @@ def _float_list(text: str) -> tuple[float, ...]:
     return values
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1 (`--runs 4`, `--iterations 2000`)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
 def seed_list(text: str) -> tuple[int, ...]:
     """`--seeds 0,1,2` -> (0, 1, 2): distinct non-negative integers."""
     try:

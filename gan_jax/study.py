@@ -64,9 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"The methods compared (default: {','.join(LITERATURE_PRESETS)}).")
     parser.add_argument("--seeds", type=config_lib.seed_list, default=(0, 1, 2), metavar="S1,S2,...",
                         help="The seeds of every preset (default: 0,1,2; at least 2 for a spread).")
-    parser.add_argument("--iterations", type=_positive_int, default=config_lib.Config().iterations, metavar="N",
+    parser.add_argument("--iterations", type=config_lib.positive_int, default=config_lib.Config().iterations,
+                        metavar="N",
                         help="The fixed budget: training iterations of every run (default: the reference's 10001).")
-    parser.add_argument("--n", type=_positive_int, default=10000,
+    parser.add_argument("--n", type=config_lib.positive_int, default=10000,
                         help="Samples and real training images per score (default: 10000, as Lucic et al.).")
     parser.add_argument("--eval-seed", type=int, default=0,
                         help="Seed of the samples and of the real subset (the same for every run; default 0).")
@@ -281,12 +282,6 @@ def _preset_list(text: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a preset is listed twice in {text!r}")
     return names
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return int(text)
 
 
 if __name__ == "__main__":

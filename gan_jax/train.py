@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     seeds = pop.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", metavar="S1,S2,...", type=config_lib.seed_list, default=None,
                        help="Train one run per seed.")
-    seeds.add_argument("--runs", metavar="K", type=_positive_int, default=None,
+    seeds.add_argument("--runs", metavar="K", type=config_lib.positive_int, default=None,
                        help="Train K runs, seeds --seed .. --seed + K - 1.")
     group = parser.add_argument_group(
         "several processes", "One run over several processes (machines): the same command on each; the mesh spans "
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "files, so --workdir must be a folder every process sees (a shared file system).")
     group.add_argument("--coordinator", metavar="HOST:PORT", type=_host_port, default=None,
                        help="Where process 0 listens for the others (env JAX_COORDINATOR_ADDRESS also works).")
-    group.add_argument("--num-processes", metavar="N", type=_positive_int, default=None,
+    group.add_argument("--num-processes", metavar="N", type=config_lib.positive_int, default=None,
                        help="How many processes the run has.")
     group.add_argument("--process-id", metavar="I", type=_non_negative_int, default=None,
                        help="This process's index, 0 .. N-1 (0 writes the run's files).")
@@ -146,12 +146,6 @@ def _host_port(text: str) -> str:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT (e.g. 10.0.0.1:1234)")
     return text
-
-
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return int(text)
 
 
 def _non_negative_int(text: str) -> int:
