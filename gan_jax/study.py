@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     configs = {name: [dataclasses.replace(config_lib.preset(name), seed=s, iterations=args.iterations, eval_every=0,
                                           manual_dir=args.manual_dir, data_dir=args.data_dir, progress=args.progress)
                       for s in args.seeds] for name in args.presets}
-    os.makedirs(args.workdir, exist_ok=True)
+    try:
+        os.makedirs(args.workdir, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot make --workdir {args.workdir} ({e.strerror}); pick a folder you can write") from None
     if not os.access(args.workdir, os.W_OK):
         raise UserError(f"cannot write to --workdir {args.workdir}; pick a folder you can write")
     for name, cs in configs.items():
