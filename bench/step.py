@@ -88,9 +88,13 @@ def matmul_floor_ms(config: Config, reps: int = 100) -> float:
 
 def matmul_rate(dtype: str = "float32") -> float:
     """This machine's matmul rate in GFLOP/s with XLA, inputs in `dtype`, float32 accumulation
-    (best of a few shapes and runs)."""
+    (best of a few shapes and runs; up to 8192^3 on an accelerator). Same matmul precision as the
+    step (JAX's default: on an NVIDIA GPU float32 products may run as TF32)."""
     best = 0.0
-    for m, k, n in ((128, 1024, 784), (1024, 1024, 1024), (2048, 2048, 2048)):
+    shapes = [(128, 1024, 784), (1024, 1024, 1024), (2048, 2048, 2048)]
+    if jax.default_backend() != "cpu":  # an accelerator reaches its rate only on large products
+        shapes += [(4096, 4096, 4096), (8192, 8192, 8192)]
+    for m, k, n in shapes:
         a, b = jnp.ones((m, k), dtype), jnp.ones((k, n), dtype)
         f = jax.jit(lambda x, y: jnp.dot(x, y, preferred_element_type=jnp.float32))
         f(a, b).block_until_ready()

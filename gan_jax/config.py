@@ -311,6 +311,9 @@ PRESETS: dict[str, dict[str, object]] = {
     # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
     # README "Ranking methods"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
     "best": _DCGAN,
+    # The reference with bfloat16 matmul inputs, float32 accumulation and state (issue 12's quality
+    # comparison: `python -m gan_jax.study --presets reference,reference_bf16`).
+    "reference_bf16": {"compute_dtype": "bfloat16"},
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
 }

@@ -94,6 +94,7 @@ def test_literature_presets_are_their_papers():
     dc = config_lib.preset("dcgan")
     assert (dc.arch, dc.d_norm, dc.batch_size) == ("dcgan", "batch", 64)
     assert config_lib.preset("lsgan") == dataclasses.replace(default, loss="lsgan")
+    assert config_lib.preset("reference_bf16") == dataclasses.replace(default, compute_dtype="bfloat16")
     assert default.adam("g") == default.adam("d") == (2e-4, 0.5, 0.999)  # shared unless given
 
 
