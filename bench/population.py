@@ -5,9 +5,10 @@
 
 For each K: ms per population iteration (every run advancing one iteration) of
 loop.make_train_chunk(config, runs=K) — one jitted lax.fori_loop over the vmapped step, the
-hyperparameters traced (--traced-hyperparams, as a population's are) — and iterations per second per
-run. The baseline, "K singles one after another", is one plain run's chunk (constants compiled in)
-timed the same way: K of them take K times as long, so their per-run rate is the single run's. Rounds
+hyperparameters traced (--traced-hyperparams, as a population's are) — and run-iterations per second,
+the iterations of all K runs together (K / the time of one population iteration). The baseline, "K
+singles one after another", is one plain run's chunk (constants compiled in) timed the same way: K of
+them take K times as long, so their run-iterations per second are the single run's it/s. Rounds
 interleave the sizes and the baseline (medians over rounds), so a drift of the machine hits all.
 """
 
@@ -74,12 +75,12 @@ def main() -> None:
         for k, time_it in timers.items():
             results[k].append(time_it())
     single = float(np.median(results[0]))
-    print(f"\n{'':>24} {'ms / iteration':>15} {'it/s per run':>13} {'vs K singles':>13}")
+    print(f"\n{'':>24} {'ms / iteration':>15} {'run-it/s':>13} {'vs K singles':>13}")
     print(f"{'one run (K singles)':>24} {single:>15.2f} {1e3 / single:>13.1f} {1.0:>12.2f}x")
     for k in sizes:
         ms = float(np.median(results[k]))
-        per_run = k * 1e3 / ms
-        print(f"{f'population K = {k}':>24} {ms:>15.2f} {per_run:>13.1f} {per_run / (1e3 / single):>12.2f}x")
+        run_its = k * 1e3 / ms
+        print(f"{f'population K = {k}':>24} {ms:>15.2f} {run_its:>13.1f} {run_its / (1e3 / single):>12.2f}x")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def test_the_profile_reads_each_thunks_matrix_products_from_the_compiled_hlo():
 
 
 def test_the_population_bench_runs_and_reports_every_size(capsys):
-    """bench/population.py end to end on a small config: one line per K, per-run rate = K / time."""
+    """bench/population.py end to end on a small config: one line per K, run-iterations/s = K / time."""
     bench = _load_step("population")
     argv, sys.argv = sys.argv, ["population.py", "--batch", "8", "--sizes", "1,2", "--iterations", "4",
                                 "--rounds", "1", "--preset", "smoke"]
@@ -71,5 +71,5 @@ def test_the_population_bench_runs_and_reports_every_size(capsys):
     assert [row[:4] for row in table] == [["one", "run", "(K", "singles)"], ["population", "K", "=", "1"],
                                           ["population", "K", "=", "2"]]
     for row in table[1:]:
-        k, ms, per_run = int(row[3]), float(row[4]), float(row[5])
-        assert abs(per_run - k * 1e3 / ms) <= 0.05 * per_run + 0.1
+        k, ms, run_its = int(row[3]), float(row[4]), float(row[5])
+        assert abs(run_its - k * 1e3 / ms) <= 0.05 * run_its + 0.1
