@@ -7,6 +7,11 @@
 #
 #     GAN_JAX_DATA_DIR=<prepared tfds dir> bash bench/gpu.sh OUT_DIR [STUDY_WORKDIR]
 #
+# A machine without TensorFlow needs only gan_jax's decoded cache from a prepared dir:
+# <dir>/fashion_mnist/3.0.1/dataset_info.json and gan_jax_train.npz (np.savez_compressed of it: 26 MB).
+# On 2026-11-26 the H200's own python3 (jax 0.11.2, flax, optax, orbax) ran it with tensorboardX
+# added from a wheel.
+#
 # Each part has its own time limit, so one that fails or hangs does not cost the others. OUT_DIR gets
 # gpu.txt, step.txt, study.txt, study.md, study.json, fid_boxplot.png, population.txt.
 set -u

@@ -19,7 +19,6 @@ import os
 from gan_jax import config as config_lib
 from gan_jax import multihost
 from gan_jax.errors import RunFailed, UserError, exit_with, run_cli
-from gan_jax.loop import train_and_evaluate
 
 PROG = "python -m gan_jax.train"
 
@@ -117,6 +116,10 @@ def _train(args: argparse.Namespace) -> int:
             base = stored
         # else: no run there yet (first start, or killed before writing its config): start it.
     config = config_lib.config_from_args(args, base)
+    # Imported here, after the flags are checked: a mistyped flag is answered without loading the
+    # loop's libraries (matplotlib, orbax, tensorboardX: ~1 s).
+    from gan_jax.loop import train_and_evaluate  # noqa: PLC0415
+
     train_and_evaluate(config, workdir, resume=args.resume, overwrite=args.overwrite)
     return 0
 

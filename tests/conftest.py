@@ -27,25 +27,9 @@ SHARED_DATA = REPO.parent / "shared" / "data" / "fashion_mnist"
 # makes JAX lock the cache's files (filelock), so two processes never read a half-written entry.
 COMPILATION_CACHE_MAX_BYTES, COMPILATION_CACHE_MIN_SECONDS = 4 << 30, 0.2
 
-TEST_XLA_FLAGS = "--xla_backend_optimization_level=0"
-"""XLA:CPU flags of every test process (this one and those the tests start). Tests check numbers and
-machinery, not speed, and most of a test's time is compiling: at LLVM optimization level 0 XLA:CPU
-compiles its fused elementwise kernels faster (tests/test_conditional.py: 190 -> 141 s on the AMD EPYC,
-2026-11-26), while GEMMs and convolutions stay library calls. The numbers then differ from a
-default-compiled run's in the last bits (the reference's loss after 101 iterations: 0.028224 against
-0.028133), so every comparison a test makes is between runs under these same flags or within a
-tolerance; bitwise properties (resume, processes, devices) are properties of the programs and hold
-at any level. bench/ and real runs keep XLA's default."""
-
-
-def with_test_xla_flags(flags: str = "") -> str:
-    """`flags` (an XLA_FLAGS value) plus TEST_XLA_FLAGS, for a test process started with its own env."""
-    return f"{flags} {TEST_XLA_FLAGS}".strip()
-
 
 def pytest_configure(config) -> None:  # noqa: ARG001
     cache = tempfile.mkdtemp(prefix="gan_jax_test_jit_cache_")
-    os.environ["XLA_FLAGS"] = with_test_xla_flags(os.environ.get("XLA_FLAGS", ""))  # before JAX starts XLA
     os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_COMPILATION_CACHE_MAX_SIZE=str(COMPILATION_CACHE_MAX_BYTES),
                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(COMPILATION_CACHE_MIN_SECONDS))
     jax.config.update("jax_compilation_cache_dir", cache)

@@ -22,7 +22,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import REPO, last_logged_iteration, with_test_xla_flags
+from conftest import REPO, last_logged_iteration
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ PEER_EXIT_S = 10
 
 def _env(tfds_dir, manual_dir, devices=1):
     return {**os.environ, "JAX_PLATFORMS": "cpu", "GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir,
-            "XLA_FLAGS": with_test_xla_flags(f"--xla_force_host_platform_device_count={devices}")}
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
 
 
 def _free_port() -> int:
