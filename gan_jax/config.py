@@ -275,6 +275,9 @@ _DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 6
 PRESETS: dict[str, dict[str, object]] = {
     # The Keras blog post, exactly (the default).
     "reference": {},
+    # The reference with bfloat16 matmul inputs, float32 accumulation and state (issue 12's quality
+    # comparison: `python -m gan_jax.study --presets reference,reference_bf16`).
+    "reference_bf16": {"compute_dtype": "bfloat16"},
     # PyTorch-GAN's `gan.py` schedule: one joint D update, G in train mode for the fakes.
     "pytorch_gan": {"d_update": "joint", "fake_bn": "train"},
     # --- from the literature: each the default with only what its paper changes ---
@@ -311,9 +314,6 @@ PRESETS: dict[str, dict[str, object]] = {
     # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
     # README "Ranking methods"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
     "best": _DCGAN,
-    # The reference with bfloat16 matmul inputs, float32 accumulation and state (issue 12's quality
-    # comparison: `python -m gan_jax.study --presets reference,reference_bf16`).
-    "reference_bf16": {"compute_dtype": "bfloat16"},
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
 }

@@ -38,6 +38,7 @@ import time
 import numpy as np
 
 from gan_jax import config as config_lib
+from gan_jax import run
 from gan_jax.errors import RunFailed, UserError, run_cli
 
 PROG = "python -m gan_jax.study"
@@ -85,12 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = {name: [dataclasses.replace(config_lib.preset(name), seed=s, iterations=args.iterations, eval_every=0,
                                           manual_dir=args.manual_dir, data_dir=args.data_dir, progress=args.progress)
                       for s in args.seeds] for name in args.presets}
-    try:
-        os.makedirs(args.workdir, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot make --workdir {args.workdir} ({e.strerror}); pick a folder you can write") from None
-    if not os.access(args.workdir, os.W_OK):
-        raise UserError(f"cannot write to --workdir {args.workdir}; pick a folder you can write")
+    run.prepare_workdir(args.workdir, resume=True)  # a writable folder; a study's is continued, never refused
     for name, cs in configs.items():
         for c in cs:
             _check_budget(_run_folder(args.workdir, name, c.seed), args.iterations)

@@ -57,7 +57,7 @@ def test_bad_flags_are_one_line_errors(tmp_path):
     assert_one_line_error(run_module("gan_jax.study", "--iterations", "0"), "--iterations")
     assert_one_line_error(run_module("gan_jax.study", "--n", "5", "--workdir", str(tmp_path / "s")), "--n must be")
     (tmp_path / "file").write_text("x")
-    assert_one_line_error(run_module("gan_jax.study", "--workdir", str(tmp_path / "file" / "s")), "cannot make --workdir")
+    assert_one_line_error(run_module("gan_jax.study", "--workdir", str(tmp_path / "file" / "s")), "cannot write to --workdir")
     # a run folder from a study with a larger budget: refused before anything is written
     os.makedirs(tmp_path / "big" / "lsgan" / "seed_1" / "checkpoints" / "50")
     proc = run_module("gan_jax.study", "--presets", "lsgan", "--seeds", "0,1", "--iterations", "20",
