@@ -187,7 +187,7 @@ def main() -> None:
         data = input_pipeline.synthetic_dataset(60000)
     else:
         cfg = Config()
-        data = input_pipeline.load_fashion_mnist("train", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
+        data = input_pipeline.load("fashion_mnist", "train", cfg.resolved_manual_dir(), cfg.resolved_data_dir())
     data_s = time.perf_counter() - t
 
     config = dataclasses.replace(Config(), batch_size=args.batch, d_update=args.d_update,

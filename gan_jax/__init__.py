@@ -1,16 +1,20 @@
 """gan_jax: a pure-JAX GAN trainer, starting as a faithful port of a Keras Fashion-MNIST GAN.
 
 Where things are (each file owns one thing; imports go down this list, never up):
-  train.py           `python -m gan_jax.train`: the command line (sample.py, evaluate.py: theirs)
-  loop.py            train_and_evaluate(config, workdir): the fused loop and every output of a run
+  train.py           `python -m gan_jax.train`: the command line (sample.py, evaluate.py, study.py: theirs)
+  study.py           `python -m gan_jax.study`: configs x seeds at one budget, scored, ranked (--shard for many machines)
+  population.py      K runs in one program: their folders and checks, then the one loop
+  loop.py            train_and_evaluate(config, workdir) / train_runs: the one training loop, every output of a run
   run.py             the run folder: refuse/overwrite, resume checks, clean stops on signals
+  multihost.py       several processes: jax.distributed, who writes, barriers, a lost peer
   checkpoints.py     orbax checkpoints: save, restore, fall back to a good one, load a run
   sampling.py        images from a train state (grids, evaluation, gan_jax.sample)
-  step.py            the train state and the pure train step: the update order, in one place
-  models.py          the networks (Flax linen)
-  losses.py          the losses and accuracy (BCE on logits)
-  input_pipeline.py  Fashion-MNIST through tensorflow-datasets (the only TensorFlow import)
-  config.py          every tunable, presets, and the command line parser
+  step.py            the train state and the pure train step, from named pieces (d_terms, d_update, g_update, ...)
+  config.py          every tunable, declared once (flag, help, kind, check), presets, the command line parser
+  models.py          the networks (Flax linen); ARCHITECTURES
+  losses.py          the losses (D's and G's function each), accuracy; LOSSES
+  penalties.py       the penalties on D; PENALTIES
+  input_pipeline.py  any tfds image dataset (the only TensorFlow import)
   plotting.py        image grids and curves (matplotlib)
   metrics/           the shipped Fashion-MNIST classifier, the score maths, the real-image reference
   errors.py          UserError / RunFailed: one-line messages, exit codes 2 / 1

@@ -8,7 +8,6 @@ pickle: loading a checkpoint executes no code). The newest `keep` checkpoints ar
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -102,13 +101,9 @@ def _check_shapes(state: Any, abstract_state: Any, step: int) -> None:
 
 def load_run(workdir: str, step: int | None = None) -> tuple[config_lib.Config, int, TrainState]:
     """(config, step, state) of the run in `workdir` at checkpoint `step` (None: the newest readable)."""
-    try:
-        with open(os.path.join(workdir, "config.json")) as f:
-            config = config_lib.from_dict(json.load(f))
-    except FileNotFoundError:
-        raise UserError(f"--workdir {workdir!r} holds no run (no config.json); pass the folder a training run wrote") from None
-    except (json.JSONDecodeError, TypeError) as e:
-        raise UserError(f"{workdir}/config.json is not a gan_jax config ({e})") from None
+    if not os.path.isfile(os.path.join(workdir, "config.json")):
+        raise UserError(f"--workdir {workdir!r} holds no run (no config.json); pass the folder a training run wrote")
+    config = config_lib.load(os.path.join(workdir, "config.json"))
     mngr = manager(workdir, create=False)
     restored = restore(mngr, abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0])), step)
     if restored is None:

@@ -1,229 +1,237 @@
 """Every tunable of a run, in one frozen dataclass; named presets; the command-line parser.
 
 The defaults ARE the reference program (`shared/reference/keras_reference.md`): a run with
-no flags is the Keras GAN of the blog post, in JAX. Each field's docstring is its `--help`.
-Presets derive from the default by changing only what differs.
+no flags is the Keras GAN of the blog post, in JAX. Presets derive from the default by changing
+only what differs.
 
     config = Config()                                    # the reference
     config = dataclasses.replace(Config(), batch_size=256)
     config = preset("pytorch_gan")                       # a named variant
+    config = load("runs/x/config.json")                  # any run's config (or a file you wrote)
+
+Each field is declared once, with `setting(default, help, kind, group, check)`: its `--flag`, help
+line, help group, what a resume may change, what a population may vary and its validation all
+derive from that declaration. Kinds:
+  shape       changes array shapes: a checkpoint resumes only under the same value
+  math        changes the numbers (not the shapes): a resume with another value warns
+  population  changes the numbers, and may differ between the runs of one population (traced in
+              the compiled step, not a constant: a comma list on the command line)
+  run         changes nothing a run computes (schedule of outputs, paths, execution)
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import itertools
+import json
 import os
 import sys
-import textwrap
 import typing
 from typing import Literal
 
 from gan_jax.errors import UserError
 from gan_jax.input_pipeline import FASHION_MNIST_CLASSES
-from gan_jax.losses import LOSSES
+from gan_jax.losses import LOSSES, is_coupled
 from gan_jax.models import ARCHITECTURES
 from gan_jax.penalties import PENALTIES
+
+KINDS = ("shape", "math", "population", "run")
+GROUPS = ("schedule", "loss and penalties", "networks", "optimizer", "data", "evaluation", "outputs", "devices")
+CHECKS = {
+    ">=1": (lambda v: v >= 1, "must be a positive integer"),
+    ">=0": (lambda v: v >= 0, "must be >= 0"),
+    ">0": (lambda v: v > 0, "must be > 0"),
+    "rate": (lambda v: v >= 0, "must be >= 0 (0 freezes that network)"),
+    "[0,1)": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "widths": (lambda v: len(v) > 0 and min(v) >= 1, "must be comma-separated positive widths, e.g. 256,512"),
+}
+"""The range checks a field may name (`check=`); None values (\"use the shared flag\") pass."""
+
+
+def setting(default: typing.Any, help: str, kind: str, group: str, check: str | None = None,  # noqa: A002
+            flag: bool = True, traced: str | None = None, choices: typing.Callable[[], typing.Iterable[str]] | None = None
+            ) -> typing.Any:
+    """One Config field's declaration. help: its --help line; kind: one of KINDS; group: one of GROUPS;
+    check: a key of CHECKS; flag: False for facts of the dataset no flag sets; traced (population
+    fields): where a run keeps its value, 'seed' (the root key), 'adam' (optax.inject_hyperparams) or
+    'step' (TrainState.hyper); choices: for a str field, a function returning the names it accepts
+    (a dict of functions' keys, so a new entry is a new choice)."""
+    assert kind in KINDS and group in GROUPS and (check is None or check in CHECKS)
+    assert (kind == "population") == (traced is not None)
+    metadata = {"help": help, "kind": kind, "group": group, "check": check, "flag": flag, "traced": traced,
+                "choices": choices}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Hyper-parameters and run settings. Frozen: derive new ones with `dataclasses.replace`."""
 
-    # --- the schedule (reference: 10,001 iterations of batch 128, samples every 1000) ---
-    iterations: int = 10001
-    """Training iterations (each: 2 D updates + 1 G update in the reference schedule)."""
-    batch_size: int = 128
-    """Images per batch (global, across all devices); drawn uniformly with replacement."""
-    latent_dim: int = 100
-    """Size of the generator's N(0, 1) noise vector."""
-    seed: int = 0
-    """Seed of the one root PRNG key; same seed and config give the same numbers."""
-    sample_every: int = 1000
-    """Save a 3x3 grid of fresh samples every this many iterations (and at the last one)."""
-    log_every: int = 100
-    """Write a metrics.jsonl line and the reference log line every this many iterations."""
-    checkpoint_every: int = 1000
-    """Write an orbax checkpoint every this many iterations (and at the end); 0 turns it off."""
-    keep_checkpoints: int = 3
-    """How many of the most recent checkpoints to keep."""
-    eval_every: int = 1000
-    """Score fresh samples (FID, KID, precision/recall, classifier score, class entropy) every this
-    many iterations and at the last one, into metrics.jsonl and curves.png; 0 turns it off."""
-    eval_samples: int = 2000
-    """Samples (and real training images) per evaluation during training."""
+    # --- the schedule (reference: 10,001 iterations of batch 128) ---
+    iterations: int = setting(10001, "Training iterations (each: 2 D updates + 1 G update in the reference "
+                              "schedule).", "run", "schedule", ">=1")
+    batch_size: int = setting(128, "Images per batch (global, across all devices); drawn uniformly with "
+                              "replacement.", "math", "schedule", ">=1")
+    latent_dim: int = setting(100, "Size of the generator's N(0, 1) noise vector.", "shape", "networks", ">=1")
+    seed: int = setting(0, "Seed of the one root PRNG key; same seed and config give the same numbers.",
+                        "population", "schedule", ">=0", traced="seed")
+    sample_every: int = setting(1000, "Save a 3x3 grid of fresh samples every this many iterations (and at the "
+                                "last one).", "run", "outputs", ">=1")
+    log_every: int = setting(100, "Write a metrics.jsonl line and the reference log line every this many "
+                             "iterations.", "run", "outputs", ">=1")
+    checkpoint_every: int = setting(1000, "Write an orbax checkpoint every this many iterations (and at the end); "
+                                    "0 turns it off.", "run", "outputs", ">=0")
+    keep_checkpoints: int = setting(3, "How many of the most recent checkpoints to keep.", "run", "outputs", ">=1")
+    eval_every: int = setting(1000, "Score fresh samples (FID, KID, precision/recall, classifier score, class "
+                              "entropy) every this many iterations and at the last one, into metrics.jsonl and "
+                              "curves.png; 0 turns it off.", "run", "evaluation", ">=0")
+    eval_samples: int = setting(2000, "Samples (and real training images) per evaluation during training "
+                                "(at least 10).", "run", "evaluation")
 
     # --- the algorithm (defaults: the reference; other values are named options) ---
-    d_update: Literal["sequential", "joint"] = "sequential"
-    """'sequential': two D updates per iteration, real then fake (reference, Keras). 'joint': one D
-    update on the mean of the real and fake losses (PyTorch-GAN's implementation)."""
-    fake_bn: Literal["inference", "train"] = "inference"
-    """BatchNorm mode of G when making the fakes D trains on. 'inference': moving statistics
-    (reference: Keras `generator.predict`). 'train': batch statistics (moving stats not updated)."""
+    d_update: Literal["sequential", "joint"] = setting(
+        "sequential", "'sequential': two D updates per iteration, real then fake (reference, Keras). 'joint': one "
+        "D update on the mean of the real and fake losses (PyTorch-GAN's implementation; needed by the "
+        "relativistic losses).", "math", "schedule")
+    fake_bn: Literal["inference", "train"] = setting(
+        "inference", "BatchNorm mode of G when making the fakes D trains on. 'inference': moving statistics "
+        "(reference: Keras `generator.predict`). 'train': batch statistics (moving stats not updated).",
+        "math", "schedule")
 
     # --- the GAN recipe: loss, penalty, normalization, schedule, EMA (defaults: the reference) ---
-    loss: str = "ns"
-    """The GAN loss, a function in losses.py: ns (non-saturating, the reference), minimax, lsgan,
-    wgan, hinge."""
-    penalty: str = "none"
-    """Penalty on D, a function in penalties.py: none (the reference), wgan_gp (Gulrajani et al.
-    2017), dragan (Kodali et al. 2017), r1 / r2 (gradient norm on reals / fakes, Mescheder et al. 2018)."""
-    penalty_weight: float = 10.0
-    """Weight of --penalty in D's loss (lambda of WGAN-GP and DRAGAN, gamma of R1/R2)."""
-    d_norm: Literal["none", "batch", "layer", "spectral"] = "none"
-    """Normalization of D's layers: none (the reference), batch, layer, spectral (Miyato et al. 2018)."""
-    d_steps: int = 1
-    """D updates per G update (WGAN's n_critic), each on a fresh real batch and fresh fakes."""
-    d_clip: float = 0.0
-    """Clip every D weight to [-C, C] after each D update (WGAN, Arjovsky et al. 2017); 0 = off."""
-    g_ema: float = 0.0
-    """Decay of an exponential moving average of G's weights and BatchNorm statistics, updated every
-    iteration; when > 0 the grids, evaluation, gan_jax.sample and gan_jax.evaluate use it. 0 = off."""
+    loss: str = setting("ns", "The GAN loss, functions in losses.py: ns (non-saturating, the reference), minimax, "
+                        "lsgan, wgan, hinge, ragan (relativistic average) and rpgan (relativistic pairing; R3GAN's); "
+                        "the last two with --d-update joint.", "math", "loss and penalties", choices=lambda: LOSSES)
+    penalty: str = setting("none", "Penalty on D, a function in penalties.py: none (the reference), wgan_gp "
+                           "(Gulrajani et al. 2017), dragan (Kodali et al. 2017), r1 / r2 (gradient norm on reals / "
+                           "fakes, Mescheder et al. 2018).", "math", "loss and penalties",
+                           choices=lambda: ("none", *PENALTIES))
+    penalty_weight: float = setting(10.0, "Weight of --penalty in D's loss (lambda of WGAN-GP and DRAGAN, gamma of "
+                                    "R1/R2).", "population", "loss and penalties", ">=0", traced="step")
+    d_norm: Literal["none", "batch", "layer", "spectral"] = setting(
+        "none", "Normalization of D's layers: none (the reference), batch, layer, spectral (Miyato et al. 2018).",
+        "shape", "networks")
+    d_steps: int = setting(1, "D updates per G update (WGAN's n_critic), each on a fresh real batch and fresh "
+                           "fakes.", "math", "schedule", ">=1")
+    d_clip: float = setting(0.0, "Clip every D weight to [-C, C] after each D update (WGAN, Arjovsky et al. 2017); "
+                            "0 = off.", "math", "loss and penalties", ">=0")
+    g_ema: float = setting(0.0, "Decay of an exponential moving average of G's weights and BatchNorm statistics, "
+                           "updated every iteration; when > 0 the grids, evaluation, gan_jax.sample and "
+                           "gan_jax.evaluate use it. 0 = off.", "population", "optimizer", "[0,1)", traced="step")
 
     # --- class conditioning (default: none, the reference) ---
-    condition: Literal["none", "concat", "projection", "acgan"] = "none"
-    """Conditioning on the dataset's class labels: none (the reference); concat (Keras-GAN's cgan.py:
-    G's noise and D's flattened image multiplied by learned label embeddings); projection (G with
-    conditional BatchNorm, D with a projection head, Miyato & Koyama 2018); acgan (Odena et al. 2017:
-    G as concat, D predicts the class, its cross-entropy added to both networks' losses)."""
-    fake_labels: Literal["uniform", "real"] = "uniform"
-    """Classes of the fakes D trains on: uniform over the classes, or those of the real batch beside
-    them (so drawn with the data's class frequencies; Keras-GAN cgan.py). G's update always draws uniformly."""
-    acgan_weight: float = 1.0
-    """Weight of the auxiliary classifier's cross-entropy in both losses (--condition acgan)."""
+    condition: Literal["none", "concat", "projection", "acgan"] = setting(
+        "none", "Conditioning on the dataset's class labels: none (the reference); concat (Keras-GAN's cgan.py: "
+        "G's noise and D's flattened image multiplied by learned label embeddings); projection (G with "
+        "conditional BatchNorm, D with a projection head, Miyato & Koyama 2018); acgan (Odena et al. 2017: G as "
+        "concat, D predicts the class, its cross-entropy added to both networks' losses).", "shape", "networks")
+    fake_labels: Literal["uniform", "real"] = setting(
+        "uniform", "Classes of the fakes D trains on: uniform over the classes, or those of the real batch beside "
+        "them (so drawn with the data's class frequencies; Keras-GAN cgan.py). G's update always draws "
+        "uniformly.", "math", "schedule")
+    acgan_weight: float = setting(1.0, "Weight of the auxiliary classifier's cross-entropy in both losses "
+                                  "(--condition acgan).", "population", "loss and penalties", ">=0", traced="step")
 
     # --- the networks (reference: Keras Sequential dense GAN) ---
-    arch: str = "dense"
-    """Architecture: dense (the reference's MLPs; --g-hidden/--d-hidden) or dcgan (InfoGAN-style conv
-    nets of Lucic et al. 2018; D's normalization is --d-norm, batch in the dcgan preset)."""
-    g_hidden: tuple[int, ...] = (256, 512, 1024)
-    """Widths of the generator's hidden Dense layers (each: Dense, LeakyReLU, BatchNorm)."""
-    d_hidden: tuple[int, ...] = (512, 256)
-    """Widths of the discriminator's hidden Dense layers (each: Dense, LeakyReLU)."""
-    leaky_slope: float = 0.2
-    """Negative slope of every LeakyReLU."""
-    bn_momentum: float = 0.8
-    """Keras BatchNorm momentum: moving = momentum * moving + (1 - momentum) * batch statistic."""
-    bn_epsilon: float = 1e-3
-    """BatchNorm epsilon (Keras default)."""
-    d_dropout: float = 0.0
-    """Dropout rate after each of D's hidden layers but the first, during training (Keras-GAN cgan.py: 0.4)."""
+    arch: str = setting("dense", "Architecture, a function in models.py: dense (the reference's MLPs; "
+                        "--g-hidden/--d-hidden) or dcgan (InfoGAN-style conv nets of Lucic et al. 2018; D's "
+                        "normalization is --d-norm, batch in the dcgan preset).", "shape", "networks",
+                        choices=lambda: ARCHITECTURES)
+    g_hidden: tuple[int, ...] = setting((256, 512, 1024), "Widths of the generator's hidden Dense layers (each: "
+                                        "Dense, LeakyReLU, BatchNorm).", "shape", "networks", "widths")
+    d_hidden: tuple[int, ...] = setting((512, 256), "Widths of the discriminator's hidden Dense layers (each: "
+                                        "Dense, LeakyReLU).", "shape", "networks", "widths")
+    leaky_slope: float = setting(0.2, "Negative slope of every LeakyReLU.", "math", "networks")
+    bn_momentum: float = setting(0.8, "Keras BatchNorm momentum: moving = momentum * moving + (1 - momentum) * "
+                                 "batch statistic.", "math", "networks", "[0,1)")
+    bn_epsilon: float = setting(1e-3, "BatchNorm epsilon (Keras default).", "math", "networks", ">0")
+    d_dropout: float = setting(0.0, "Dropout rate after each of D's hidden layers but the first, during training "
+                               "(Keras-GAN cgan.py: 0.4).", "math", "networks", "[0,1)")
 
     # --- the optimizers (two independent Adam states, one for D, one for G) ---
-    learning_rate: float = 2e-4
-    """Adam learning rate, both networks."""
-    beta1: float = 0.5
-    """Adam beta_1, both networks."""
-    beta2: float = 0.999
-    """Adam beta_2, both networks."""
-    adam_eps: float = 1e-7
-    """Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see README)."""
-    g_learning_rate: float | None = None
-    """G's Adam learning rate (two time scales, Heusel et al. 2017); default: --learning-rate;
-    0 freezes G."""
-    d_learning_rate: float | None = None
-    """D's Adam learning rate; default: --learning-rate; 0 freezes D."""
-    g_beta1: float | None = None
-    """G's Adam beta_1; default: --beta1."""
-    g_beta2: float | None = None
-    """G's Adam beta_2; default: --beta2."""
-    d_beta1: float | None = None
-    """D's Adam beta_1; default: --beta1."""
-    d_beta2: float | None = None
-    """D's Adam beta_2; default: --beta2."""
+    learning_rate: float = setting(2e-4, "Adam learning rate, both networks.", "population", "optimizer", ">0",
+                                   traced="adam")
+    beta1: float = setting(0.5, "Adam beta_1, both networks.", "population", "optimizer", "[0,1)", traced="adam")
+    beta2: float = setting(0.999, "Adam beta_2, both networks.", "population", "optimizer", "[0,1)", traced="adam")
+    adam_eps: float = setting(1e-7, "Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see README).",
+                              "math", "optimizer", ">0")
+    g_learning_rate: float | None = setting(None, "G's Adam learning rate (two time scales, Heusel et al. 2017); "
+                                            "default: --learning-rate; 0 freezes G.", "population", "optimizer",
+                                            "rate", traced="adam")
+    d_learning_rate: float | None = setting(None, "D's Adam learning rate; default: --learning-rate; 0 freezes D.",
+                                            "population", "optimizer", "rate", traced="adam")
+    g_beta1: float | None = setting(None, "G's Adam beta_1; default: --beta1.", "population", "optimizer", "[0,1)",
+                                    traced="adam")
+    g_beta2: float | None = setting(None, "G's Adam beta_2; default: --beta2.", "population", "optimizer", "[0,1)",
+                                    traced="adam")
+    d_beta1: float | None = setting(None, "D's Adam beta_1; default: --beta1.", "population", "optimizer", "[0,1)",
+                                    traced="adam")
+    d_beta2: float | None = setting(None, "D's Adam beta_2; default: --beta2.", "population", "optimizer", "[0,1)",
+                                    traced="adam")
 
-    # --- execution (does not change the numbers) ---
-    max_steps_per_call: int = 1000
-    """Most iterations fused into one jitted host call (lax.scan); chunks always end exactly on
-    log, sample and checkpoint points. 1 = one host call per iteration (same results)."""
-    compute_dtype: Literal["float32", "bfloat16"] = "float32"
-    """Dtype of the networks' matmul and convolution inputs: float32 (the reference) or bfloat16
-    (mixed precision: parameters, Adam states, BatchNorm statistics, losses and accumulation stay
-    float32). Changes the numbers slightly, not the shapes."""
-    fused_loop: Literal["auto", "on", "off"] = "auto"
-    """Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per
-    iteration ('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops
-    make the dcgan step 6.7x slower (bench/loops.py). Same numbers either way."""
-    traced_hyperparams: bool = False
-    """Keep the hyperparameters a population may vary (POPULATION_FIELDS: Adam's rates and betas via
-    optax.inject_hyperparams, the penalty weight, the EMA decay, the AC-GAN weight) as float32 arrays
-    in the train state instead of constants of the compiled step. Set for every run of a --seeds /
-    --runs population; the same math, rounded slightly differently (e.g. 1 - beta2 in float32)."""
-    devices: int = 0
-    """Local devices to shard the batch over (a 'data' mesh axis); 0 = all local devices."""
-    progress: bool = True
-    """Show a progress bar (it/s and latest losses) on stderr."""
+    # --- execution (does not change the numbers, except compute_dtype) ---
+    max_steps_per_call: int = setting(1000, "Most iterations fused into one jitted host call (a lax.fori_loop); "
+                                      "chunks always end exactly on log, sample and checkpoint points. 1 = one host "
+                                      "call per iteration (same results).", "run", "devices", ">=1")
+    compute_dtype: Literal["float32", "bfloat16"] = setting(
+        "float32", "Dtype of the networks' matmul and convolution inputs: float32 (the reference) or bfloat16 (mixed "
+        "precision: parameters, Adam states, BatchNorm statistics, losses and accumulation stay float32). Changes "
+        "the numbers slightly, not the shapes.", "math", "devices")
+    fused_loop: Literal["auto", "on", "off"] = setting(
+        "auto", "Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per iteration "
+        "('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops make the dcgan step "
+        "6.7x slower (bench/loops.py). Same numbers either way.", "run", "devices")
+    traced_hyperparams: bool = setting(
+        False, "Keep the hyperparameters a population may vary (Adam's rates and betas via optax.inject_hyperparams, "
+        "the penalty weight, the EMA decay, the AC-GAN weight) as float32 arrays in the train state instead of "
+        "constants of the compiled step. Set for every run of a --seeds / --runs population; the same math, "
+        "rounded slightly differently (e.g. 1 - beta2 in float32).", "shape", "devices")
+    devices: int = setting(0, "Local devices to shard the batch over (a 'data' mesh axis); 0 = all local devices.",
+                           "run", "devices", ">=0")
+    progress: bool = setting(True, "Show a progress bar (it/s and latest losses) on stderr.", "run", "outputs")
 
     # --- the data (default: Fashion-MNIST, the reference) ---
-    dataset: str = "fashion_mnist"
-    """tfds image-classification dataset, a name or name/config: fashion_mnist (the reference),
-    mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... (any with an image and a class label)."""
-    device_data_mb: int = 4096
-    """Largest training set kept whole on the device, in MB of uint8 pixels (Fashion-MNIST: 47); a
-    larger one streams from tfds through tf.data instead (shuffled without replacement per pass,
-    prefetched to the device). 0 always streams."""
-    image_shape: tuple[int, ...] = (28, 28, 1)
-    """(H, W, C) of the images; set from --dataset when a run starts (not a flag)."""
-    class_names: tuple[str, ...] = FASHION_MNIST_CLASSES
-    """The dataset's class names in label order (tfds' metadata); set from --dataset when a run
-    starts (not a flag)."""
+    dataset: str = setting("fashion_mnist", "tfds image-classification dataset, a name or name/config: "
+                           "fashion_mnist (the reference), mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... "
+                           "(any with an image and a class label).", "math", "data")
+    device_data_mb: int = setting(4096, "Largest training set kept whole on the device, in MB of uint8 pixels "
+                                  "(Fashion-MNIST: 47); a larger one streams from tfds through tf.data instead "
+                                  "(shuffled without replacement per pass, prefetched to the device). 0 always "
+                                  "streams.", "math", "data", ">=0")
+    image_shape: tuple[int, ...] = setting((28, 28, 1), "(H, W, C) of the images; set from --dataset when a run "
+                                           "starts.", "shape", "data", flag=False)
+    class_names: tuple[str, ...] = setting(FASHION_MNIST_CLASSES, "The dataset's class names in label order (tfds' "
+                                           "metadata); set from --dataset when a run starts.", "math", "data",
+                                           flag=False)
 
     # --- data location (does not change the numbers) ---
-    manual_dir: str | None = None
-    """Folder with the files tfds downloads for --dataset (Fashion-MNIST: the four .gz files),
-    for offline use (tfds manual_dir). Default: $GAN_JAX_MANUAL_DIR."""
-    data_dir: str | None = None
-    """tensorflow-datasets data_dir where the prepared dataset is written/read.
-    Default: $GAN_JAX_DATA_DIR, else tfds' default (~/tensorflow_datasets)."""
+    manual_dir: str | None = setting(None, "Folder with the files tfds downloads for --dataset (Fashion-MNIST: the "
+                                     "four .gz files), for offline use (tfds manual_dir). Default: "
+                                     "$GAN_JAX_MANUAL_DIR.", "run", "data")
+    data_dir: str | None = setting(None, "tensorflow-datasets data_dir where the prepared dataset is written/read. "
+                                   "Default: $GAN_JAX_DATA_DIR, else tfds' default (~/tensorflow_datasets).",
+                                   "run", "data")
 
     def validate(self) -> "Config":
         """Raise UserError naming the first bad value and its fix; return self when valid."""
-        for name in ("iterations", "batch_size", "latent_dim", "sample_every", "log_every",
-                     "max_steps_per_call", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise UserError(f"--{_flag(name)} must be a positive integer, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "devices", "eval_every", "device_data_mb"):
-            if getattr(self, name) < 0:
-                raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
+        for f in dataclasses.fields(self):
+            value, check = getattr(self, f.name), f.metadata["check"]
+            if check is not None and value is not None and not CHECKS[check][0](value):
+                raise UserError(f"--{_flag(f.name)} {CHECKS[check][1]}, got {_shown(value)}")
+            allowed = choices(f.name)
+            if allowed is not None and value not in allowed:
+                raise UserError(f"--{_flag(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
         if self.eval_every and self.eval_samples < 10:
             raise UserError(f"--eval-samples must be at least 10, got {self.eval_samples}")
-        for name in ("g_hidden", "d_hidden"):
-            if not getattr(self, name) or min(getattr(self, name)) < 1:
-                raise UserError(f"--{_flag(name)} must be comma-separated positive widths, e.g. 256,512")
-        for name in ("learning_rate", "bn_epsilon", "adam_eps"):
-            if not getattr(self, name) > 0:
-                raise UserError(f"--{_flag(name)} must be > 0, got {getattr(self, name)}")
-        for name in ("g_learning_rate", "d_learning_rate"):
-            if getattr(self, name) is not None and not getattr(self, name) >= 0:
-                raise UserError(f"--{_flag(name)} must be >= 0 (0 freezes that network), got {getattr(self, name)}")
-        for name in ("beta1", "beta2", "bn_momentum", "g_ema", "g_beta1", "g_beta2", "d_beta1", "d_beta2"):
-            if getattr(self, name) is not None and not 0 <= getattr(self, name) < 1:
-                raise UserError(f"--{_flag(name)} must be in [0, 1), got {getattr(self, name)}")
-        if not 0 <= self.d_dropout < 1:
-            raise UserError(f"--d-dropout must be in [0, 1), got {self.d_dropout}")
         if self.condition != "none" and len(self.class_names) < 2:
             raise UserError(f"--condition {self.condition} needs a dataset with at least 2 classes; "
                             f"--dataset {self.dataset} has {len(self.class_names)}")
-        for name in ("penalty_weight", "d_clip", "acgan_weight"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)}")
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise UserError(f"image_shape must be (H, W, C) with positive sizes, got {self.image_shape}")
-        if self.d_steps < 1:
-            raise UserError(f"--d-steps must be a positive integer, got {self.d_steps}")
-        for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
-                raise UserError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
-        for name, allowed in (("d_update", ("sequential", "joint")), ("fake_bn", ("inference", "train")),
-                              ("fused_loop", ("auto", "on", "off")), ("compute_dtype", ("float32", "bfloat16")),
-                              ("d_norm", ("none", "batch", "layer", "spectral")),
-                              ("condition", ("none", "concat", "projection", "acgan")),
-                              ("fake_labels", ("uniform", "real"))):
-            if getattr(self, name) not in allowed:
-                raise UserError(f"--{_flag(name)} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        if self.d_update == "sequential" and is_coupled(self.loss):
+            raise UserError(f"--loss {self.loss} couples D's real and fake terms, so it has no sequential schedule; "
+                            f"add --d-update joint")
         return self
 
     def with_data(self, image_shape: tuple[int, ...], class_names: tuple[str, ...]) -> "Config":
@@ -246,26 +254,33 @@ class Config:
         return self.data_dir or os.environ.get("GAN_JAX_DATA_DIR") or None
 
 
-CHOICES: dict[str, typing.Collection[str]] = {"loss": LOSSES, "penalty": PENALTIES, "arch": ARCHITECTURES}
-"""String fields whose values name an entry of a dict of functions (a new entry there is a new choice)."""
+def _fields_where(**metadata: typing.Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Config) if all(f.metadata[k] == v for k, v in metadata.items()))
 
-# Fields that change array shapes or the math; a checkpoint only resumes under the same values.
-# (g_ema too, between 0 and > 0: the EMA copy of G exists only when it is on.)
-SHAPE_FIELDS = ("latent_dim", "g_hidden", "d_hidden", "arch", "d_norm", "image_shape", "condition",
-                "traced_hyperparams")
-# Fields that change the numbers (but not the shapes) of a run.
-MATH_FIELDS = ("batch_size", "seed", "d_update", "fake_bn", "leaky_slope", "bn_momentum",
-               "bn_epsilon", "learning_rate", "beta1", "beta2", "adam_eps", "loss", "penalty", "penalty_weight",
-               "d_steps", "d_clip", "g_ema", "g_learning_rate", "d_learning_rate", "g_beta1", "g_beta2",
-               "d_beta1", "d_beta2", "compute_dtype", "dataset", "class_names", "device_data_mb", "fake_labels",
-               "acgan_weight", "d_dropout")
-POPULATION_FIELDS = ("seed", "learning_rate", "g_learning_rate", "d_learning_rate", "beta1", "beta2", "g_beta1",
-                     "g_beta2", "d_beta1", "d_beta2", "penalty_weight", "g_ema", "acgan_weight")
+
+SHAPE_FIELDS = _fields_where(kind="shape")
+"""Fields that change array shapes; a checkpoint only resumes under the same values (g_ema too, between
+0 and > 0: the EMA copy of G exists only when it is on; run.check_resumable)."""
+POPULATION_FIELDS = _fields_where(kind="population")
 """The fields whose values may differ between the runs of one population (traced, not compiled in);
 on the command line each takes a comma-separated list (`--learning-rate 1e-4,2e-4`), and the
 population is the grid of every list with every seed (--seeds / --runs)."""
-DERIVED_FIELDS = ("image_shape", "class_names")
+MATH_FIELDS = _fields_where(kind="math") + POPULATION_FIELDS
+"""Fields that change the numbers (but not the shapes) of a run."""
+DERIVED_FIELDS = _fields_where(flag=False)
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
+TRACED_FIELDS = _fields_where(traced="step")
+"""The step's own hyperparameters kept in TrainState.hyper under traced_hyperparams (Adam's are in its
+inject_hyperparams state, the seed in the key)."""
+
+
+def choices(name: str) -> tuple[str, ...] | None:
+    """The values field `name` accepts (its Literal, or its `choices` dict's names); None if any."""
+    field = {f.name: f for f in dataclasses.fields(Config)}[name]
+    if field.metadata["choices"] is not None:
+        return tuple(field.metadata["choices"]())
+    hint = typing.get_type_hints(Config)[name]
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
 
 
 _DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint",
@@ -332,7 +347,7 @@ def to_dict(config: Config) -> dict[str, object]:
 
 
 def from_dict(values: dict[str, object]) -> Config:
-    """Inverse of `to_dict`; unknown keys are a UserError."""
+    """Inverse of `to_dict` (missing keys keep the default); unknown keys are a UserError."""
     names = {f.name for f in dataclasses.fields(Config)}
     unknown = sorted(set(values) - names)
     if unknown:
@@ -341,23 +356,40 @@ def from_dict(values: dict[str, object]) -> Config:
     return dataclasses.replace(Config(), **fixed)
 
 
+def load(path: str) -> Config:
+    """The config in JSON file `path` (any run's config.json, or a file with only some fields: the rest
+    keep their defaults), validated; UserError for a missing, unreadable or wrong file."""
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except OSError as e:
+        raise UserError(f"cannot read config file {path!r} ({e.strerror}); pass a JSON file such as a run's "
+                        f"config.json") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"config file {path!r} is not JSON ({e}); pass a JSON file such as a run's config.json") from None
+    if not isinstance(values, dict):
+        raise UserError(f"config file {path!r} holds no JSON object of fields; pass a file such as a run's config.json")
+    try:
+        return from_dict(values).validate()
+    except TypeError as e:  # a value of the wrong type (a list where a number goes, ...)
+        raise UserError(f"config file {path!r} has a bad value ({e}); compare it with --print-config's output") from None
+
+
 # ----------------------------------------------------------------------------------------------
-# Command line: one --flag per field, help text from the field docstrings.
+# Command line: one --flag per field, from its declaration.
 
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
 
 
-def field_docs(cls: type = Config) -> dict[str, str]:
-    """Attribute docstrings (the string literal under each field), by field name."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-            docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[union-attr]
-    return docs
+def _shown(value: object) -> str:
+    """A value as a user types it: 256,512 for a tuple, on/off for a bool."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -402,41 +434,52 @@ def seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _flag_kwargs(field: dataclasses.Field, hint: typing.Any) -> dict[str, typing.Any]:
+    """argparse keyword arguments of a field's flag: its type or choices and its help with the default."""
+    default = "" if field.default is None else f" (default: {_shown(field.default)})"
+    kwargs: dict[str, typing.Any] = {"default": None, "dest": field.name, "help": field.metadata["help"] + default}
+    if hint is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif choices(field.name) is not None:
+        kwargs.update(choices=choices(field.name), metavar="{" + ",".join(choices(field.name)) + "}")
+    elif hint == tuple[int, ...]:
+        kwargs.update(type=_positive_widths, metavar="W1,W2,...")
+    elif field.metadata["kind"] == "population" and field.name != "seed":  # one value, or several for a population
+        kwargs.update(type=_float_list, metavar="X[,X,...]")
+    elif hint in (int, float):
+        kwargs.update(type=hint, metavar="N" if hint is int else "X")
+    else:  # str or str | None
+        kwargs.update(type=str, metavar="NAME" if field.name == "dataset" else "PATH")
+    return kwargs
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """Add `--preset` and one flag per Config field; defaults are left unset (None) so that
-    only the flags actually given override the preset."""
-    parser.add_argument("--preset", default=None, choices=sorted(PRESETS),
-                        help="Named starting point; other flags override it (default: reference).")
-    docs = field_docs()
+    """Add `--preset`, `--config`, `--print-config` and one flag per Config field, grouped by concern;
+    defaults are left unset (None) so that only the flags actually given override the starting config."""
+    start = parser.add_argument_group("the starting config (default: the Keras reference); flags override it")
+    one = start.add_mutually_exclusive_group()
+    one.add_argument("--preset", default=None, choices=list(PRESETS), metavar="NAME",
+                     help=f"A named starting point: {', '.join(PRESETS)}.")
+    one.add_argument("--config", default=None, metavar="FILE",
+                     help="Start from the config in this JSON file (any run's config.json works).")
+    start.add_argument("--print-config", action="store_true",
+                       help="Print the resolved config as JSON and exit (nothing is trained or written).")
     hints = typing.get_type_hints(Config)
-    group = parser.add_argument_group("config (defaults reproduce the Keras reference)")
+    groups = {name: parser.add_argument_group(name) for name in GROUPS}
     for f in dataclasses.fields(Config):
-        if f.name in DERIVED_FIELDS:
-            continue
-        hint = hints[f.name]
-        help_text = f"{docs.get(f.name, '')} (default: {f.default})"
-        kwargs: dict[str, typing.Any] = {"default": None, "help": help_text, "dest": f.name}
-        if hint is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif typing.get_origin(hint) is Literal:
-            kwargs.update(choices=typing.get_args(hint))
-        elif hint == tuple[int, ...]:
-            kwargs.update(type=_positive_widths, metavar="W1,W2,...")
-        elif f.name in POPULATION_FIELDS and f.name != "seed":  # one value, or several for a population
-            kwargs.update(type=_float_list, metavar="X[,X,...]")
-        elif hint in (int, float):
-            kwargs.update(type=hint)
-        elif f.name in CHOICES:
-            kwargs.update(choices=sorted(CHOICES[f.name]))
-        elif f.name == "dataset":
-            kwargs.update(type=str, metavar="NAME")
-        else:  # str | None
-            kwargs.update(type=str, metavar="PATH")
-        group.add_argument(f"--{_flag(f.name)}", **kwargs)
+        if f.metadata["flag"]:
+            groups[f.metadata["group"]].add_argument(f"--{_flag(f.name)}", **_flag_kwargs(f, hints[f.name]))
+
+
+def starting_config(args: argparse.Namespace) -> Config:
+    """The config the flags start from: --config FILE, else --preset NAME, else the reference."""
+    if getattr(args, "config", None):
+        return load(args.config)
+    return preset(getattr(args, "preset", None) or "reference")
 
 
 def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
-    """`base` (default: the preset named by `args.preset`) with every given flag applied, validated.
+    """`base` (default: starting_config(args)) with every given flag applied, validated.
     UserError if the flags describe several runs (comma lists: see configs_from_args)."""
     configs = configs_from_args(args, base)
     if len(configs) > 1:
@@ -447,10 +490,10 @@ def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Co
 
 def configs_from_args(args: argparse.Namespace, base: Config | None = None,
                       seeds: typing.Sequence[int] | None = None) -> list[Config]:
-    """Every config the flags describe, validated: `base` (default: the preset `args.preset`) with each
+    """Every config the flags describe, validated: `base` (default: starting_config(args)) with each
     given flag applied; a comma list of a POPULATION_FIELDS flag, and `seeds`, make the grid of all
     their combinations (seeds vary fastest), in a stable order."""
-    base = base if base is not None else preset(args.preset or "reference")
+    base = base if base is not None else starting_config(args)
     overrides, grid = {}, {}
     for f in dataclasses.fields(Config):
         value = getattr(args, f.name, None)
@@ -466,3 +509,9 @@ def configs_from_args(args: argparse.Namespace, base: Config | None = None,
         grid["seed"] = tuple(seeds)
     combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     return [dataclasses.replace(base, **overrides, **combo).validate() for combo in combos]
+
+
+def print_config(configs: list[Config]) -> None:
+    """--print-config: the config as JSON on stdout (a population's: a list, one per run)."""
+    values = [to_dict(c) for c in configs]
+    print(json.dumps(values[0] if len(values) == 1 else values, indent=2))

@@ -45,11 +45,7 @@ def classifier_of(dataset: str, data_dir: str | None) -> dict:
     """The metrics classifier of `dataset`; UserError (one line) when there is none yet."""
     from gan_jax.metrics import classifier  # noqa: PLC0415
 
-    variables = classifier.find(dataset, data_dir)
-    if variables is None:
-        raise UserError(f"no metrics classifier for {dataset} (gan_jax ships Fashion-MNIST's); make one with "
-                        f"`python -m gan_jax.metrics.train_classifier --dataset {dataset}`")
-    return variables
+    return classifier.require(dataset, data_dir)
 
 
 def score_run(config: config_lib.Config, step: int, state, reference: Reference, n: int, seed: int = 0,

@@ -155,11 +155,7 @@ def _read_cache(name: str, split: str, data_dir: str | None) -> Dataset | None:
         try:
             with np.load(path) as z:
                 images, labels = z["image"], z["label"]
-                names = tuple(str(c) for c in z["class_names"]) if "class_names" in z else None
-            if images.ndim == 3:  # written by gan_jax before it kept channels: (N, 28, 28)
-                images = images[..., None]
-            if names is None and name == "fashion_mnist":
-                names = FASHION_MNIST_CLASSES
+                names = tuple(str(c) for c in z["class_names"])
             if images.dtype == np.uint8 and images.ndim == 4 and len(labels) == len(images) and names:
                 return Dataset(images, labels.astype(np.int32), names, name)
         except (OSError, KeyError, ValueError):
@@ -250,11 +246,6 @@ def _prepared(name: str, split: str, manual_dir: str | None, data_dir: str | Non
     if builder.info.splits and split not in builder.info.splits:
         raise UserError(f"{name} has no split {split!r}; it has {', '.join(sorted(builder.info.splits))}")
     return tfds, builder
-
-
-def load_fashion_mnist(split: str = "train", manual_dir: str | None = None, data_dir: str | None = None) -> Dataset:
-    """`load('fashion_mnist', split, ...)`: 'train' has 60,000 images, 'test' 10,000."""
-    return load("fashion_mnist", split, manual_dir, data_dir)
 
 
 def _builder(tfds, name: str, data_dir: str | None):

@@ -231,143 +231,280 @@ def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, ov
     arguments and the same `workdir` folder; process 0 alone writes files and prints
     (checkpoints: orbax, every process its share), and every process stops at the same iteration.
     """
-    config.validate()
-    writer = multihost.is_writer()
-    run.prepare_workdir(workdir, resume=resume, overwrite=overwrite)
-    if resume and not run.holds_run(workdir):
-        # A first start with --resume, or a start killed before it wrote config.json (a scheduler
-        # re-runs the same command): nothing to continue, so this is the run's start.
-        note(writer, f"--resume: no run in {workdir} yet; starting it")
-        resume = False
-    mesh = make_mesh(config)
+    return train_runs([config.validate()], [workdir], resume=resume, overwrite=overwrite, dataset=dataset)
+
+
+@dataclasses.dataclass
+class Runs:
+    """The K runs one program trains (K = 1: a single run, its state unbatched; K > 1: a population,
+    the states stacked on a leading run axis, the step vmapped): each run's config and folder, and
+    once opened, its checkpoint manager, metrics file and TensorBoard writer (on the writing process)."""
+
+    configs: list[Config]
+    folders: list[str]
+    stacked: bool
+    writer: bool = True
+    managers: list = dataclasses.field(default_factory=list)
+    metrics_files: list = dataclasses.field(default_factory=list)
+    tensorboards: list = dataclasses.field(default_factory=list)
+
+    def state_of(self, state: TrainState, k: int) -> TrainState:
+        """Run k's state (the stacked state's slice k)."""
+        return jax.tree_util.tree_map(lambda x: x[k], state) if self.stacked else state
+
+    def metrics_of(self, metrics: Metrics) -> list[dict[str, float]]:
+        """Every run's metrics as floats (a host transfer: at log points only)."""
+        host = jax.device_get(metrics)
+        if not self.stacked:
+            return [{k: float(v) for k, v in host.items()}]
+        return [{k: float(v[i]) for k, v in host.items()} for i in range(len(self.configs))]
+
+
+def train_runs(configs: list[Config], folders: list[str], *, resume: bool = False, overwrite: bool = False,
+               dataset: input_pipeline.Dataset | None = None) -> TrainState:
+    """The loop of every run: train configs[k] into folders[k], all in one program (see Runs; the
+    configs of a population differ only in POPULATION_FIELDS and are traced_hyperparams, population.py
+    checks that). Returns the final state (stacked for K > 1). As train_and_evaluate, for each run."""
+    runs = Runs(list(configs), list(folders), stacked=len(configs) > 1, writer=multihost.is_writer())
+    resuming = prepare_folders(runs, resume, overwrite)
+    mesh = make_mesh(runs.configs[0])
     streaming = False
     if dataset is None:
-        dataset, streaming = load_train_split(config, writer)
-    config = config.with_data(dataset.image_shape, dataset.class_names)
+        dataset, streaming = load_train_split(runs.configs[0], runs.writer)
+        if streaming and runs.stacked:
+            raise UserError(f"a population keeps the training set on the device; {runs.configs[0].dataset} is over "
+                            f"--device-data-mb {runs.configs[0].device_data_mb}: raise it, or train the runs one by one")
+    runs.configs = [c.with_data(dataset.image_shape, dataset.class_names) for c in runs.configs]
+    config = runs.configs[0]
     build_models(config)  # an architecture that cannot make these images says so now
-    changes = {}
-    if resume:
-        with open(os.path.join(workdir, "config.json")) as f:
-            changes = run.check_resumable(config_lib.from_dict(json.load(f)), config, warn=writer)
+    changes = [run.check_resumable(_stored(f), c, warn=runs.writer) if r else {}
+               for f, c, r in zip(runs.folders, runs.configs, resuming)]
     if config.batch_size > len(dataset) and not streaming:
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
-
-    evaluator, schedule = None, config  # schedule: the event points (without evaluation when it cannot run)
-    if config.eval_every:
-        from gan_jax.metrics import classifier  # noqa: PLC0415  (the metrics classifier, only when used)
-        from gan_jax.metrics.reference import Reference  # noqa: PLC0415
-
-        variables = classifier.find(config.dataset, config.resolved_data_dir())
-        if variables is None:
-            note(writer, f"evaluation off: no metrics classifier for {config.dataset} yet (make one with "
-                          f"`python -m gan_jax.metrics.train_classifier --dataset {config.dataset}`)")
-            schedule = dataclasses.replace(config, eval_every=0)
-        else:
-            evaluator = Reference.from_dataset(dataset, config.eval_samples, config.seed, variables)
-
+    evaluators, schedule = make_evaluators(runs, dataset)
     replicated = NamedSharding(mesh, P())
     multihost.barrier("every process checked the workdir")  # before process 0 changes what they read
-    if overwrite and not resume and writer:  # everything is valid: only now replace the old run
-        run.remove_outputs(workdir)
+    if overwrite and not resume and runs.writer:  # everything is valid: only now replace the old runs
+        for folder in runs.folders:
+            run.remove_outputs(folder)
     multihost.barrier("the workdir is ready")
-    ckpt = checkpoints.manager(workdir, keep=config.keep_checkpoints)
-    restored = checkpoints.restore(ckpt, abstract_train_state(config, replicated)) if resume else None
-    if restored is None:
-        state = jax.device_put(create_train_state(config, jax.random.PRNGKey(config.seed)), replicated)
-        if resume:
-            note(writer, "no checkpoint yet: resuming from iteration 0")
-    else:
-        state = jax.device_put(with_hyperparams(restored[1], config), replicated)  # (traced ones as configured now)
-    start = int(state.step)
-
-    # Everything is valid: write the run's record.
-    if writer:
-        write_record(workdir, config, start, resume, changes, dataset)
+    runs.managers = [checkpoints.manager(f, keep=c.keep_checkpoints) for f, c in zip(runs.folders, runs.configs)]
+    state = initial_state(runs, resuming, replicated)
+    start = int(state.step[0] if runs.stacked else state.step)
+    if runs.writer:  # everything is valid: write each run's record
+        for folder, c, r, ch in zip(runs.folders, runs.configs, resuming, changes):
+            write_record(folder, c, start, r, ch, dataset)
     if start >= config.iterations:
-        note(writer, f"the run in {workdir} is already complete ({start} iterations); raise --iterations to continue")
+        note(runs.writer, f"{_what(runs)} is already complete ({start} iterations); raise --iterations to continue")
         return state
-
     if streaming:
         images, labels, batches = None, None, input_pipeline.stream(
             config.dataset, "train", config.d_steps * config.batch_size, config.seed, skip=start,
             manual_dir=config.resolved_manual_dir(), data_dir=config.resolved_data_dir())
-        note(writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
+        note(runs.writer, f"streaming {config.dataset} from tfds (over --device-data-mb {config.device_data_mb})")
     else:
         images, batches = jax.device_put(dataset.images, replicated), None
         labels = jax.device_put(dataset.labels, replicated) if config.condition != "none" else None
-    train_chunk = make_train_chunk(config, mesh, batches)
-    sample = make_sampler(config)
-    conditional = config.condition != "none"
-    # A conditional run asks for balanced classes (evaluation) and shows which (grids).
-    eval_labels = balanced_labels(config, config.eval_samples) if conditional else None
-    grid_labels = balanced_labels(config, SAMPLE_GRID) if conditional else None
+    train_chunk = make_train_chunk(config, mesh, batches, runs=len(runs.configs) if runs.stacked else 0)
+    with _open_outputs(runs), run.StopRequest() as stop:
+        return chunk_loop(runs, state, start, train_chunk, images, labels, evaluators, schedule, stop)
+
+
+def prepare_folders(runs: Runs, resume: bool, overwrite: bool) -> list[bool]:
+    """Check (and make) every run's folder; which runs resume (a --resume of a folder without a run
+    yet starts it: a first start, or one killed before it wrote config.json)."""
+    resuming = []
+    for folder in runs.folders:
+        run.prepare_workdir(folder, resume=resume, overwrite=overwrite)
+        if resume and not run.holds_run(folder):
+            note(runs.writer, f"--resume: no run in {folder} yet; starting it")
+        resuming.append(resume and run.holds_run(folder))
+    return resuming
+
+
+def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[int, Any], Config]:
+    """({seed: the real-image reference its runs are scored against}, the event schedule: the config,
+    without evaluation when no metrics classifier exists for the dataset)."""
+    config = runs.configs[0]
+    if not config.eval_every:
+        return {}, config
+    from gan_jax.metrics import classifier  # noqa: PLC0415  (the metrics classifier, only when used)
+    from gan_jax.metrics.reference import Reference  # noqa: PLC0415
+
+    try:
+        variables = classifier.require(config.dataset, config.resolved_data_dir())
+    except UserError as e:
+        note(runs.writer, f"evaluation off: {e}")
+        return {}, dataclasses.replace(config, eval_every=0)
+    # each run against the real images its own seed picks
+    return {seed: Reference.from_dataset(dataset, config.eval_samples, seed, variables)
+            for seed in sorted({c.seed for c in runs.configs})}, config
+
+
+def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding) -> TrainState:
+    """The state to start from, on the devices: fresh, or each resuming run's checkpoint: a single run's
+    newest readable one (falling back past an unreadable newest), a population's newest step that every
+    run has (a kill between two runs' saves leaves some a checkpoint ahead)."""
+    target = None  # the step to restore; None: the newest readable
+    if any(resuming):
+        common = set.intersection(*[set(m.all_steps(read=True)) if r else set()
+                                    for m, r in zip(runs.managers, resuming)])
+        if not common:
+            note(runs.writer, "no checkpoint yet: resuming from iteration 0" if not runs.stacked else
+                 "no checkpoint common to every run yet: the population restarts from iteration 0")
+            resuming = [False] * len(resuming)
+        elif runs.stacked:
+            target = max(common)
+    # (a resumed run's traced hyperparameters as configured now: a resume may change them)
+    states = [with_hyperparams(checkpoints.restore(m, abstract_train_state(c, sharding), target)[1], c) if r
+              else create_train_state(c, jax.random.PRNGKey(c.seed))
+              for m, c, r in zip(runs.managers, runs.configs, resuming)]
+    state = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states) if runs.stacked else states[0]
+    return jax.device_put(state, sharding)
+
+
+def chunk_loop(runs: Runs, state: TrainState, start: int, train_chunk: Callable, images: jax.Array | None,
+               labels: jax.Array | None, evaluators: dict[int, Any], schedule: Config, stop: run.StopRequest
+               ) -> TrainState:
+    """The chunks from `start` to the last iteration, writing each run's outputs at the event points."""
+    config = runs.configs[0]
+    sample = make_sampler(config)  # the same networks in every run: one compilation
     is_log, is_sample, is_ckpt, is_eval = event_points(schedule)
-    metrics_path = os.path.join(workdir, "metrics.jsonl")
-    progress = progress_bar(config, start) if writer else None
+    progress = progress_bar(config, start) if runs.writer else None
     t_start, t_first, done = time.perf_counter(), None, start
-    with _writer_only(writer, lambda: open(metrics_path, "a")) as metrics_file, run.StopRequest() as stop, \
-            _writer_only(writer, lambda: SummaryWriter(os.path.join(workdir, "tensorboard"))) as tensorboard:
-        lengths = chunk_lengths(schedule, start)
-        for length in lengths:
-            state, metrics, first_bad = train_chunk(state, images, np.int32(length), labels)
-            first_bad = int(first_bad)  # one scalar per chunk; chunks end on log/sample/checkpoint/eval points
-            done += length
-            last = done - 1
-            t_first = t_first or time.perf_counter()
-            stopping = multihost.any_process(stop.signum is not None)  # all processes stop after the same chunk
-            if is_log(last) or is_eval(last) or first_bad >= 0:
-                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                if is_eval(last) and first_bad < 0:  # every process scores (the same numbers): none waits
-                    fakes = np.asarray(sample(state, sample_key(config, last, EVAL_STREAM), config.eval_samples,
-                                              eval_labels))
-                    m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels))
-                if writer:
-                    metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
-                    metrics_file.flush()
-                    for name, value in m.items():
-                        tensorboard.add_scalar(name, value, last)
-                    console(progress, reference_log_line(last, m))
-                if progress is not None:
-                    progress.set_postfix(d_loss=f"{m['d_loss']:.3f}", d_acc=f"{m['d_acc']:.2f}",
-                                         g_loss=f"{m['g_loss']:.3f}", refresh=False)
-            if first_bad >= 0:
-                good = ckpt.latest_step()
-                raise RunFailed(f"training diverged: non-finite loss or weights at iteration {first_bad}; "
-                                f"nothing after the last good checkpoint ({good if good is not None else 'none'}) "
-                                f"was saved; lower --learning-rate or change --seed")
+    lengths = chunk_lengths(schedule, start)
+    for length in lengths:
+        state, metrics, first_bad = train_chunk(state, images, np.int32(length), labels)
+        first_bad = np.atleast_1d(np.asarray(first_bad))  # one scalar per run and chunk
+        done += length
+        last = done - 1
+        t_first = t_first or time.perf_counter()
+        stopping = multihost.any_process(stop.signum is not None)  # all processes stop after the same chunk
+        if is_log(last) or is_eval(last) or (first_bad >= 0).any():
+            per_run = runs.metrics_of(metrics)
+            if is_eval(last):
+                score(runs, state, per_run, first_bad, sample, evaluators, last)
+            log(runs, per_run, last, progress)
+        if (first_bad >= 0).any():
+            raise RunFailed(_diverged(runs, first_bad))
+        for k, (c, folder) in enumerate(zip(runs.configs, runs.folders)):
             if is_sample(last):
-                save_grids(config, workdir, state, sample, last, grid_labels, writer)
-            if is_eval(last) and writer:
-                save_curves(metrics_path, os.path.join(workdir, "curves.png"))
-            if is_ckpt(last) or (stopping and config.checkpoint_every > 0):
-                checkpoints.save(ckpt, done, state, config_lib.to_dict(config))
+                save_grids(c, folder, runs.state_of(state, k), sample, last, runs.writer)
+            if is_eval(last) and runs.writer:
+                save_curves(os.path.join(folder, "metrics.jsonl"), os.path.join(folder, "curves.png"))
+            if is_ckpt(last) or (stopping and c.checkpoint_every > 0):
+                checkpoints.save(runs.managers[k], done, runs.state_of(state, k), config_lib.to_dict(c))
+        if progress is not None:
+            progress.update(length)
+        if stopping and done < config.iterations:
             if progress is not None:
-                progress.update(length)
-            if stopping and done < config.iterations:
-                if progress is not None:
-                    progress.close()
-                saved = "checkpoint written" if config.checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
-                why = signal.Signals(stop.signum).name if stop.signum is not None else "a signal to another process"
-                note(writer, f"stopped by {why} after iteration {last} ({saved}); "
-                              f"continue with: python -m gan_jax.train --workdir {workdir} --resume")
-                return state
+                progress.close()
+            note(runs.writer, _stopped(runs, stop, last))
+            return state
     jax.block_until_ready(state)
-    t_end = time.perf_counter()
     if progress is not None:
         progress.close()
-    n = config.iterations - start
-    rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
-    if len(lengths) > 1:  # the rate after the first call, which includes compiling
-        rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
-    note(writer, f"done: {n} iterations in {t_end - t_start:.1f} s ({rate}); outputs in {workdir}")
+    note(runs.writer, _done(runs, start, lengths, t_start, t_first))
     return state
 
 
+def score(runs: Runs, state: TrainState, per_run: list[dict[str, float]], first_bad: np.ndarray,
+          sample: Callable[..., jax.Array], evaluators: dict[int, Any], last: int) -> None:
+    """Add each finite run's scores (fresh samples against its seed's real images) to its metrics.
+    Every process scores (the same numbers): none waits."""
+    for k, (c, m) in enumerate(zip(runs.configs, per_run)):
+        if first_bad[k] < 0:
+            eval_labels = balanced_labels(c, c.eval_samples) if c.condition != "none" else None
+            fakes = np.asarray(sample(runs.state_of(state, k), sample_key(c, last, EVAL_STREAM), c.eval_samples,
+                                      eval_labels))
+            m.update(evaluators[c.seed].score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels))
+
+
+def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -> None:
+    """Each run's metrics.jsonl line and TensorBoard scalars; the console line (the reference's, or a
+    population's summary) and the progress bar's losses."""
+    if not runs.writer:
+        return
+    for metrics_file, tensorboard, m in zip(runs.metrics_files, runs.tensorboards, per_run):
+        metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
+        metrics_file.flush()
+        for name, value in m.items():
+            tensorboard.add_scalar(name, value, last)
+    console(progress, reference_log_line(last, per_run[0]) if not runs.stacked else _summary_line(last, per_run))
+    if progress is not None:
+        mean = {k: np.mean([m[k] for m in per_run]) for k in ("d_loss", "d_acc", "g_loss")}
+        progress.set_postfix(d_loss=f"{mean['d_loss']:.3f}", d_acc=f"{mean['d_acc']:.2f}",
+                             g_loss=f"{mean['g_loss']:.3f}", refresh=False)
+
+
+@contextlib.contextmanager
+def _open_outputs(runs: Runs) -> Iterator[None]:
+    """Each run's metrics.jsonl (appended) and TensorBoard writer, open while the loop runs (writer only)."""
+    with contextlib.ExitStack() as stack:
+        if runs.writer:
+            runs.metrics_files = [stack.enter_context(open(os.path.join(f, "metrics.jsonl"), "a")) for f in runs.folders]
+            runs.tensorboards = [stack.enter_context(SummaryWriter(os.path.join(f, "tensorboard"))) for f in runs.folders]
+        yield
+
+
+def _what(runs: Runs) -> str:
+    return f"the run in {runs.folders[0]}" if not runs.stacked else \
+        f"the population in {os.path.commonpath(runs.folders)}"
+
+
+def _diverged(runs: Runs, first_bad: np.ndarray) -> str:
+    if not runs.stacked:
+        good = runs.managers[0].latest_step()
+        return (f"training diverged: non-finite loss or weights at iteration {int(first_bad[0])}; nothing after the "
+                f"last good checkpoint ({good if good is not None else 'none'}) was saved; lower --learning-rate "
+                f"or change --seed")
+    bad = [runs.folders[k] for k in np.flatnonzero(first_bad >= 0)]
+    return (f"training diverged in {', '.join(bad)} (non-finite loss or weights at iteration "
+            f"{int(first_bad[first_bad >= 0].min())}); every run stopped, the last good checkpoints kept; drop those "
+            f"runs or lower their --learning-rate")
+
+
+def _stopped(runs: Runs, stop: run.StopRequest, last: int) -> str:
+    saved = "checkpoint written" if runs.configs[0].checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
+    why = signal.Signals(stop.signum).name if stop.signum is not None else "a signal to another process"
+    how = f"python -m gan_jax.train --workdir {runs.folders[0]} --resume" if not runs.stacked else \
+        "the same command and --resume"
+    return f"stopped by {why} after iteration {last} ({saved}); continue with: {how}"
+
+
+def _done(runs: Runs, start: int, lengths: list[int], t_start: float, t_first: float) -> str:
+    t_end, n, k = time.perf_counter(), runs.configs[0].iterations - start, len(runs.configs)
+    rate = f"{n / (t_end - t_start):.1f} it/s including compilation"
+    if len(lengths) > 1:  # the rate after the first call, which includes compiling
+        rate += f", {(n - lengths[0]) / (t_end - t_first):.1f} it/s after the first call"
+    if runs.stacked:
+        rate += f"; {k * n / (t_end - t_start):.1f} run-iterations/s"
+    what = f"{n} iterations" if not runs.stacked else f"{k} runs x {n} iterations"
+    where = runs.folders[0] if not runs.stacked else os.path.commonpath(runs.folders)
+    return f"done: {what} in {t_end - t_start:.1f} s ({rate}); outputs in {where}"
+
+
+def _summary_line(iteration: int, per_run: list[dict[str, float]]) -> str:
+    """`N [K runs] D loss mean (min..max), G loss ..., FID ...` for the console."""
+    parts = []
+    for key, name in (("d_loss", "D loss"), ("g_loss", "G loss"), ("fid", "FID"), ("label_accuracy", "label acc")):
+        values = [m[key] for m in per_run if key in m]
+        if values:
+            parts.append(f"{name} {np.mean(values):.4f} ({min(values):.4f}..{max(values):.4f})")
+    return f"{iteration} [{len(per_run)} runs] " + ", ".join(parts)
+
+
+def _stored(folder: str) -> Config:
+    """The config.json of the run in `folder`."""
+    return config_lib.load(os.path.join(folder, "config.json"))
+
+
 def save_grids(config: Config, workdir: str, state: TrainState, sample: Callable[..., jax.Array], last: int,
-                grid_labels: np.ndarray | None, writer: bool) -> None:
-    """The 3x3 grid after iteration `last` (titled with the classes asked for in a conditional run),
+               writer: bool) -> None:
+    """The 3x3 grid after iteration `last` (titled with the classes asked for in a conditional run: balanced),
     and a conditional run's class grid; the last iteration's also as final.png / final_classes.png."""
+    grid_labels = balanced_labels(config, SAMPLE_GRID) if config.condition != "none" else None
     key = sample_key(config, last)
     grid = np.asarray(sample(state, key, SAMPLE_GRID, grid_labels))
     titles = None if grid_labels is None else [config.class_names[c] for c in grid_labels]
@@ -417,16 +554,6 @@ def write_record(workdir: str, config: Config, start: int, resume: bool, changes
         pick = rng.integers(0, len(dataset), SAMPLE_GRID)
         plotting.save_grid(dataset.normalized(pick), os.path.join(workdir, "dataset_preview.png"),
                            titles=[dataset.class_names[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
-
-
-@contextlib.contextmanager
-def _writer_only(writer: bool, open_it: Callable[[], Any]) -> Iterator[Any]:
-    """What open_it() opens (a file, a SummaryWriter) on the writing process; None elsewhere."""
-    if not writer:
-        yield None
-        return
-    with open_it() as handle:
-        yield handle
 
 
 def note(writer: bool, line: str) -> None:

@@ -1,14 +1,19 @@
-"""The GAN losses: one plain function per loss, and `LOSSES`, the dict `--loss` names.
+"""The GAN losses: two plain functions per loss, and `LOSSES`, the dict `--loss` names.
 
-A loss is `loss(out, role) -> float32 scalar`: `out` is D's output float32 (B,) on one batch
-(logits for the BCE losses, raw scores otherwise), `role` says whose term it is:
-  'd_real'  D's loss on real images          (D minimises d_real + d_fake)
-  'd_fake'  D's loss on generated images
-  'g'       G's loss on generated images     (G minimises it through D)
-Every loss here is a sum of a real term and a fake term, which is what lets the reference's
-sequential schedule (one D update on real, then one on fake) and the joint one use the same
-function. To add a loss: write one such function below and add it to LOSSES; `--loss NAME` then
-names it.
+A loss is a pair of functions of D's outputs (float32 (B,): logits for the BCE losses, raw scores
+otherwise) on a batch of real images and a batch of fakes:
+
+    d_loss(real_out, fake_out) -> (real_term, fake_term)   D minimises real_term + fake_term
+    g_loss(fake_out, real_out) -> g_term                   G minimises it through D
+
+Most losses are a sum of a term on the reals and a term on the fakes (`separable`): each term reads
+its own side only, which is what lets the reference's sequential schedule (one D update on the real
+term, then one on the fake term) use them. Relativistic losses couple the two sides (RaGAN, RpGAN):
+they run with `--d-update joint` only; the step finds out which a loss is from the function itself
+(step.reads_argument), so there is nothing to declare. G's term sees D's outputs on the reals of
+the iteration (D fixed) only when it reads them.
+
+To add a loss: write its two functions below and add the pair to LOSSES; `--loss NAME` names it.
 
 The reference's BCE is computed from logits: exact where the probability is representable and
 finite where it saturates (tested against the Keras formula to 1e-5).
@@ -17,14 +22,14 @@ finite where it saturates (tested against the Keras formula to 1e-5).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-Role = Literal["d_real", "d_fake", "g"]
-Loss = Callable[[jax.Array, Role], jax.Array]
+DLoss = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
+GLoss = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 def bce_with_logits(logits: jax.Array, target: float) -> jax.Array:
@@ -35,56 +40,105 @@ def bce_with_logits(logits: jax.Array, target: float) -> jax.Array:
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)))
 
 
-def ns(out: jax.Array, role: Role) -> jax.Array:
-    """Non-saturating GAN (Goodfellow et al. 2014, sec. 3; the reference's, Keras BCE).
+# --- Non-saturating GAN (Goodfellow et al. 2014, sec. 3; the reference's, Keras BCE) ---
+# D: -E[log sigmoid(D(x))] - E[log(1 - sigmoid(D(G(z))))];  G: -E[log sigmoid(D(G(z)))].
 
-    D: -E[log sigmoid(D(x))] - E[log(1 - sigmoid(D(G(z))))];  G: -E[log sigmoid(D(G(z)))].
-    """
-    return bce_with_logits(out, 0.0 if role == "d_fake" else 1.0)
-
-
-def minimax(out: jax.Array, role: Role) -> jax.Array:
-    """Minimax (saturating) GAN (Goodfellow et al. 2014, eq. 1).
-
-    D: as `ns`;  G: E[log(1 - sigmoid(D(G(z))))] = -E[softplus(D(G(z)))] (G minimises it).
-    """
-    if role == "g":
-        return -jnp.mean(jax.nn.softplus(out))
-    return ns(out, role)
+def ns_d(real_out: jax.Array, fake_out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return bce_with_logits(real_out, 1.0), bce_with_logits(fake_out, 0.0)
 
 
-def lsgan(out: jax.Array, role: Role) -> jax.Array:
-    """Least-squares GAN (Mao et al. 2017, eq. 2 with a=0, b=1, c=1); D's raw output, no sigmoid.
-
-    D: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2];  G: 1/2 E[(D(G(z)) - 1)^2].
-    """
-    target = 0.0 if role == "d_fake" else 1.0
-    return 0.5 * jnp.mean(jnp.square(out - target))
+def ns_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:  # noqa: ARG001
+    return bce_with_logits(fake_out, 1.0)
 
 
-def wgan(out: jax.Array, role: Role) -> jax.Array:
-    """Wasserstein GAN (Arjovsky et al. 2017, Algorithm 1); D is the critic, its raw output.
+# --- Minimax (saturating) GAN (Goodfellow et al. 2014, eq. 1) ---
+# D: as ns;  G: E[log(1 - sigmoid(D(G(z))))] = -E[softplus(D(G(z)))] (G minimises it).
 
-    D: -E[D(x)] + E[D(G(z))];  G: -E[D(G(z))]. Needs a Lipschitz D: `--d-clip C` (weight
-    clipping, the paper's), `--penalty wgan_gp` or `--d-norm spectral`.
-    """
-    return jnp.mean(out) if role == "d_fake" else -jnp.mean(out)
+def minimax_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:  # noqa: ARG001
+    return -jnp.mean(jax.nn.softplus(fake_out))
 
 
-def hinge(out: jax.Array, role: Role) -> jax.Array:
-    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 16-17); D's raw output.
+# --- Least-squares GAN (Mao et al. 2017, eq. 2 with a=0, b=1, c=1); D's raw output, no sigmoid ---
+# D: 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2];  G: 1/2 E[(D(G(z)) - 1)^2].
 
-    D: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))];  G: -E[D(G(z))].
-    """
-    if role == "d_real":
-        return jnp.mean(jax.nn.relu(1.0 - out))
-    if role == "d_fake":
-        return jnp.mean(jax.nn.relu(1.0 + out))
-    return -jnp.mean(out)
+def lsgan_d(real_out: jax.Array, fake_out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return 0.5 * jnp.mean(jnp.square(real_out - 1.0)), 0.5 * jnp.mean(jnp.square(fake_out - 0.0))
 
 
-LOSSES: dict[str, Loss] = {"ns": ns, "minimax": minimax, "lsgan": lsgan, "wgan": wgan, "hinge": hinge}
-"""`--loss` name -> loss function."""
+def lsgan_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:  # noqa: ARG001
+    return 0.5 * jnp.mean(jnp.square(fake_out - 1.0))
+
+
+# --- Wasserstein GAN (Arjovsky et al. 2017, Algorithm 1); D is the critic, its raw output ---
+# D: -E[D(x)] + E[D(G(z))];  G: -E[D(G(z))]. Needs a Lipschitz D: `--d-clip C` (the paper's weight
+# clipping), `--penalty wgan_gp` or `--d-norm spectral`.
+
+def wgan_d(real_out: jax.Array, fake_out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return -jnp.mean(real_out), jnp.mean(fake_out)
+
+
+def wgan_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:  # noqa: ARG001
+    return -jnp.mean(fake_out)
+
+
+# --- Hinge loss (Lim & Ye 2017; Miyato et al. 2018, eq. 16-17); D's raw output ---
+# D: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))];  G: -E[D(G(z))] (as wgan_g).
+
+def hinge_d(real_out: jax.Array, fake_out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return jnp.mean(jax.nn.relu(1.0 - real_out)), jnp.mean(jax.nn.relu(1.0 + fake_out))
+
+
+# --- Relativistic average GAN, RaGAN (Jolicoeur-Martineau 2019, eq. 15-16 with the NS loss) ---
+# With C = D's raw output, r = C(x_r) - E[C(x_f)], f = C(x_f) - E[C(x_r)]:
+# D: -E[log sigmoid(r)] - E[log(1 - sigmoid(f))];  G: -E[log sigmoid(f)] - E[log(1 - sigmoid(r))].
+
+def ragan_d(real_out: jax.Array, fake_out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return (bce_with_logits(real_out - jnp.mean(fake_out), 1.0),
+            bce_with_logits(fake_out - jnp.mean(real_out), 0.0))
+
+
+def ragan_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:
+    return bce_with_logits(fake_out - jnp.mean(real_out), 1.0) + bce_with_logits(real_out - jnp.mean(fake_out), 0.0)
+
+
+# --- Relativistic pairing GAN, RpGAN (Jolicoeur-Martineau 2019; the loss of R3GAN, Huang et al. 2024,
+# eq. 2 with f = -softplus(-t)) ---
+# Real x_i paired with fake G(z_i): D: E[softplus(D(G(z_i)) - D(x_i))];  G: E[softplus(D(x_i) - D(G(z_i)))].
+# The pair loss has no real and fake parts: each term is half of it, so D's joint objective
+# 0.5 * (real + fake + w * penalty) is the paper's pair loss + gamma-weighted penalties, halved
+# (R3GAN: L + gamma/2 (R1 + R2) with R = E||grad||^2 = 2 * our r1 / r2; Adam ignores the scale).
+
+def rpgan_d(real_out: jax.Array, fake_out: jax.Array) -> tuple[jax.Array, jax.Array]:
+    pair = jnp.mean(jax.nn.softplus(fake_out - real_out))
+    return 0.5 * pair, 0.5 * pair
+
+
+def rpgan_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:
+    return jnp.mean(jax.nn.softplus(real_out - fake_out))
+
+
+LOSSES: dict[str, tuple[DLoss, GLoss]] = {
+    "ns": (ns_d, ns_g), "minimax": (ns_d, minimax_g), "lsgan": (lsgan_d, lsgan_g), "wgan": (wgan_d, wgan_g),
+    "hinge": (hinge_d, wgan_g), "ragan": (ragan_d, ragan_g), "rpgan": (rpgan_d, rpgan_g)}
+"""`--loss` name -> (D's loss, G's loss)."""
+
+def reads_argument(fn: Callable[..., Any], argnum: int, *args: Any) -> bool:
+    """Whether fn(*args) reads args[argnum]: its result is not finite when that argument is NaN.
+
+    How the step tells a coupled loss from a separable one, and on which sequential D update a
+    penalty belongs (the one on the fakes if it reads them), from the functions themselves."""
+    probe = list(args)
+    probe[argnum] = jnp.full_like(args[argnum], jnp.nan)
+    return not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(fn(*probe)))
+
+
+def is_coupled(name: str) -> bool:
+    """Whether --loss `name`'s real term reads D's outputs on the fakes or its fake term those on the
+    reals (RaGAN, RpGAN): such a loss needs --d-update joint."""
+    d_loss, _ = LOSSES[name]
+    x = jnp.linspace(-1.0, 1.0, 4)
+    return reads_argument(lambda r, f: d_loss(r, f)[0], 1, x, x) or reads_argument(lambda r, f: d_loss(r, f)[1], 0, x, x)
+
 
 DECISION_THRESHOLD: dict[str, float] = {"lsgan": 0.5}
 """Where D's output separates "real" from "fake" for d_acc: 0 (logit 0 = probability 1/2; the

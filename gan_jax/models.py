@@ -51,13 +51,6 @@ from gan_jax.errors import UserError
 FASHION_MNIST_SHAPE = (28, 28, 1)
 """Height, width, channels of a Fashion-MNIST image (the networks' default)."""
 
-NORMS = ("none", "batch", "layer", "spectral")
-"""The discriminator normalizations (`--d-norm`)."""
-
-CONDITIONS = ("none", "concat", "projection", "acgan")
-"""The class conditionings (`--condition`)."""
-
-
 DOT_F32 = functools.partial(jax.lax.dot_general, preferred_element_type=jnp.float32)
 """lax.dot_general whose products accumulate and come out in float32 (bf16 inputs under
 --compute-dtype bfloat16). Without it a bf16 x bf16 -> bf16 product is upcast and run as a float32

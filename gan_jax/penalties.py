@@ -8,9 +8,11 @@ for penalties that sample points. The step adds `--penalty-weight` times it to D
 never sees it). Gradients with respect to the input are of sum_i d(x)_i, i.e. per sample when D
 treats samples independently (no BatchNorm in D), as in the papers' code.
 
-`PENALTY_TERM` says which of the reference's two sequential D updates (the one on real images
-or the one on fakes) carries each penalty; a joint update carries them all.
-To add a penalty: write one such function and add it to PENALTIES and PENALTY_TERM.
+Which of the reference's two sequential D updates carries a penalty follows from the function:
+the update on the fakes if it reads `fake` (wgan_gp, r2), else the update on the reals (dragan, r1)
+(step.reads_argument); a joint update carries every penalty. `--penalty none` (the reference) adds
+nothing.
+To add a penalty: write one such function and add it to PENALTIES; `--penalty NAME` names it.
 """
 
 from __future__ import annotations
@@ -40,11 +42,6 @@ def _unit_gradient_norm(d: D, x: jax.Array) -> jax.Array:
     return jnp.mean(jnp.square(norms - 1.0))
 
 
-def none(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # noqa: ARG001
-    """No penalty (the reference): 0."""
-    return jnp.zeros((), jnp.float32)
-
-
 def wgan_gp(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:
     """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): E[(||grad D(x_hat)||_2 - 1)^2] at
     x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample."""
@@ -72,10 +69,5 @@ def r2(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # 
     return 0.5 * jnp.mean(_squared_norms(input_gradients(d, fake)))
 
 
-PENALTIES: dict[str, Penalty] = {"none": none, "wgan_gp": wgan_gp, "dragan": dragan, "r1": r1, "r2": r2}
-"""`--penalty` name -> penalty function."""
-
-PENALTY_TERM: dict[str, str] = {"none": "d_real", "wgan_gp": "d_fake", "dragan": "d_real", "r1": "d_real",
-                                "r2": "d_fake"}
-"""Which sequential D update carries the penalty: 'd_real' (with the reals) or 'd_fake' (with the
-fakes; wgan_gp needs both batches, present at either update)."""
+PENALTIES: dict[str, Penalty] = {"wgan_gp": wgan_gp, "dragan": dragan, "r1": r1, "r2": r2}
+"""`--penalty` name -> penalty function (`none`, the reference, is no entry: nothing is added)."""

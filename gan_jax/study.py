@@ -1,7 +1,9 @@
-"""`python -m gan_jax.study`: rank GAN methods with error bars — presets x seeds at one fixed budget.
+"""`python -m gan_jax.study`: rank GAN methods with error bars — configs x seeds at one fixed budget.
 
     python -m gan_jax.study --workdir runs/study                     # every literature preset x seeds 0,1,2
     python -m gan_jax.study --presets reference,wgan_gp --seeds 0,1,2,3,4 --iterations 5001 --workdir runs/s2
+    python -m gan_jax.study --presets reference --configs ns_r1=ns_r1.json --workdir runs/s3   # any configs
+    python -m gan_jax.study ... --shard 2/8      # on machine 2 of 8 (a SLURM array task): its slice only
 
 Why: Lucic et al. (2018, "Are GANs Created Equal?") found the spread of FID over random seeds larger
 than most differences between methods, so one seed per method ranks noise. A study trains every
@@ -16,14 +18,22 @@ training images (gan_jax.evaluate's scores, into the run's eval.json), and write
     WORKDIR/study.json       every run's scores, the summary, the machine and the command's settings
     WORKDIR/fid_boxplot.png  FID per preset over the seeds (a box and every seed's point)
 
-Run k of a preset is WORKDIR/PRESET/seed_S, an ordinary run folder (gan_jax.sample and
-gan_jax.evaluate read it); a preset's seeds train as one population (population.py: one program,
+What is compared: named presets (--presets) and config files (--configs: JSON such as any run's
+config.json, or a file holding only the fields that differ from the reference; labelled by the file's
+name, or LABEL=FILE). Run k of a config is WORKDIR/LABEL/seed_S, an ordinary run folder (gan_jax.sample
+and gan_jax.evaluate read it); a config's seeds train as one population (population.py: one program,
 the step vmapped over the runs). The same command continues an interrupted study: trained runs are
-not retrained, scored runs (same checkpoint, N and seed) not rescored. A preset whose runs diverge
+not retrained, scored runs (same checkpoint, N and seed) not rescored. A config whose runs diverge
 is reported as such and the study goes on.
 
+Beyond one machine: `--shard I/N` makes process I (0 .. N-1) of N train and score only its slice of
+the grid (the configs dealt round-robin, or with fewer configs than N, their runs), into the shared
+WORKDIR, and write no table; the same command without --shard then finds every run trained and scored, and only
+summarizes (it trains or scores whatever a failed shard left).
+
 Read top to bottom: LITERATURE_PRESETS and LUCIC_FASHION_MNIST_FID (the default grid and the
-published numbers), main, then _train_preset, _score, summarize, the table and rank correlation.
+published numbers), main, then study_configs and shard_of (the grid and a shard's slice), _train,
+_score, summarize, the table and rank correlation.
 """
 
 from __future__ import annotations
@@ -60,11 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The `python -m gan_jax.study` parser."""
     parser = config_lib.OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--workdir", default=os.path.join("runs", "study"),
-                        help="Folder of the study: one folder per preset, the table and the plot (default: runs/study).")
-    parser.add_argument("--presets", type=_preset_list, default=LITERATURE_PRESETS, metavar="P1,P2,...",
-                        help=f"The methods compared (default: {','.join(LITERATURE_PRESETS)}).")
+                        help="Folder of the study: one folder per config, the table and the plot (default: runs/study).")
+    parser.add_argument("--presets", type=_preset_list, default=None, metavar="P1,P2,...",
+                        help=f"Presets compared (default, without --configs: {','.join(LITERATURE_PRESETS)}).")
+    parser.add_argument("--configs", nargs="+", default=(), metavar="[LABEL=]FILE",
+                        help="Config files compared (JSON, e.g. a run's config.json or only the fields that differ "
+                             "from the reference), each labelled by its file name without .json, or LABEL.")
+    parser.add_argument("--dataset", default=None, metavar="NAME",
+                        help="Train and score every config on this tfds dataset (default: each config's own).")
+    parser.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                        help="Train and score only slice I (0 .. N-1) of N of the runs, and write no table; the "
+                             "command without --shard then summarizes.")
     parser.add_argument("--seeds", type=config_lib.seed_list, default=(0, 1, 2), metavar="S1,S2,...",
-                        help="The seeds of every preset (default: 0,1,2; at least 2 for a spread).")
+                        help="The seeds of every config (default: 0,1,2; at least 2 for a spread).")
     parser.add_argument("--iterations", type=config_lib.positive_int, default=config_lib.Config().iterations,
                         metavar="N",
                         help="The fixed budget: training iterations of every run (default: the reference's 10001).")
@@ -83,13 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 10:
         raise UserError(f"--n must be at least 10, got {args.n}")
-    configs = {name: [dataclasses.replace(config_lib.preset(name), seed=s, iterations=args.iterations, eval_every=0,
-                                          manual_dir=args.manual_dir, data_dir=args.data_dir, progress=args.progress)
-                      for s in args.seeds] for name in args.presets}
+    configs = study_configs(args)
     run.prepare_workdir(args.workdir, resume=True)  # a writable folder; a study's is continued, never refused
-    for name, cs in configs.items():
+    for label, cs in configs.items():
         for c in cs:
-            _check_budget(_run_folder(args.workdir, name, c.seed), args.iterations)
+            _check_budget(_run_folder(args.workdir, label, c.seed), args.iterations)
+    mine = shard_of(configs, args.shard)
 
     from gan_jax import loop  # noqa: PLC0415  (JAX and the data only once the flags are known good)
     from gan_jax.evaluate import classifier_of  # noqa: PLC0415
@@ -100,22 +117,33 @@ def main(argv: list[str] | None = None) -> int:
     reference = Reference.from_dataset(dataset, args.n, args.eval_seed,
                                        classifier_of(first.dataset, first.resolved_data_dir()))
     runs, failed = {}, {}
-    for i, (name, cs) in enumerate(configs.items()):
-        print(f"study: {i + 1}/{len(configs)} {name}, seeds {','.join(map(str, args.seeds))}, "
-              f"{args.iterations} iterations", file=sys.stderr)
+    for i, (label, cs) in enumerate(mine.items()):
+        announce = (f"study: {i + 1}/{len(mine)} {label}, seeds {','.join(str(c.seed) for c in cs)}, {args.iterations} "
+                    f"iterations{'' if args.shard is None else f' (shard {args.shard[0]}/{args.shard[1]})'}")
         try:
-            finished = _train_preset(cs, os.path.join(args.workdir, name), dataset)
+            finished = _train(cs, os.path.join(args.workdir, label), dataset, announce)
         except RunFailed as e:
-            failed[name] = str(e)
-            print(f"study: {name} failed: {e}", file=sys.stderr)
+            failed[label] = str(e)
+            print(f"study: {label} failed: {e}", file=sys.stderr)
             continue
         if not finished:  # stopped by a signal, its runs checkpointed: nothing half-trained is scored
-            print(f"study: stopped while training {name}; run the same command to continue", file=sys.stderr)
+            print(f"study: stopped while training {label}; run the same command to continue", file=sys.stderr)
             return 0
-        runs[name] = [_score(_run_folder(args.workdir, name, c.seed), reference, args.n, args.eval_seed) for c in cs]
-    study = {"settings": {"presets": list(args.presets), "seeds": list(args.seeds), "iterations": args.iterations,
-                          "n": args.n, "eval_seed": args.eval_seed},
-             "machine": _machine(), "summary": summarize(runs, args.workdir), "failed": failed, "runs": runs}
+        runs[label] = [_score(_run_folder(args.workdir, label, c.seed), reference, args.n, args.eval_seed) for c in cs]
+    if args.shard is not None:
+        print(f"study: shard {args.shard[0]}/{args.shard[1]} done ({sum(map(len, runs.values()))} runs); the command "
+              f"without --shard summarizes once every shard is done", file=sys.stderr)
+        return 1 if failed else 0
+    write_study(args, runs, failed)
+    return 0
+
+
+def write_study(args: argparse.Namespace, runs: dict[str, list[dict]], failed: dict[str, str]) -> None:
+    """study.json, study.md (also printed) and fid_boxplot.png in the study's workdir."""
+    study = {"settings": {"configs": list(runs) + [label for label in failed if label not in runs],
+                          "seeds": list(args.seeds), "iterations": args.iterations, "n": args.n,
+                          "eval_seed": args.eval_seed},
+             "machine": _machine(), "summary": summarize(runs), "failed": failed, "runs": runs}
     study["lucic_spearman"] = spearman(
         {name: s["fid"]["mean"] for name, s in study["summary"].items()}, LUCIC_FASHION_MNIST_FID)
     table = markdown_table(study)
@@ -131,11 +159,44 @@ def main(argv: list[str] | None = None) -> int:
                      title=f"{len(args.seeds)} seeds x {args.iterations} iterations", log=spread > 10)
     print(table, end="")
     print(f"wrote {args.workdir}/study.md, study.json and fid_boxplot.png", file=sys.stderr)
-    return 0
+
+
+def study_configs(args: argparse.Namespace) -> dict[str, list[config_lib.Config]]:
+    """label -> the config of each seed: the presets, then the config files, in the order given, each at the
+    study's budget (iterations, no evaluation during training) and --dataset."""
+    bases = {name: config_lib.preset(name) for name in (args.presets or (() if args.configs else LITERATURE_PRESETS))}
+    for entry in args.configs:
+        label, _, path = entry.rpartition("=")
+        label = label or os.path.splitext(os.path.basename(path))[0]
+        if label in bases:
+            raise UserError(f"two configs are labelled {label!r}; name them apart with LABEL=FILE")
+        bases[label] = config_lib.load(path)
+    data = {"dataset": args.dataset} if args.dataset else {}
+    return {label: [dataclasses.replace(base, seed=s, iterations=args.iterations, eval_every=0, manual_dir=args.manual_dir,
+                                        data_dir=args.data_dir, progress=args.progress, **data).validate()
+                    for s in args.seeds] for label, base in bases.items()}
+
+
+def shard_of(configs: dict[str, list[config_lib.Config]], shard: tuple[int, int] | None
+             ) -> dict[str, list[config_lib.Config]]:
+    """The runs shard (I, N) trains (every run without a shard): with at least N configs, config j (all its
+    seeds, one population as without shards: the same numbers) when j % N == I; else run j of the grid
+    (labels in order, seeds within), so N machines share even one config's seeds."""
+    if shard is None:
+        return configs
+    index, count = shard
+    if len(configs) >= count:
+        return {label: cs for j, (label, cs) in enumerate(configs.items()) if j % count == index}
+    grid = [(label, c) for label, cs in configs.items() for c in cs]
+    mine: dict[str, list[config_lib.Config]] = {}
+    for j, (label, c) in enumerate(grid):
+        if j % count == index:
+            mine.setdefault(label, []).append(c)
+    return mine
 
 
 def _run_folder(workdir: str, name: str, seed: int) -> str:
-    """Where a preset's run of `seed` lives (the population's layout: PRESET/seed_S)."""
+    """Where a config's run of `seed` lives (the population's layout: LABEL/seed_S)."""
     return os.path.join(workdir, name, f"seed_{seed}")
 
 
@@ -150,22 +211,27 @@ def _check_budget(folder: str, iterations: int) -> None:
                         f"pass --iterations {max(steps)} or another --workdir")
 
 
-def _train_preset(configs: list[config_lib.Config], folder: str, dataset) -> bool:
-    """Train (or finish) the preset's seeds as one population in `folder`, adding the seconds spent
-    to folder/study_time.json; nothing when every run already has its final checkpoint. Returns
-    whether every run has it now (False: a signal stopped the population, which checkpointed)."""
+def _train(configs: list[config_lib.Config], folder: str, dataset, announce: str) -> bool:
+    """Train (or finish) these seeds of one config as one population in `folder`, adding to each run's
+    study_time.json its share of the seconds spent (the population's time / its runs); nothing when every
+    run already has its final checkpoint. Returns whether every run has it now (False: a signal stopped
+    the population, which checkpointed)."""
+    from gan_jax import population  # noqa: PLC0415
     from gan_jax.checkpoints import checkpoint_dir  # noqa: PLC0415
-    from gan_jax.population import run_folder, train_population  # noqa: PLC0415
 
     iterations = configs[0].iterations
-    finals = [os.path.join(checkpoint_dir(run_folder(folder, c, ["seed"])), str(iterations)) for c in configs]
+    runs = [population.run_folder(folder, c, ["seed"]) for c in configs]
+    finals = [os.path.join(checkpoint_dir(r), str(iterations)) for r in runs]
     if all(map(os.path.isdir, finals)):
         return True
+    print(announce, file=sys.stderr)
     t = time.perf_counter()
-    train_population(configs, folder, resume=True)
-    timing = _read_json(os.path.join(folder, "study_time.json")) or {"train_seconds": 0.0}
-    timing["train_seconds"] += time.perf_counter() - t
-    _write(os.path.join(folder, "study_time.json"), json.dumps(timing))
+    population.train_population(configs, folder, resume=True)
+    share = (time.perf_counter() - t) / len(configs)
+    for r in runs:
+        timing = _read_json(os.path.join(r, "study_time.json")) or {"train_seconds": 0.0}
+        timing["train_seconds"] += share
+        _write(os.path.join(r, "study_time.json"), json.dumps(timing))
     return all(map(os.path.isdir, finals))
 
 
@@ -186,10 +252,10 @@ def _score(folder: str, reference, n: int, seed: int) -> dict:
     return result
 
 
-def summarize(runs: dict[str, list[dict]], workdir: str | None = None) -> dict[str, dict]:
-    """Per preset, best mean FID first: {metric: {"mean", "std", "values"}} for each of METRICS (std
-    over seeds with ddof 1; 0 for one seed), and train_seconds (from PRESET/study_time.json, None
-    when unknown)."""
+def summarize(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per config, best mean FID first: {metric: {"mean", "std", "values"}} for each of METRICS (std
+    over seeds with ddof 1; 0 for one seed), and train_seconds (the sum of its runs' shares, from each
+    run folder's study_time.json; None when one is unknown)."""
     summary = {}
     for name, scores in runs.items():
         s = {}
@@ -197,8 +263,8 @@ def summarize(runs: dict[str, list[dict]], workdir: str | None = None) -> dict[s
             values = [float(r[metric]) for r in scores]
             s[metric] = {"mean": float(np.mean(values)),
                          "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, "values": values}
-        timing = _read_json(os.path.join(workdir, name, "study_time.json")) if workdir else None
-        s["train_seconds"] = timing["train_seconds"] if timing else None
+        times = [_read_json(os.path.join(r["workdir"], "study_time.json")) if "workdir" in r else None for r in scores]
+        s["train_seconds"] = sum(t["train_seconds"] for t in times) if all(times) else None
         summary[name] = s
     return dict(sorted(summary.items(), key=lambda item: item[1]["fid"]["mean"]))
 
@@ -221,8 +287,8 @@ def markdown_table(study: dict) -> str:
     then the rank correlation with Lucic et al."""
     settings = study["settings"]
     lines = [f"{len(settings['seeds'])} seeds ({','.join(map(str, settings['seeds']))}) x {settings['iterations']} "
-             f"iterations per preset; scores at N = {settings['n']}, mean ± std over seeds. {study['machine']}.", "",
-             "| rank | preset | FID | precision | recall | classifier score | train time (all seeds) "
+             f"iterations per config; scores at N = {settings['n']}, mean ± std over seeds. {study['machine']}.", "",
+             "| rank | config | FID | precision | recall | classifier score | train time (all seeds) "
              "| Lucic et al. best FID |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for rank, (name, s) in enumerate(study["summary"].items(), start=1):
@@ -270,6 +336,13 @@ def _write(path: str, text: str) -> None:
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or not 0 <= int(index) < int(count):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N (e.g. 0/4), got {text!r}")
+    return int(index), int(count)
 
 
 def _preset_list(text: str) -> tuple[str, ...]:

@@ -70,7 +70,7 @@ def first_preparation(tmp_path_factory, manual_dir) -> tuple[str, subprocess.Com
     returns (data_dir, the finished process) so a test can check what it printed."""
     path = str(tmp_path_factory.mktemp("tfds"))
     code = ("import sys; from gan_jax import input_pipeline; "
-            "input_pipeline.load_fashion_mnist('test', manual_dir=sys.argv[1], data_dir=sys.argv[2])")
+            "input_pipeline.load('fashion_mnist', 'test', manual_dir=sys.argv[1], data_dir=sys.argv[2])")
     proc = subprocess.run([sys.executable, "-c", code, manual_dir, path], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "JAX_PLATFORMS": "cpu", **ONEDNN_ON}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

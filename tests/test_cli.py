@@ -1,6 +1,7 @@
 """The command lines: help texts, and one-line errors (exit 2, no traceback) for bad flags."""
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -118,3 +119,39 @@ def test_resume_with_preset_is_the_same_command_again(tmp_path):
     assert again.returncode == 0 and "no run in" not in again.stderr, again.stderr[-2000:]
     assert_one_line_error(run_module("gan_jax.train", "--preset", "wgan_gp", *common),
                           "describe another run", "loss", "drop --preset")
+
+
+def test_every_config_field_is_declared_once_with_its_kind():
+    """One declaration per field: a kind, a help group and a help line; the kind tuples derive from it."""
+    import dataclasses
+
+    from gan_jax import config as config_lib
+
+    for f in dataclasses.fields(config_lib.Config):
+        assert f.metadata.get("kind") in config_lib.KINDS, f"{f.name} lacks a kind (declare it with setting())"
+        assert f.metadata["group"] in config_lib.GROUPS and f.metadata["help"], f.name
+    assert set(config_lib.TRACED_FIELDS) == {"penalty_weight", "g_ema", "acgan_weight"}
+    assert set(config_lib.POPULATION_FIELDS) <= set(config_lib.MATH_FIELDS)
+    assert not set(config_lib.SHAPE_FIELDS) & set(config_lib.MATH_FIELDS)
+    assert config_lib.choices("penalty")[0] == "none" and config_lib.choices("d_norm") == ("none", "batch", "layer",
+                                                                                            "spectral")
+
+
+def test_print_config_and_a_config_file(tmp_path):
+    """--print-config prints the resolved config as JSON (exit 0); --config FILE starts from it, flags override."""
+    proc = run_module("gan_jax.train", "--preset", "dcgan", "--seed", "3", "--print-config")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    printed = json.loads(proc.stdout)
+    assert (printed["arch"], printed["batch_size"], printed["seed"]) == ("dcgan", 64, 3)
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({**printed, "iterations": 7}))
+    again = json.loads(run_module("gan_jax.train", "--config", str(path), "--batch-size", "32", "--print-config").stdout)
+    assert again == {**printed, "iterations": 7, "batch_size": 32}
+    (tmp_path / "partial.json").write_text(json.dumps({"loss": "hinge"}))
+    partial = json.loads(run_module("gan_jax.train", "--config", str(tmp_path / "partial.json"), "--print-config").stdout)
+    assert partial["loss"] == "hinge" and partial["batch_size"] == 128
+    (tmp_path / "bad.json").write_text(json.dumps({"los": "hinge"}))
+    assert_one_line_error(run_module("gan_jax.train", "--config", str(tmp_path / "bad.json")), "unknown config field",
+                          "los")
+    assert_one_line_error(run_module("gan_jax.train", "--config", str(tmp_path / "none.json")), "cannot read config file")
+    assert_one_line_error(run_module("gan_jax.train", "--config", str(path), "--preset", "dcgan"), "not allowed with")

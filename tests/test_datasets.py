@@ -120,8 +120,9 @@ def test_a_classifier_per_dataset(tmp_path, capsys):
     workdir = str(tmp_path / "run")
     with mock():
         train_and_evaluate(tiny("mnist", eval_every=2, eval_samples=16, data_dir=data_dir), workdir)
-    assert "evaluation off: no metrics classifier for mnist yet (make one with `python -m " \
-           "gan_jax.metrics.train_classifier --dataset mnist`)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "evaluation off: no metrics classifier for mnist yet" in err
+    assert "make one with `python -m gan_jax.metrics.train_classifier --dataset mnist`" in err
     assert not any("fid" in json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl")))
     with mock(), pytest.raises(UserError, match="no metrics classifier for mnist .*--dataset mnist"):
         evaluate_main(["--workdir", workdir, "--n", "16", "--data-dir", data_dir])

@@ -38,7 +38,10 @@ def test_accuracy_thresholds_at_probability_half():
 # --- every loss against its formula, computed by hand in float64 ---
 
 from gan_jax import config as config_lib  # noqa: E402
-from gan_jax.losses import DECISION_THRESHOLD, LOSSES  # noqa: E402
+import dataclasses  # noqa: E402
+
+from gan_jax.errors import UserError  # noqa: E402
+from gan_jax.losses import DECISION_THRESHOLD, LOSSES, is_coupled, reads_argument  # noqa: E402
 
 OUT = np.array([-3.0, -0.5, 0.0, 0.25, 2.0, 7.0])
 
@@ -61,15 +64,64 @@ HAND = {  # (d_real, d_fake, g) of D's outputs x, as written in the papers
 
 
 @pytest.mark.parametrize("name", sorted(HAND))
-def test_each_loss_is_its_formula(name):
-    for role, hand in zip(("d_real", "d_fake", "g"), HAND[name]):
-        got = float(LOSSES[name](jnp.asarray(OUT, jnp.float32), role))
-        assert got == pytest.approx(hand(OUT), rel=1e-5, abs=1e-6), role
+def test_each_separable_loss_is_its_formula(name):
+    d_loss, g_loss = LOSSES[name]
+    other = jnp.asarray(OUT[::-1] * 0.5, jnp.float32)  # a separable loss ignores the other side
+    real_term, _ = d_loss(jnp.asarray(OUT, jnp.float32), other)
+    _, fake_term = d_loss(other, jnp.asarray(OUT, jnp.float32))
+    g_term = g_loss(jnp.asarray(OUT, jnp.float32), other)
+    for got, hand in zip((real_term, fake_term, g_term), HAND[name]):
+        assert float(got) == pytest.approx(hand(OUT), rel=1e-5, abs=1e-6)
+    assert not is_coupled(name)
+
+
+REAL, FAKE = np.array([1.5, -0.25, 0.75, 3.0]), np.array([-1.0, 0.5, 2.5, -2.0])
+
+
+def _log_sig(x):
+    return np.log(_sig(x))
+
+
+def test_ragan_is_its_formula():
+    """Jolicoeur-Martineau (2019), RaSGAN: D -E log sig(C(r) - mean C(f)) - E log(1 - sig(C(f) - mean C(r)));
+    G the same with real and fake swapped."""
+    d_loss, g_loss = LOSSES["ragan"]
+    rel_r, rel_f = REAL - FAKE.mean(), FAKE - REAL.mean()
+    real_term, fake_term = d_loss(jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32))
+    assert float(real_term) == pytest.approx(-np.mean(_log_sig(rel_r)), rel=1e-5)
+    assert float(fake_term) == pytest.approx(-np.mean(np.log(1 - _sig(rel_f))), rel=1e-5)
+    g = float(g_loss(jnp.asarray(FAKE, jnp.float32), jnp.asarray(REAL, jnp.float32)))
+    assert g == pytest.approx(-np.mean(_log_sig(rel_f)) - np.mean(np.log(1 - _sig(rel_r))), rel=1e-5)
+    assert is_coupled("ragan")
+
+
+def test_rpgan_is_its_formula():
+    """R3GAN's RpGAN (Huang et al. 2024, eq. 2): D E softplus(C(f_i) - C(r_i)) over pairs, as two halves;
+    G E softplus(C(r_i) - C(f_i))."""
+    d_loss, g_loss = LOSSES["rpgan"]
+    real_term, fake_term = d_loss(jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32))
+    pair = np.mean(np.log1p(np.exp(FAKE - REAL)))
+    assert float(real_term) == float(fake_term) == pytest.approx(0.5 * pair, rel=1e-5)
+    g = float(g_loss(jnp.asarray(FAKE, jnp.float32), jnp.asarray(REAL, jnp.float32)))
+    assert g == pytest.approx(np.mean(np.log1p(np.exp(REAL - FAKE))), rel=1e-5)
+    assert is_coupled("rpgan")
+
+
+def test_reads_argument_sees_which_input_a_function_uses():
+    x = jnp.ones(3)
+    assert reads_argument(lambda a, b: a + b, 1, x, x)
+    assert not reads_argument(lambda a, b: 2 * a, 1, x, x)
+
+
+def test_a_coupled_loss_with_the_sequential_schedule_is_a_user_error():
+    with pytest.raises(UserError, match="--loss rpgan couples .* add --d-update joint"):
+        dataclasses.replace(config_lib.Config(), loss="rpgan").validate()
+    dataclasses.replace(config_lib.Config(), loss="rpgan", d_update="joint").validate()
 
 
 def test_the_loss_flag_names_exactly_the_loss_functions():
-    assert set(LOSSES) == set(HAND)
-    assert set(config_lib.CHOICES["loss"]) == set(LOSSES)
+    assert set(LOSSES) == set(HAND) | {"ragan", "rpgan"}
+    assert set(config_lib.choices("loss")) == set(LOSSES)
 
 
 def test_lsgan_accuracy_thresholds_at_half():

@@ -1,11 +1,13 @@
 """Each penalty equals its formula on a discriminator whose input gradient is known in closed form."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.penalties import PENALTIES, PENALTY_TERM, dragan, input_gradients, r1, r2, wgan_gp
+from gan_jax.penalties import PENALTIES, dragan, input_gradients, r1, r2, wgan_gp
 
 B, SHAPE = 6, (4, 4, 1)
 REAL = jax.random.uniform(jax.random.PRNGKey(0), (B, *SHAPE), minval=-1, maxval=1)
@@ -39,7 +41,6 @@ def test_penalties_of_a_linear_d():
         assert float(penalty(linear_d, REAL, FAKE, KEY)) == pytest.approx((np.sqrt(w2) - 1) ** 2, rel=1e-5)
     for penalty in (r1, r2):
         assert float(penalty(linear_d, REAL, FAKE, KEY)) == pytest.approx(0.5 * w2, rel=1e-5)
-    assert float(PENALTIES["none"](linear_d, REAL, FAKE, KEY)) == 0.0
 
 
 def test_r1_r2_of_a_quadratic_d():
@@ -66,6 +67,15 @@ def test_dragan_of_a_quadratic_d_around_the_reals():
     assert float(dragan(quadratic_d, REAL, FAKE, KEY)) == pytest.approx(expected, rel=1e-4)
 
 
-def test_every_penalty_has_a_term():
-    assert set(PENALTY_TERM) == set(PENALTIES)
-    assert set(PENALTY_TERM.values()) <= {"d_real", "d_fake"}
+def test_each_penalty_goes_to_the_sequential_update_of_the_side_it_reads():
+    """The step puts a penalty on the fake update iff it reads the fakes (was the PENALTY_TERM table)."""
+    from gan_jax.step import parts
+    from gan_jax.config import Config
+
+    expected = {"wgan_gp": True, "dragan": False, "r1": False, "r2": True}
+    assert set(expected) == set(PENALTIES)
+    for name, on_fakes in expected.items():
+        p = parts(dataclasses.replace(Config(), penalty=name))
+        assert p.penalty is PENALTIES[name] and p.penalty_reads_fakes == on_fakes, name
+    assert parts(Config()).penalty is None  # --penalty none adds no term
+    assert parts(dataclasses.replace(Config(), penalty="r1", penalty_weight=0.0)).penalty is None

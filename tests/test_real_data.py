@@ -21,8 +21,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_train_split_through_tfds(tfds_dir, manual_dir):
-    data = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
-    cached = input_pipeline.load_fashion_mnist("train", manual_dir=manual_dir, data_dir=tfds_dir)
+    data = input_pipeline.load("fashion_mnist", "train", manual_dir=manual_dir, data_dir=tfds_dir)
+    cached = input_pipeline.load("fashion_mnist", "train", manual_dir=manual_dir, data_dir=tfds_dir)
     assert np.array_equal(cached.images, data.images) and np.array_equal(cached.labels, data.labels)
     assert cached.class_names == data.class_names == input_pipeline.FASHION_MNIST_CLASSES  # tfds' metadata
     assert data.images.shape == (60000, 28, 28, 1) and data.images.dtype == np.uint8  # 47 MB, not 188
@@ -41,7 +41,7 @@ def test_missing_files_in_manual_dir(tmp_path, manual_dir):
     partial.mkdir()
     shutil.copy(os.path.join(manual_dir, "train-images-idx3-ubyte.gz"), partial)
     with pytest.raises(UserError, match="lacks train-labels-idx1-ubyte.gz, t10k-images.*GAN_JAX_MANUAL_DIR"):
-        input_pipeline.load_fashion_mnist(manual_dir=str(partial), data_dir=str(tmp_path / "tfds"))
+        input_pipeline.load("fashion_mnist", manual_dir=str(partial), data_dir=str(tmp_path / "tfds"))
 
 
 def test_corrupt_file_in_manual_dir(tmp_path, manual_dir):
@@ -88,7 +88,7 @@ def test_tensorflow_import_failure_is_not_swallowed(monkeypatch, capfd):
 def test_offline_without_manual_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(input_pipeline, "_network_reachable", lambda timeout_s=3.0: False)
     with pytest.raises(UserError) as e:
-        input_pipeline.load_fashion_mnist(manual_dir=None, data_dir=str(tmp_path / "tfds"))
+        input_pipeline.load("fashion_mnist", manual_dir=None, data_dir=str(tmp_path / "tfds"))
     message = str(e.value)
     for needle in (*input_pipeline.FILES, "--manual-dir", "GAN_JAX_MANUAL_DIR"):
         assert needle in message
@@ -204,7 +204,7 @@ def test_classifier_accuracy_on_the_test_set(tfds_dir, manual_dir):
     """The committed metrics classifier: >= 93% on the 10,000 test images, as recorded."""
     from gan_jax.metrics.classifier import features_and_probs, info
 
-    test = input_pipeline.load_fashion_mnist("test", manual_dir=manual_dir, data_dir=tfds_dir)
+    test = input_pipeline.load("fashion_mnist", "test", manual_dir=manual_dir, data_dir=tfds_dir)
     _, probs = features_and_probs(test.normalized())
     accuracy = float(np.mean(probs.argmax(1) == test.labels))
     assert accuracy >= 0.93

@@ -212,3 +212,66 @@ def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_no
     for a, b in zip(jax.tree_util.tree_leaves(new.g_params), jax.tree_util.tree_leaves(reference.g_params)):
         np.testing.assert_allclose(a, b, atol=2e-3)  # one Adam step of lr 2e-4 apart at most, and then some
     assert float(metrics["g_loss"]) == pytest.approx(float(ref_metrics["g_loss"]), rel=0.05)
+
+
+def test_joint_rpgan_with_r1_against_the_hand_schedule(tiny_config, tiny_data):
+    """RpGAN (a coupled loss): D minimises 0.5 * (E softplus(D(G(z_i)) - D(x_i)) + gamma R1); G then minimises
+    E softplus(D'(x_i) - D'(G(z'_i))) through the updated D', the reals' outputs held fixed."""
+    config, state, real, key = _setup(tiny_config, tiny_data, loss="rpgan", d_update="joint", penalty="r1",
+                                      penalty_weight=2.0)
+    G, D, _ = build_models(config)
+    adam_g, adam_d = _adams(config)
+    k_fake, k_gen = jax.random.split(key)
+    fakes = _fakes(config, state, k_fake)
+
+    def d_loss(p):
+        out = lambda x: D.apply({"params": p}, x)  # noqa: E731
+        grads = jax.grad(lambda x: jnp.sum(out(x)))(real)
+        r1 = 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
+        return 0.5 * (jnp.mean(jax.nn.softplus(out(fakes) - out(real))) + 2.0 * r1)
+
+    upd, _ = adam_d.update(jax.grad(d_loss)(state.d_params), state.d_opt_state, state.d_params)
+    d = optax.apply_updates(state.d_params, upd)
+    real_out = D.apply({"params": d}, real)
+    z2 = jax.random.normal(k_gen, (config.batch_size, config.latent_dim))
+
+    def g_loss(p):
+        imgs, _ = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
+        return jnp.mean(jax.nn.softplus(real_out - D.apply({"params": d}, imgs)))
+
+    upd, _ = adam_g.update(jax.grad(g_loss)(state.g_params), state.g_opt_state, state.g_params)
+    new, metrics = jax.jit(make_train_step(config))(state, real, key)
+    _assert_tree_close(new.d_params, d, "d_params")
+    _assert_tree_close(new.g_params, optax.apply_updates(state.g_params, upd), "g_params")
+    assert float(metrics["d_loss_real"]) == float(metrics["d_loss_fake"])  # the pair loss, halved
+    assert float(metrics["g_loss"]) == pytest.approx(float(g_loss(state.g_params)), rel=1e-5)
+
+
+def test_networks_without_batchnorm_or_state(tiny_config, tiny_data, monkeypatch):
+    """The network contract: a G and a D that hold only 'params' (no BatchNorm, no state) train, with a
+    penalty, the EMA and d_steps, and keep empty state collections."""
+    import flax.linen as nn
+
+    from gan_jax import models
+
+    class PlainG(nn.Module):
+        @nn.compact
+        def __call__(self, z, train):
+            return jnp.tanh(nn.Dense(64)(nn.relu(nn.Dense(32)(z)))).reshape((-1, 8, 8, 1))
+
+    class PlainD(nn.Module):
+        @nn.compact
+        def __call__(self, images, update_stats=False):
+            return nn.Dense(1)(nn.leaky_relu(nn.Dense(16)(images.reshape((images.shape[0], -1))), 0.2))[:, 0]
+
+    monkeypatch.setitem(models.ARCHITECTURES, "plain", lambda config: (PlainG(), PlainD()))
+    config = dataclasses.replace(tiny_config, arch="plain", image_shape=(8, 8, 1), penalty="r1", g_ema=0.9, d_steps=2,
+                                 d_update="joint")
+    state = create_train_state(config, jax.random.PRNGKey(0))
+    assert state.g_batch_stats == {} and state.d_batch_stats == {}
+    real = jnp.asarray(tiny_data.normalized(slice(0, 16)))[:, ::4, ::4][:, :7, :7]
+    real = jnp.pad(real, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-1.0)
+    new, metrics = jax.jit(make_train_step(config))(state, real, jax.random.PRNGKey(1))
+    assert new.g_batch_stats == {} and new.d_batch_stats == {} and new.g_ema["batch_stats"] == {}
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    assert not np.array_equal(new.g_params["Dense_0"]["kernel"], state.g_params["Dense_0"]["kernel"])

@@ -28,10 +28,13 @@ def _scores(fid, recall=0.5):
 
 
 def test_summary_is_mean_and_sample_std_best_first(tmp_path):
-    os.makedirs(tmp_path / "b")
-    (tmp_path / "b" / "study_time.json").write_text(json.dumps({"train_seconds": 90.0}))
-    runs = {"a": [_scores(300.0, 0.1), _scores(310.0, 0.3), _scores(320.0, 0.2)], "b": [_scores(20.0), _scores(24.0)]}
-    summary = study.summarize(runs, str(tmp_path))
+    for seed, seconds in ((0, 50.0), (1, 40.0)):  # each run folder holds its share of the population's time
+        os.makedirs(tmp_path / "b" / f"seed_{seed}")
+        (tmp_path / "b" / f"seed_{seed}" / "study_time.json").write_text(json.dumps({"train_seconds": seconds}))
+    runs = {"a": [_scores(300.0, 0.1), _scores(310.0, 0.3), _scores(320.0, 0.2)],
+            "b": [{**_scores(20.0), "workdir": str(tmp_path / "b" / f"seed_{s}")} for s in (0, 1)]}
+    runs["b"][1]["fid"] = 24.0
+    summary = study.summarize(runs)
     assert list(summary) == ["b", "a"]
     assert summary["a"]["fid"]["mean"] == 310.0 and summary["a"]["fid"]["std"] == 10.0  # ddof 1: sqrt(200 / 2)
     assert summary["b"]["fid"]["std"] == pytest.approx(np.sqrt(8.0))
@@ -39,6 +42,8 @@ def test_summary_is_mean_and_sample_std_best_first(tmp_path):
     assert summary["a"]["recall"]["mean"] == pytest.approx(0.2)
     assert summary["b"]["train_seconds"] == 90.0 and summary["a"]["train_seconds"] is None
     assert study.summarize({"c": [_scores(5.0)]})["c"]["fid"]["std"] == 0.0
+    assert "| rank | config | FID" in study.markdown_table({"settings": {"seeds": [0], "iterations": 1, "n": 10},
+                                                             "machine": "M", "summary": {}, "failed": {}})
 
     table = study.markdown_table({"settings": {"seeds": [0, 1, 2], "iterations": 100, "n": 10000}, "machine": "M",
                                   "summary": summary, "failed": {"wgan": "training diverged"},
@@ -84,7 +89,7 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
     table = out[out.index("2 seeds (0,1)"):]
     assert sorted(os.listdir(workdir)) == ["fid_boxplot.png", "minimax", "reference", "study.json", "study.md"]
     result = json.load(open(os.path.join(workdir, "study.json")))
-    assert result["settings"] == {"presets": ["minimax", "reference"], "seeds": [0, 1], "iterations": 3, "n": 100,
+    assert result["settings"] == {"configs": ["minimax", "reference"], "seeds": [0, 1], "iterations": 3, "n": 100,
                                   "eval_seed": 0}
     assert set(result["runs"]) == {"minimax", "reference"} and result["failed"] == {}
     for name, scores in result["runs"].items():
@@ -105,13 +110,30 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
         {k: result["runs"]["reference"][1][k] for k in ("fid", "recall", "precision", "classifier_score")}
 
     # the same command again: nothing retrained or rescored, the same table
-    times = {name: open(os.path.join(workdir, name, "study_time.json")).read() for name in ("minimax", "reference")}
+    times = {name: open(os.path.join(workdir, name, "seed_0", "study_time.json")).read()
+             for name in ("minimax", "reference")}
     stamps = os.stat(os.path.join(workdir, "reference", "seed_0", "eval.json")).st_mtime_ns
     capsys.readouterr()
     assert study.main(argv) == 0
     assert capsys.readouterr().out == table
-    assert times == {name: open(os.path.join(workdir, name, "study_time.json")).read() for name in times}
+    assert times == {name: open(os.path.join(workdir, name, "seed_0", "study_time.json")).read() for name in times}
     assert os.stat(os.path.join(workdir, "reference", "seed_0", "eval.json")).st_mtime_ns == stamps
+
+    # the same study in 2 shards (a config file for one of them), then the summary: the same scores
+    sharded = str(tmp_path / "sharded")
+    (tmp_path / "minimax.json").write_text(json.dumps({"loss": "minimax"}))
+    shard_argv = [a if a != workdir else sharded for a in argv]
+    shard_argv[shard_argv.index("minimax,reference")] = "reference"
+    shard_argv += ["--configs", str(tmp_path / "minimax.json")]
+    for shard in ("0/2", "1/2"):
+        assert study.main(shard_argv + ["--shard", shard]) == 0
+        assert "study.md" not in os.listdir(sharded)
+    capsys.readouterr()
+    assert study.main(shard_argv) == 0
+    assert "study: 1/2" not in capsys.readouterr().err  # nothing left to train: only summarized
+    summary = json.load(open(os.path.join(sharded, "study.json")))
+    for name in ("minimax", "reference"):
+        assert [r["fid"] for r in summary["runs"][name]] == [r["fid"] for r in result["runs"][name]]
 
 
 def test_the_best_preset_is_the_winner_of_the_committed_study():

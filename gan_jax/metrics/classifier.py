@@ -72,6 +72,15 @@ def find(dataset: str, data_dir: str | None) -> dict | None:
 
 
 @functools.lru_cache(maxsize=4)
+def require(dataset: str, data_dir: str | None) -> dict:
+    """`find`, or a UserError (one line) saying how to make the missing classifier."""
+    variables = find(dataset, data_dir)
+    if variables is None:
+        raise UserError(f"no metrics classifier for {dataset} yet (gan_jax ships Fashion-MNIST's); make one with "
+                        f"`python -m gan_jax.metrics.train_classifier --dataset {dataset}`")
+    return variables
+
+
 def load_variables(folder: str = HERE) -> dict:
     """The classifier variables in `folder` (classifier.msgpack, shaped per its classifier.json);
     UserError if missing or unreadable."""
