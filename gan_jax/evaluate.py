@@ -125,5 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `gan-jax-evaluate` console command: `python -m gan_jax.evaluate`."""
     run_cli("python -m gan_jax.evaluate", main)
+
+
+if __name__ == "__main__":
+    cli()

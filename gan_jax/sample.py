@@ -75,5 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `gan-jax-sample` console command: `python -m gan_jax.sample`."""
     run_cli("python -m gan_jax.sample", main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -356,5 +356,10 @@ def _preset_list(text: str) -> tuple[str, ...]:
     return names
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `gan-jax-study` console command: `python -m gan_jax.study`."""
     run_cli(PROG, main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -157,5 +157,10 @@ def _non_negative_int(text: str) -> int:
     return int(text)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `gan-jax-train` console command: `python -m gan_jax.train`."""
     run_cli(PROG, main)
+
+
+if __name__ == "__main__":
+    cli()
