@@ -8,7 +8,12 @@ pickle: loading a checkpoint executes no code). The newest `keep` checkpoints ar
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import logging
 import os
+import re
+import shutil
 import sys
 from typing import Any
 
@@ -42,19 +47,49 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict) -> No
     """Write checkpoint `step` holding `state` (any pytree of arrays) and `config` (JSON-able).
 
     A checkpoint already at `step` (one that failed to load, being redone) is replaced.
-    Raises CheckpointError (naming the newest intact checkpoint) if the write fails.
+    Raises CheckpointError, one line naming the newest intact checkpoint, the cause (e.g. no space
+    left on device) and the fix, if the write fails; orbax's own error reports are silenced and its
+    temporary folder removed, so a later resume starts from the intact checkpoint.
     """
     try:
-        if step in mngr.all_steps(read=True):
-            mngr.delete(step)
-        mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                config=ocp.args.JsonSave(config)), force=True)
-        mngr.wait_until_finished()
+        with _orbax_quiet():
+            if step in mngr.all_steps(read=True):
+                mngr.delete(step)
+            mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                    config=ocp.args.JsonSave(config)), force=True)
+            mngr.wait_until_finished()
     except Exception as e:  # noqa: BLE001  (disk full, permissions, ... : all mean "not saved")
+        for leftover in glob.glob(os.path.join(str(mngr.directory), f"{step}.orbax-checkpoint-tmp*")):
+            shutil.rmtree(leftover, ignore_errors=True)
         intact = [s for s in mngr.all_steps(read=True) if s != step]
         previous = f"checkpoint {max(intact)} is intact" if intact else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write checkpoint {step} in {mngr.directory} "
-                              f"({type(e).__name__}: {e}); {previous}") from e
+        raise CheckpointError(f"could not write checkpoint {step} in {mngr.directory} ({_cause(e)}); {previous}: "
+                              f"free space or fix permissions, then run the same command with --resume") from None
+
+
+def _cause(error: BaseException) -> str:
+    """What went wrong, in a few words: the operating system's error (e.g. 'no space left on device')
+    where the exception or its message carries one, else its first line."""
+    text = str(error)
+    code = re.search(r"os_error_code='?(\d+)", text)
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    if code:
+        return os.strerror(int(code.group(1))).lower()
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+@contextlib.contextmanager
+def _orbax_quiet():
+    """Orbax logs each failed write of its threads (with a traceback) before raising: the caller reports it."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def restore(mngr: ocp.CheckpointManager, abstract_state: Any, step: int | None = None

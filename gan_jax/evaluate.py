@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 from gan_jax import config as config_lib
-from gan_jax import input_pipeline
+from gan_jax import input_pipeline, run
 from gan_jax.errors import UserError, run_cli
 from gan_jax.metrics.reference import Reference
 
@@ -119,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         result = {"workdir": args.workdir, **score_run(config, step, state, reference, args.n, args.seed, args.raw_g)}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    with run.writing(out):
+        with open(out + ".tmp", "w") as f:
+            json.dump(result, f, indent=2)
+        os.replace(out + ".tmp", out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

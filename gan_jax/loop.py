@@ -29,12 +29,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from tensorboardX import SummaryWriter
+from tensorboardX.event_file_writer import EventsWriter
+from tensorboardX.proto.event_pb2 import Event
+from tensorboardX.summary import scalar
 
 from gan_jax import checkpoints, input_pipeline, multihost, plotting, run
 from gan_jax import config as config_lib
 from gan_jax.config import Config
-from gan_jax.errors import RunFailed, UserError
+from gan_jax.errors import RunFailed, Stopped, UserError
 from gan_jax.sampling import balanced_labels, class_grid_labels, make_sampler, sample_key
 from gan_jax.step import (EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state,
                           make_train_step, with_hyperparams)
@@ -266,7 +268,14 @@ def train_runs(configs: list[Config], folders: list[str], *, resume: bool = Fals
     configs of a population differ only in POPULATION_FIELDS and are traced_hyperparams, population.py
     checks that). Returns the final state (stacked for K > 1). As train_and_evaluate, for each run."""
     runs = Runs(list(configs), list(folders), stacked=len(configs) > 1, writer=multihost.is_writer())
-    resuming = prepare_folders(runs, resume, overwrite)
+    with contextlib.ExitStack() as locks:
+        resuming = prepare_folders(runs, resume, overwrite, locks)
+        return _train_runs(runs, resuming, resume, overwrite, dataset)
+
+
+def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
+                dataset: input_pipeline.Dataset | None) -> TrainState:
+    """train_runs once every folder is checked and locked: the data, the state, the record, the loop."""
     mesh = make_mesh(runs.configs[0])
     streaming = False
     if dataset is None:
@@ -311,12 +320,15 @@ def train_runs(configs: list[Config], folders: list[str], *, resume: bool = Fals
         return chunk_loop(runs, state, start, train_chunk, images, labels, evaluators, schedule, stop)
 
 
-def prepare_folders(runs: Runs, resume: bool, overwrite: bool) -> list[bool]:
-    """Check (and make) every run's folder; which runs resume (a --resume of a folder without a run
-    yet starts it: a first start, or one killed before it wrote config.json)."""
+def prepare_folders(runs: Runs, resume: bool, overwrite: bool, locks: contextlib.ExitStack) -> list[bool]:
+    """Check (and make) every run's folder and lock it until `locks` closes (the writing process: one
+    process per run); which runs resume (a --resume of a folder without a run yet starts it: a first
+    start, or one killed before it wrote config.json)."""
     resuming = []
     for folder in runs.folders:
         run.prepare_workdir(folder, resume=resume, overwrite=overwrite)
+        if runs.writer:
+            run.lock_workdir(folder, locks)
         if resume and not run.holds_run(folder):
             note(runs.writer, f"--resume: no run in {folder} yet; starting it")
         resuming.append(resume and run.holds_run(folder))
@@ -380,7 +392,8 @@ def chunk_loop(runs: Runs, state: TrainState, start: int, train_chunk: Callable,
         done += length
         last = done - 1
         t_first = t_first or time.perf_counter()
-        stopping = multihost.any_process(stop.signum is not None)  # all processes stop after the same chunk
+        signum = multihost.agreed_signal(stop.signum)  # all processes stop after the same chunk
+        stopping = signum is not None
         if is_log(last) or is_eval(last) or (first_bad >= 0).any():
             per_run = runs.metrics_of(metrics)
             if is_eval(last):
@@ -400,8 +413,7 @@ def chunk_loop(runs: Runs, state: TrainState, start: int, train_chunk: Callable,
         if stopping and done < config.iterations:
             if progress is not None:
                 progress.close()
-            note(runs.writer, _stopped(runs, stop, last))
-            return state
+            raise Stopped(signum, _stopped(runs, signum, stop.signum is not None, last))
     jax.block_until_ready(state)
     if progress is not None:
         progress.close()
@@ -426,11 +438,12 @@ def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -
     population's summary) and the progress bar's losses."""
     if not runs.writer:
         return
-    for metrics_file, tensorboard, m in zip(runs.metrics_files, runs.tensorboards, per_run):
-        metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
-        metrics_file.flush()
-        for name, value in m.items():
-            tensorboard.add_scalar(name, value, last)
+    for folder, metrics_file, tensorboard, m in zip(runs.folders, runs.metrics_files, runs.tensorboards, per_run):
+        with run.writing(os.path.join(folder, "metrics.jsonl")):
+            metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
+            metrics_file.flush()
+        with run.writing(os.path.join(folder, "tensorboard")):
+            tensorboard.add_scalars(m, last)
     console(progress, reference_log_line(last, per_run[0]) if not runs.stacked else _summary_line(last, per_run))
     if progress is not None:
         mean = {k: np.mean([m[k] for m in per_run]) for k in ("d_loss", "d_acc", "g_loss")}
@@ -438,13 +451,36 @@ def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -
                              g_loss=f"{mean['g_loss']:.3f}", refresh=False)
 
 
+class TensorBoard:
+    """A run's scalars as TensorBoard event files (tensorboardX's record writer), written in the calling
+    thread: SummaryWriter's writer thread would die on a full disk with a traceback, and then hang the
+    run on its full queue."""
+
+    def __init__(self, logdir: str) -> None:
+        os.makedirs(logdir, exist_ok=True)
+        self._writer = EventsWriter(os.path.join(logdir, "events"))
+
+    def add_scalars(self, values: dict[str, float], step: int) -> None:
+        """One event per scalar at `step`, flushed."""
+        for name, value in values.items():
+            self._writer.write_event(Event(wall_time=time.time(), step=step, summary=scalar(name, value)))
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 @contextlib.contextmanager
 def _open_outputs(runs: Runs) -> Iterator[None]:
     """Each run's metrics.jsonl (appended) and TensorBoard writer, open while the loop runs (writer only)."""
     with contextlib.ExitStack() as stack:
         if runs.writer:
-            runs.metrics_files = [stack.enter_context(open(os.path.join(f, "metrics.jsonl"), "a")) for f in runs.folders]
-            runs.tensorboards = [stack.enter_context(SummaryWriter(os.path.join(f, "tensorboard"))) for f in runs.folders]
+            for f in runs.folders:
+                with run.writing(os.path.join(f, "metrics.jsonl")):
+                    runs.metrics_files.append(stack.enter_context(open(os.path.join(f, "metrics.jsonl"), "a")))
+                with run.writing(os.path.join(f, "tensorboard")):
+                    runs.tensorboards.append(TensorBoard(os.path.join(f, "tensorboard")))
+                    stack.callback(runs.tensorboards[-1].close)
         yield
 
 
@@ -465,9 +501,9 @@ def _diverged(runs: Runs, first_bad: np.ndarray) -> str:
             f"runs or lower their --learning-rate")
 
 
-def _stopped(runs: Runs, stop: run.StopRequest, last: int) -> str:
+def _stopped(runs: Runs, signum: int, mine: bool, last: int) -> str:
     saved = "checkpoint written" if runs.configs[0].checkpoint_every > 0 else "no checkpoint (--checkpoint-every 0)"
-    why = signal.Signals(stop.signum).name if stop.signum is not None else "a signal to another process"
+    why = signal.Signals(signum).name + ("" if mine else " to another process")
     how = f"python -m gan_jax.train --workdir {runs.folders[0]} --resume" if not runs.stacked else \
         "the same command and --resume"
     return f"stopped by {why} after iteration {last} ({saved}); continue with: {how}"
@@ -516,10 +552,12 @@ def save_grids(config: Config, workdir: str, state: TrainState, sample: Callable
         return
     final = last == config.iterations - 1
     for path in [f"samples/iter_{last:06d}.png"] + (["final.png"] if final else []):
-        plotting.save_grid(grid, os.path.join(workdir, path), titles=titles)
+        with run.writing(os.path.join(workdir, path)):
+            plotting.save_grid(grid, os.path.join(workdir, path), titles=titles)
     if by_class is not None:
         for path in [f"samples/classes_iter_{last:06d}.png"] + (["final_classes.png"] if final else []):
-            plotting.save_class_grid(by_class, config.class_names, os.path.join(workdir, path))
+            with run.writing(os.path.join(workdir, path)):
+                plotting.save_class_grid(by_class, config.class_names, os.path.join(workdir, path))
 
 
 def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:
@@ -541,19 +579,25 @@ def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Datas
 
 def write_record(workdir: str, config: Config, start: int, resume: bool, changes: dict,
                   dataset: input_pipeline.Dataset) -> None:
-    """config.json, one config_history.jsonl line, metrics.jsonl trimmed to the iterations
-    before `start`, and (on a fresh start) dataset_preview.png."""
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(config_lib.to_dict(config), f, indent=2)
-    with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
-        f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
-                            "config": config_lib.to_dict(config)}) + "\n")
-    run.keep_metrics_before(os.path.join(workdir, "metrics.jsonl"), start)
+    """config.json (replaced whole: a failed write keeps the old one), one config_history.jsonl line,
+    metrics.jsonl trimmed to the iterations before `start`, and (on a fresh start) dataset_preview.png."""
+    path = os.path.join(workdir, "config.json")
+    with run.writing(path):
+        with open(path + ".tmp", "w") as f:
+            json.dump(config_lib.to_dict(config), f, indent=2)
+        os.replace(path + ".tmp", path)
+    with run.writing(os.path.join(workdir, "config_history.jsonl")):
+        with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
+            f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
+                                "config": config_lib.to_dict(config)}) + "\n")
+    with run.writing(os.path.join(workdir, "metrics.jsonl")):
+        run.keep_metrics_before(os.path.join(workdir, "metrics.jsonl"), start)
     if not resume:
         rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
         pick = rng.integers(0, len(dataset), SAMPLE_GRID)
-        plotting.save_grid(dataset.normalized(pick), os.path.join(workdir, "dataset_preview.png"),
-                           titles=[dataset.class_names[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
+        with run.writing(os.path.join(workdir, "dataset_preview.png")):
+            plotting.save_grid(dataset.normalized(pick), os.path.join(workdir, "dataset_preview.png"),
+                               titles=[dataset.class_names[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
 
 
 def note(writer: bool, line: str) -> None:
@@ -563,9 +607,11 @@ def note(writer: bool, line: str) -> None:
 
 
 def save_curves(metrics_path: str, path: str) -> None:
+    """curves.png of the run's metrics.jsonl."""
     with open(metrics_path) as f:
         records = [json.loads(line) for line in f]
-    plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid", "label_accuracy"))
+    with run.writing(path):
+        plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid", "label_accuracy"))
 
 
 def progress_bar(config: Config, start: int):

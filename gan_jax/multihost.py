@@ -9,7 +9,7 @@ batch; what is replicated (parameters, metrics, samples) is the same number ever
                 collectives on the CPU, and the first collective done quietly
   is_writer     process 0 writes the run's files; orbax's checkpoints are written by all
   barrier       wait until every process got here (before process 0 writes what others read)
-  any_process   a flag raised on one process, seen by all (a stop request)
+  agreed_signal the signal one process received, seen by all (a stop request)
   lost_peer     a collective failed because another process died: the one-line message
 
 On one process (no jax.distributed) every function here is a no-op or the identity.
@@ -43,7 +43,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     (JAX_COORDINATOR_ADDRESS) and the cluster (SLURM, Open MPI, TPU pods, ...). On the CPU,
     collectives between processes go through Gloo over TCP. JAX's preemption service is turned
     off: SIGTERM/SIGINT keep gan_jax's meaning (stop after the chunk, with a checkpoint; every
-    process stops at the same iteration, see any_process). Raises UserError (one line) when the
+    process stops at the same iteration, see agreed_signal). Raises UserError (one line) when the
     processes cannot join within JOIN_TIMEOUT_S or the coordinates are incomplete.
     """
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -74,11 +74,13 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(f"gan_jax: {name}")
 
 
-def any_process(flag: bool) -> bool:
-    """True on every process if `flag` is True on any (a collective; `flag` itself on one process)."""
+def agreed_signal(signum: int | None) -> int | None:
+    """The signal any process received (the largest number if several), the same on every process;
+    None when none did (a collective; `signum` itself on one process)."""
     if jax.process_count() == 1:
-        return flag
-    return bool(np.any(multihost_utils.process_allgather(np.bool_(flag))))
+        return signum
+    largest = int(np.max(multihost_utils.process_allgather(np.int32(signum or 0))))
+    return largest or None
 
 
 _LOST_PEER_SIGNS = ("gloo", "connection closed", "connection reset", "heartbeat", "unavailable",

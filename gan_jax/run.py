@@ -1,12 +1,16 @@
-"""A run's folder and lifecycle: create or refuse the workdir, check a resume, trim the metrics
-of a resumed run, and turn SIGINT/SIGTERM into a clean stop. Used by gan_jax.train.
+"""A run's folder and lifecycle: create or refuse the workdir, lock it (one process per run), check a
+resume, trim the metrics of a resumed run, report an output that cannot be written, and turn
+SIGINT/SIGTERM into a clean stop. Used by the loop and the study.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
+import socket
 import shutil
 import signal
 import sys
@@ -15,7 +19,7 @@ from typing import Any
 
 from gan_jax import config as config_lib
 from gan_jax.config import Config
-from gan_jax.errors import UserError
+from gan_jax.errors import RunFailed, UserError, cannot_write
 
 RUN_OUTPUTS = ("config.json", "config_history.jsonl", "metrics.jsonl", "dataset_preview.png", "final.png",
                "final_classes.png", "curves.png", "eval.json", "samples", "checkpoints", "tensorboard")
@@ -47,6 +51,41 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
         os.remove(probe)
     except OSError as e:
         raise UserError(f"cannot write to --workdir {workdir!r} ({e.strerror}); choose a writable --workdir") from None
+
+
+LOCK_FILE = ".gan_jax.lock"
+"""The file in a workdir that the process writing it holds an exclusive flock on (it stays; the lock
+goes with the process, killed or not)."""
+
+
+def lock_workdir(workdir: str, stack: contextlib.ExitStack) -> None:
+    """Hold an exclusive lock on `workdir` until `stack` closes; UserError (one line, naming the holder's
+    pid and host) when another live process holds it. A lock left by a dead process never blocks: the
+    kernel drops flock locks with their process."""
+    path = os.path.join(workdir, LOCK_FILE)
+    handle = stack.enter_context(open(path, "a+"))
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise UserError(f"--workdir {workdir!r} is in use by {holder}; wait for that run to end or stop it, or "
+                        f"choose another --workdir") from None
+    stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+    handle.flush()
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Around a write of a run's output at `path`: an OSError (a full disk, permissions) becomes RunFailed,
+    one line naming the path, the cause and the fix."""
+    try:
+        yield
+    except OSError as e:
+        raise RunFailed(cannot_write(path, e)) from None
 
 
 def holds_run(workdir: str) -> bool:

@@ -39,6 +39,7 @@ _score, summarize, the table and rank correlation.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -49,7 +50,7 @@ import numpy as np
 
 from gan_jax import config as config_lib
 from gan_jax import run
-from gan_jax.errors import RunFailed, UserError, run_cli
+from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
 
 PROG = "python -m gan_jax.study"
 
@@ -106,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     for label, cs in configs.items():
         for c in cs:
             _check_budget(_run_folder(args.workdir, label, c.seed), args.iterations)
-    mine = shard_of(configs, args.shard)
+    with contextlib.ExitStack() as lock:
+        if args.shard is None:  # one study per workdir; shards share it (each run folder is locked as it trains)
+            run.lock_workdir(args.workdir, lock)
+        return _study(args, configs, shard_of(configs, args.shard))
+
+
+def _study(args: argparse.Namespace, configs: dict[str, list[config_lib.Config]],
+           mine: dict[str, list[config_lib.Config]]) -> int:
+    """Train and score this process's runs (all, or a shard's), then (without --shard) summarize."""
 
     from gan_jax import loop  # noqa: PLC0415  (JAX and the data only once the flags are known good)
     from gan_jax.evaluate import classifier_of  # noqa: PLC0415
@@ -121,19 +130,19 @@ def main(argv: list[str] | None = None) -> int:
         announce = (f"study: {i + 1}/{len(mine)} {label}, seeds {','.join(str(c.seed) for c in cs)}, {args.iterations} "
                     f"iterations{'' if args.shard is None else f' (shard {args.shard[0]}/{args.shard[1]})'}")
         try:
-            finished = _train(cs, os.path.join(args.workdir, label), dataset, announce)
+            _train(cs, os.path.join(args.workdir, label), dataset, announce)
         except RunFailed as e:
             failed[label] = str(e)
             print(f"study: {label} failed: {e}", file=sys.stderr)
             continue
-        if not finished:  # stopped by a signal, its runs checkpointed: nothing half-trained is scored
-            print(f"study: stopped while training {label}; run the same command to continue", file=sys.stderr)
-            return 0
+        except Stopped as e:  # its runs checkpointed: nothing half-trained is scored
+            raise Stopped(e.signum, f"study: stopped while training {label}; run the same command to continue") \
+                from None
         runs[label] = [_score(_run_folder(args.workdir, label, c.seed), reference, args.n, args.eval_seed) for c in cs]
     if args.shard is not None:
         print(f"study: shard {args.shard[0]}/{args.shard[1]} done ({sum(map(len, runs.values()))} runs); the command "
               f"without --shard summarizes once every shard is done", file=sys.stderr)
-        return 1 if failed else 0
+        return 0
     write_study(args, runs, failed)
     return 0
 
@@ -211,11 +220,10 @@ def _check_budget(folder: str, iterations: int) -> None:
                         f"pass --iterations {max(steps)} or another --workdir")
 
 
-def _train(configs: list[config_lib.Config], folder: str, dataset, announce: str) -> bool:
+def _train(configs: list[config_lib.Config], folder: str, dataset, announce: str) -> None:
     """Train (or finish) these seeds of one config as one population in `folder`, adding to each run's
     study_time.json its share of the seconds spent (the population's time / its runs); nothing when every
-    run already has its final checkpoint. Returns whether every run has it now (False: a signal stopped
-    the population, which checkpointed)."""
+    run already has its final checkpoint. A signal raises Stopped (the population checkpointed)."""
     from gan_jax import population  # noqa: PLC0415
     from gan_jax.checkpoints import checkpoint_dir  # noqa: PLC0415
 
@@ -223,7 +231,7 @@ def _train(configs: list[config_lib.Config], folder: str, dataset, announce: str
     runs = [population.run_folder(folder, c, ["seed"]) for c in configs]
     finals = [os.path.join(checkpoint_dir(r), str(iterations)) for r in runs]
     if all(map(os.path.isdir, finals)):
-        return True
+        return
     print(announce, file=sys.stderr)
     t = time.perf_counter()
     population.train_population(configs, folder, resume=True)
@@ -232,7 +240,6 @@ def _train(configs: list[config_lib.Config], folder: str, dataset, announce: str
         timing = _read_json(os.path.join(r, "study_time.json")) or {"train_seconds": 0.0}
         timing["train_seconds"] += share
         _write(os.path.join(r, "study_time.json"), json.dumps(timing))
-    return all(map(os.path.isdir, finals))
 
 
 def _score(folder: str, reference, n: int, seed: int) -> dict:
@@ -330,12 +337,14 @@ def _read_json(path: str) -> dict | None:
 
 
 def _write(path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary file (a crash leaves the old file whole)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Write `text` to `path` through a temporary file (a crash or a full disk leaves the old file whole;
+    the latter is one line, see run.writing)."""
+    with run.writing(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = f"{path}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
 
 
 def _shard(text: str) -> tuple[int, int]:

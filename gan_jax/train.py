@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from gan_jax import config as config_lib
 from gan_jax import multihost
-from gan_jax.errors import RunFailed, UserError, exit_with, run_cli
+from gan_jax.errors import RunFailed, Stopped, UserError, exit_with, run_cli
 
 PROG = "python -m gan_jax.train"
 
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args)
     except UserError as e:
         exit_with(PROG, e, code=2, now=True)
+    except Stopped as e:  # every process stops after the same chunk, with the same status; process 0 says so
+        if multihost.is_writer():
+            print(" ".join(str(e).split()), file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(e.exit_code)
     except Exception as e:  # noqa: BLE001  (a collective that failed because a peer died, or a RunFailed)
         lost = multihost.lost_peer(e) or (e.__cause__ is not None and multihost.lost_peer(e.__cause__))
         if lost:

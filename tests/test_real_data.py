@@ -183,9 +183,9 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     code, _ = _start_and_signal(run, env, 530, signal.SIGKILL, resume=True)
     assert code == -signal.SIGKILL
     code, err = _start_and_signal(run, env, 700, signal.SIGTERM, resume=True)
-    assert code == 0 and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
+    assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
     code, err = _start_and_signal(run, env, 850, signal.SIGINT, resume=True)
-    assert code == 0 and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
+    assert code == 128 + signal.SIGINT and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
     proc = run_module("gan_jax.train", "--workdir", str(run), *KILL_ARGS, "--resume", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
