@@ -34,6 +34,7 @@ from gan_jax.errors import UserError
 from gan_jax.input_pipeline import FASHION_MNIST_CLASSES
 from gan_jax.losses import LOSSES, is_coupled
 from gan_jax.models import ARCHITECTURES
+from gan_jax.augment import AUGMENTS
 from gan_jax.penalties import PENALTIES
 
 KINDS = ("shape", "math", "population", "run")
@@ -44,23 +45,25 @@ CHECKS = {
     ">0": (lambda v: v > 0, "must be > 0"),
     "rate": (lambda v: v >= 0, "must be >= 0 (0 freezes that network)"),
     "[0,1)": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
+    "[0,1]": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
     "widths": (lambda v: len(v) > 0 and min(v) >= 1, "must be comma-separated positive widths, e.g. 256,512"),
 }
 """The range checks a field may name (`check=`); None values (\"use the shared flag\") pass."""
 
 
 def setting(default: typing.Any, help: str, kind: str, group: str, check: str | None = None,  # noqa: A002
-            flag: bool = True, traced: str | None = None, choices: typing.Callable[[], typing.Iterable[str]] | None = None
-            ) -> typing.Any:
+            flag: bool = True, traced: str | None = None, choices: typing.Callable[[], typing.Iterable[str]] | None = None,
+            several: bool = False) -> typing.Any:
     """One Config field's declaration. help: its --help line; kind: one of KINDS; group: one of GROUPS;
     check: a key of CHECKS; flag: False for facts of the dataset no flag sets; traced (population
     fields): where a run keeps its value, 'seed' (the root key), 'adam' (optax.inject_hyperparams) or
     'step' (TrainState.hyper); choices: for a str field, a function returning the names it accepts
-    (a dict of functions' keys, so a new entry is a new choice)."""
+    (a dict of functions' keys, so a new entry is a new choice); several: the value may name several
+    choices, comma-separated (the first choice, 'none', only alone)."""
     assert kind in KINDS and group in GROUPS and (check is None or check in CHECKS)
     assert (kind == "population") == (traced is not None)
     metadata = {"help": help, "kind": kind, "group": group, "check": check, "flag": flag, "traced": traced,
-                "choices": choices}
+                "choices": choices, "several": several}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -103,12 +106,13 @@ class Config:
     loss: str = setting("ns", "The GAN loss, functions in losses.py: ns (non-saturating, the reference), minimax, "
                         "lsgan, wgan, hinge, ragan (relativistic average) and rpgan (relativistic pairing; R3GAN's); "
                         "the last two with --d-update joint.", "math", "loss and penalties", choices=lambda: LOSSES)
-    penalty: str = setting("none", "Penalty on D, a function in penalties.py: none (the reference), wgan_gp "
+    penalty: str = setting("none", "Penalty on D, functions in penalties.py: none (the reference), wgan_gp "
                            "(Gulrajani et al. 2017), dragan (Kodali et al. 2017), r1 / r2 (gradient norm on reals / "
-                           "fakes, Mescheder et al. 2018).", "math", "loss and penalties",
-                           choices=lambda: ("none", *PENALTIES))
+                           "fakes, Mescheder et al. 2018); several comma-separated are summed (r1,r2: R3GAN's).",
+                           "math", "loss and penalties", choices=lambda: ("none", *PENALTIES), several=True)
     penalty_weight: float = setting(10.0, "Weight of --penalty in D's loss (lambda of WGAN-GP and DRAGAN, gamma of "
-                                    "R1/R2).", "population", "loss and penalties", ">=0", traced="step")
+                                    "R1/R2; one weight for all the penalties listed).", "population",
+                                    "loss and penalties", ">=0", traced="step")
     d_norm: Literal["none", "batch", "layer", "spectral"] = setting(
         "none", "Normalization of D's layers: none (the reference), batch, layer, spectral (Miyato et al. 2018).",
         "shape", "networks")
@@ -195,6 +199,12 @@ class Config:
     dataset: str = setting("fashion_mnist", "tfds image-classification dataset, a name or name/config: "
                            "fashion_mnist (the reference), mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... "
                            "(any with an image and a class label).", "math", "data")
+    augment: str = setting("none", "Differentiable augmentation of every batch D sees, real and fake, inside the "
+                           "step (DiffAugment, Zhao et al. 2020): none (the reference), diffaug (= "
+                           "color,translation,cutout), or any comma-separated of color, translation, cutout.",
+                           "math", "data", choices=lambda: ("none", "diffaug", *AUGMENTS), several=True)
+    augment_p: float = setting(1.0, "Probability that each augmentation is applied to each image (DiffAugment: 1).",
+                               "math", "data", "[0,1]")
     device_data_mb: int = setting(4096, "Largest training set kept whole on the device, in MB of uint8 pixels "
                                   "(Fashion-MNIST: 47); a larger one streams from tfds through tf.data instead "
                                   "(shuffled without replacement per pass, prefetched to the device). 0 always "
@@ -220,7 +230,13 @@ class Config:
             if check is not None and value is not None and not CHECKS[check][0](value):
                 raise UserError(f"--{_flag(f.name)} {CHECKS[check][1]}, got {_shown(value)}")
             allowed = choices(f.name)
-            if allowed is not None and value not in allowed:
+            if allowed is not None and f.metadata["several"]:
+                names = value.split(",")
+                if any(n not in allowed for n in names) or len(set(names)) != len(names) or \
+                        (len(names) > 1 and allowed[0] in names):
+                    raise UserError(f"--{_flag(f.name)} must be {allowed[0]} or one or more of "
+                                    f"{', '.join(allowed[1:])}, comma-separated, each once; got {value!r}")
+            elif allowed is not None and value not in allowed:
                 raise UserError(f"--{_flag(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
         if self.eval_every and self.eval_samples < 10:
             raise UserError(f"--eval-samples must be at least 10, got {self.eval_samples}")
@@ -287,6 +303,15 @@ _DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 6
                              "fake_bn": "train"}
 """The dcgan preset (below), which dcgan_acgan extends."""
 
+_R3GAN: dict[str, object] = {"arch": "r3gan", "loss": "rpgan", "d_update": "joint", "penalty": "r1,r2",
+                              "penalty_weight": 2.0, "latent_dim": 64, "batch_size": 64, "learning_rate": 2e-4,
+                              "beta1": 0.0, "beta2": 0.9, "adam_eps": 1e-8, "g_ema": 0.999}
+"""R3GAN (Huang et al., NeurIPS 2024): RpGAN + R1 + R2 (one gamma for both), the normalization-free ResNet
+scaled down (models.R3GAN_*), G EMA. Hyperparameters: the starting values of the CIFAR-10 preset of
+R3GAN's train.py as published (lr 2e-4 decaying to 5e-5, Adam beta1 0 and beta2 0.9 rising to 0.99,
+eps 1e-8, gamma 2 decaying to 0.2, noise 64, G EMA), held constant here (gan_jax has no schedules);
+batch 64 instead of 512 (CPU), EMA decay 0.999 per iteration."""
+
 PRESETS: dict[str, dict[str, object]] = {
     # The Keras blog post, exactly (the default).
     "reference": {},
@@ -325,6 +350,11 @@ PRESETS: dict[str, dict[str, object]] = {
     # The dcgan preset conditioned as AC-GAN (Odena et al. 2017): G multiplies its noise by a label
     # embedding, D also predicts the class (issue 10's measured conditional preset).
     "dcgan_acgan": {**_DCGAN, "condition": "acgan"},
+    # --- a modern baseline (issue 22) ---
+    "r3gan": _R3GAN,
+    # DiffAugment (Zhao et al. 2020): colour, translation and cutout on every image D sees, p = 1.
+    "r3gan_diffaug": {**_R3GAN, "augment": "diffaug"},
+    "dcgan_diffaug": {**_DCGAN, "augment": "diffaug"},
     # --- from measurements (part 3) ---
     # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
     # README "Ranking methods"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
@@ -440,6 +470,8 @@ def _flag_kwargs(field: dataclasses.Field, hint: typing.Any) -> dict[str, typing
     kwargs: dict[str, typing.Any] = {"default": None, "dest": field.name, "help": field.metadata["help"] + default}
     if hint is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
+    elif field.metadata["several"]:  # checked by Config.validate
+        kwargs.update(type=str, metavar="{" + ",".join(choices(field.name)) + "}[,...]")
     elif choices(field.name) is not None:
         kwargs.update(choices=choices(field.name), metavar="{" + ",".join(choices(field.name)) + "}")
     elif hint == tuple[int, ...]:

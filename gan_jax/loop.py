@@ -169,13 +169,13 @@ def to_unit_range(pixels: jax.Array) -> jax.Array:
 def fuses_loop(config: Config) -> bool:
     """Whether make_train_chunk runs a chunk's iterations inside one jitted lax.fori_loop.
 
-    config.fused_loop 'auto': yes, except for convolutional nets (arch 'dcgan') on the CPU, where
-    XLA:CPU runs the step 6.7x slower inside a while loop than as one jitted call per iteration
+    config.fused_loop 'auto': yes, except for convolutional nets (every arch but 'dense') on the CPU,
+    where XLA:CPU runs the step 6.7x slower inside a while loop than as one jitted call per iteration
     (measured, preset dcgan, batch 64: 1,077 against 160 ms per iteration; bench/loops.py).
     """
     if config.fused_loop != "auto":
         return config.fused_loop == "on"
-    return not (config.arch == "dcgan" and jax.default_backend() == "cpu")
+    return not (config.arch != "dense" and jax.default_backend() == "cpu")
 
 
 def event_points(config: Config) -> tuple[Callable[[int], bool], ...]:

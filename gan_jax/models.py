@@ -299,6 +299,165 @@ class DCGANDiscriminator(nn.Module):
         return _d_output(x, labels, self.norm, update_stats, self.condition, self.num_classes, dense)
 
 
+# --- R3GAN (Huang, Gokaslan, Kuleshov, Tompkin, NeurIPS 2024, "The GAN is dead; long live the GAN!") ---
+# A normalization-free ResNet: stages of residual blocks (1x1 conv expanding the channels x2, grouped
+# 3x3 conv, 1x1 conv back; leaky ReLU with a learned bias between; no BatchNorm), bilinear resampling
+# between stages, fix-up style initialization (He init scaled by L^(-1/4) for L blocks, each block's last
+# conv zero, so each block starts as the identity), a learned 4x4 (here H/2^k) basis times a linear map of
+# z in G and a depthwise basis conv in D. Scaled down for CPUs and 28 x 28 / 32 x 32 images (the paper's
+# CIFAR-10 nets: width 768 at every stage, 2 blocks per stage, group size 16, 4 stages):
+R3GAN_WIDTHS = (128, 64, 32)
+"""Channels per stage, coarsest first (the paper: 768 each): more where the maps are small, the cost
+of a stage being width^2 x pixels. Finer stages than listed repeat the last width."""
+R3GAN_BLOCKS = 1
+"""Residual blocks per stage (the paper: 2): one halves the step time, and D's R1 + R2 double it again."""
+R3GAN_GROUP_SIZE = 16
+"""Channels per group of the grouped 3x3 conv (as the paper's: 2 x 768 / 96 groups = 16)."""
+R3GAN_EXPANSION = 2
+"""The inverted bottleneck's expansion of the channels (as the paper)."""
+_LEAKY_GAIN = math.sqrt(2.0 / (1.0 + 0.2 ** 2))
+
+
+def r3gan_stages(image_shape: Sequence[int]) -> int:
+    """Stages of the r3gan nets for images (H, W, C): halve H until it is odd or at most 7 (28: 7, 14,
+    28 = 3 stages; 32: 4, 8, 16, 32 = 4)."""
+    h, stages = image_shape[0], 1
+    while h % 2 == 0 and h > 7:
+        h, stages = h // 2, stages + 1
+    return stages
+
+
+def _he(gain: float = 1.0) -> Callable:
+    """N(0, (gain / sqrt(fan_in))^2) for Dense and Conv kernels (R3GAN's MSR init)."""
+    return nn.initializers.variance_scaling(gain ** 2, "fan_in", "normal")
+
+
+class _R3Block(nn.Module):
+    """x + conv1x1(act(gconv3x3(act(conv1x1(x))))): the inverted-bottleneck residual block, fix-up initialized."""
+
+    total_blocks: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        c = x.shape[-1]
+        wide = c * R3GAN_EXPANSION
+        gain = _LEAKY_GAIN * self.total_blocks ** (-1 / 4)  # L^(-1/(2m-2)) with m = 3 convolutions
+        y = _pointwise(wide, self.dtype, _he(gain))(x)
+        y = _BiasedLeakyReLU()(y)
+        y = GroupedConv3x3(wide, wide // R3GAN_GROUP_SIZE, kernel_init=_he(gain), dtype=self.dtype)(y)
+        y = _BiasedLeakyReLU()(y)
+        return x + _pointwise(c, self.dtype, nn.initializers.zeros)(y)
+
+
+def _pointwise(features: int, dtype: Any, kernel_init: Callable | None = None) -> nn.Dense:
+    """A 1x1 convolution without bias, as a Dense over the channel axis (the same math; XLA:CPU's
+    convolution path is slower, more so in R1/R2's second derivatives)."""
+    return nn.Dense(features, use_bias=False, kernel_init=kernel_init or _he(), dtype=dtype, dot_general=DOT_F32)
+
+
+class GroupedConv3x3(nn.Module):
+    """nn.Conv(features, (3, 3), padding='SAME', feature_group_count=groups, use_bias=False), exactly (same
+    parameter, same output; tested), written as 9 shifted views and one matmul batched over the groups.
+
+    XLA:CPU runs grouped convolutions through a slow generic path, worst in the second derivatives R1 and
+    R2 take: the r3gan step took 45.7 s with nn.Conv's grouped convolution (AMD EPYC, batch 64)."""
+
+    features: int
+    groups: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, h, w, c = x.shape
+        kernel = self.param("kernel", self.kernel_init, (3, 3, c // self.groups, self.features), jnp.float32)
+        padded = jnp.pad(x.astype(self.dtype), ((0, 0), (1, 1), (1, 1), (0, 0)))
+        patches = jnp.stack([padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=3)
+        patches = patches.reshape(b, h, w, 9, self.groups, c // self.groups)  # (.., tap, group, channel in group)
+        k = kernel.astype(self.dtype).reshape(9, c // self.groups, self.groups, self.features // self.groups)
+        out = jnp.einsum("bhwtgc,tcgo->bhwgo", patches, k, preferred_element_type=jnp.float32)
+        return out.reshape(b, h, w, self.features)
+
+
+class _BiasedLeakyReLU(nn.Module):
+    """Leaky ReLU (0.2) after a learned per-channel bias (init 0): R3GAN's BiasedActivation (its gain
+    sqrt(2 / 1.04) enters the initialization only)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.leaky_relu(x + self.param("bias", nn.initializers.zeros, (x.shape[-1],), jnp.float32), 0.2)
+
+
+def _resize(x: jax.Array, h: int, w: int) -> jax.Array:
+    """Bilinear resampling of (B, H, W, C) maps (antialiased when shrinking)."""
+    return jax.image.resize(x, (x.shape[0], h, w, x.shape[-1]), "bilinear")
+
+
+class R3Generator(nn.Module):
+    """`r3gan`: noise float32 (B, latent_dim) -> images float32 (B, H, W, C), linear output (R3GAN has no
+    tanh; the grids and scores see values clipped to [-1, 1] as pixels are). Basis (H/2^k)^2 x width
+    times a linear map of z, then per stage: [bilinear x2, 1x1 conv to the stage's width], residual blocks;
+    a 1x1 conv to C channels. labels: every condition concatenates a learned embedding of the class to z
+    (R3GAN's conditioning; there is no BatchNorm to condition)."""
+
+    image_shape: Sequence[int] = FASHION_MNIST_SHAPE
+    dtype: Any = jnp.float32
+    condition: str = "none"
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:  # noqa: ARG002
+        stages = r3gan_stages(self.image_shape)
+        widths = [R3GAN_WIDTHS[min(i, len(R3GAN_WIDTHS) - 1)] for i in range(stages)]
+        h, w, c = self.image_shape
+        h0, w0 = h // 2 ** (stages - 1), w // 2 ** (stages - 1)
+        if self.condition != "none":
+            z = jnp.concatenate([z, nn.Embed(self.num_classes, z.shape[-1])(labels)], axis=-1)
+        basis = self.param("basis", nn.initializers.normal(1.0), (h0, w0, widths[0]), jnp.float32)
+        x = basis[None] * nn.Dense(widths[0], use_bias=False, kernel_init=_he(), dtype=self.dtype,
+                                   dot_general=DOT_F32)(z)[:, None, None, :]
+        for i, width in enumerate(widths):
+            if i:
+                x = _pointwise(width, self.dtype)(x) if x.shape[-1] != width else x
+                x = _resize(x, x.shape[1] * 2, x.shape[2] * 2)
+            for _ in range(R3GAN_BLOCKS):
+                x = _R3Block(stages * R3GAN_BLOCKS, self.dtype)(x)
+        return _pointwise(c, self.dtype)(x).astype(jnp.float32)
+
+
+class R3Discriminator(nn.Module):
+    """`r3gan`: images float32 (B, H, W, C) -> scores float32 (B,). A 1x1 conv to the finest stage's width,
+    then per stage (finest first): residual blocks, [bilinear /2, 1x1 conv to the next width]; a depthwise
+    conv over the whole coarsest map (R3GAN's discriminative basis), then the head shared by every
+    architecture (Dense 1; 'projection' adds <embed(y), features>, 'acgan' a class head; 'concat'
+    multiplies the image by a label embedding first). No normalization, so no state."""
+
+    dtype: Any = jnp.float32
+    condition: str = "none"
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, images: jax.Array, labels: jax.Array | None = None, update_stats: bool = False
+                 ) -> jax.Array | tuple[jax.Array, jax.Array]:
+        stages = r3gan_stages(images.shape[1:])
+        widths = [R3GAN_WIDTHS[min(i, len(R3GAN_WIDTHS) - 1)] for i in range(stages)][::-1]
+        if self.condition == "concat":
+            images = _times_label_embedding(images, labels, self.num_classes)
+        x = _pointwise(widths[0], self.dtype)(images)
+        for i, width in enumerate(widths):
+            for _ in range(R3GAN_BLOCKS):
+                x = _R3Block(stages * R3GAN_BLOCKS, self.dtype)(x)
+            if i + 1 < stages:
+                x = _resize(x, x.shape[1] // 2, x.shape[2] // 2)
+                x = _pointwise(widths[i + 1], self.dtype)(x) if widths[i + 1] != width else x
+        # the discriminative basis: a depthwise filter over the whole coarsest map (per channel)
+        basis = self.param("basis", _he(), (*x.shape[1:3], 1, x.shape[-1]), jnp.float32)
+        features = jnp.einsum("bhwc,hwc->bc", x, basis[:, :, 0].astype(x.dtype), preferred_element_type=jnp.float32)
+        dense = lambda f: nn.Dense(f, use_bias=False, kernel_init=_he(), dtype=self.dtype, dot_general=DOT_F32)  # noqa: E731
+        return _d_output(features, labels, "none", update_stats, self.condition, self.num_classes, dense)
+
+
 def _conditioning(config) -> dict[str, Any]:
     return {"condition": config.condition, "num_classes": len(config.class_names)}
 
@@ -330,7 +489,21 @@ def dcgan(config) -> tuple[nn.Module, nn.Module]:
                                dropout=config.d_dropout, **_conditioning(config)))
 
 
-ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan}
+def r3gan(config) -> tuple[nn.Module, nn.Module]:
+    """The scaled-down R3GAN nets: (R3Generator, R3Discriminator) from a Config's image_shape (H, W
+    multiples of 2^(stages-1): 28 x 28, 32 x 32), condition, class_names and compute_dtype. --d-norm must
+    be none (R3GAN is normalization-free)."""
+    h, w, _ = config.image_shape
+    stages = r3gan_stages(config.image_shape)
+    if w % 2 ** (stages - 1) or config.d_norm != "none":
+        raise UserError(f"--arch r3gan takes square-ish images whose sides halve {stages - 1} times (28 x 28, 32 x 32) "
+                        f"and --d-norm none; got {h} x {w} and --d-norm {config.d_norm}")
+    dtype = jnp.dtype(config.compute_dtype)
+    return (R3Generator(image_shape=tuple(config.image_shape), dtype=dtype, **_conditioning(config)),
+            R3Discriminator(dtype=dtype, **_conditioning(config)))
+
+
+ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan, "r3gan": r3gan}
 """`--arch` name -> function(config) -> (generator, discriminator). A generator maps noise float32
 (B, latent_dim) to images float32 (B, *config.image_shape) in [-1, 1] and takes `train`; a discriminator maps
 images to outputs float32 (B,) and takes `update_stats` (see the module docstring). Under --condition

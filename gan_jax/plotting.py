@@ -104,3 +104,18 @@ def save_boxplot(values: dict[str, Sequence[float]], path: str, ylabel: str = "F
     if title:
         ax.set_title(title)
     _save(fig, path)
+
+
+def save_gif(images: np.ndarray, path: str, size: int = 112, ms_per_frame: int = 120) -> None:
+    """images float32 (n, H, W, C) in [-1, 1] (values outside clipped) as an endlessly looping GIF,
+    each frame scaled to `size` pixels high (nearest neighbour), through a temporary file."""
+    from PIL import Image  # noqa: PLC0415  (matplotlib's own dependency)
+
+    pixels = np.clip((images + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    scale = max(1, size // images.shape[1])
+    frames = [Image.fromarray(np.repeat(np.repeat(p, scale, 0), scale, 1).squeeze(-1) if p.shape[-1] == 1 else
+                              np.repeat(np.repeat(p, scale, 0), scale, 1)) for p in pixels]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.gif"
+    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
+    os.replace(tmp, path)

@@ -3,6 +3,8 @@
     python -m gan_jax.sample --workdir runs/reference --n 64 --seed 1 --out grid.png
     python -m gan_jax.sample --workdir runs/reference --checkpoint 5000 --n 10000 --npz samples.npz
     python -m gan_jax.sample --workdir runs/cgan --class Sneaker --n 16      # a conditional run: 16 sneakers
+    python -m gan_jax.sample --workdir runs/r3gan --truncation 0.7            # the truncation trick
+    python -m gan_jax.sample --workdir runs/r3gan --interpolate 8 --seeds 0,1,2,3 --gif walk.gif  # a latent walk
 
 The generator runs with BatchNorm in inference mode (moving statistics), like Keras `predict`;
 for a run trained with --g-ema it is G's moving average, unless --raw-g. A class-conditional run
@@ -16,12 +18,14 @@ import math
 import os
 import sys
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import config as config_lib, plotting
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError, run_cli
-from gan_jax.sampling import balanced_labels, class_index, generate
+from gan_jax.sampling import balanced_labels, class_index, decode, generate, latents, slerp
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--npz", default=None,
                         help="Also write the raw samples: images float32 (n, H, W, C) in [-1, 1], step, seed "
                              "(and labels int32 (n,) for a conditional run).")
-    parser.add_argument("--overwrite", action="store_true", help="Replace --out / --npz if they exist.")
+    parser.add_argument("--truncation", type=_psi, default=None, metavar="PSI",
+                        help="The truncation trick: every noise coordinate with |z| > PSI drawn again (smaller PSI: "
+                             "more typical, less varied images; default: off).")
+    parser.add_argument("--interpolate", type=config_lib.positive_int, default=None, metavar="FRAMES",
+                        help="A latent walk instead of samples: FRAMES images from each of --seeds' noise to the "
+                             "next (spherical interpolation), one row per step of the walk.")
+    parser.add_argument("--seeds", type=config_lib.seed_list, default=(0, 1, 2, 3), metavar="S1,S2,...",
+                        help="The walk's waypoints: the noise of each seed (default: 0,1,2,3).")
+    parser.add_argument("--gif", default=None, metavar="PATH", help="With --interpolate: also the walk as an animated GIF.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace --out / --npz / --gif if they exist.")
     return parser
 
 
@@ -50,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.n < 1:
         raise UserError(f"--n must be a positive integer, got {args.n}")
+    if args.gif and args.interpolate is None:
+        raise UserError("--gif draws a latent walk; add --interpolate FRAMES")
+    if args.interpolate is not None and len(args.seeds) < 2:
+        raise UserError("--interpolate walks between at least two --seeds, e.g. --seeds 0,1")
     config, step, state = load_run(args.workdir, args.checkpoint)
+    if args.interpolate is not None:
+        return walk(args, config, step, state)
     labels, titles = None, None
     if args.class_ is not None:
         labels = np.full(args.n, class_index(config, args.class_), np.int32)
@@ -62,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in (out, args.npz):
         if path and os.path.exists(path) and not args.overwrite:
             raise UserError(f"{path} exists; pass --overwrite to replace it or choose another path")
-    images = generate(config, state, args.n, args.seed, raw=args.raw_g, labels=labels)
+    images = generate(config, state, args.n, args.seed, raw=args.raw_g, labels=labels, truncation=args.truncation)
     rows = math.ceil(math.sqrt(args.n))
     cols = math.ceil(args.n / rows)
     plotting.save_grid(images, out, titles=titles, rows=rows, cols=cols, figsize=(max(cols, 3), max(rows, 3)))
@@ -73,6 +92,44 @@ def main(argv: list[str] | None = None) -> int:
         np.savez_compressed(args.npz, images=images, step=step, seed=args.seed, **extra)
         print(f"wrote raw samples to {args.npz}", file=sys.stderr)
     return 0
+
+
+def walk(args: argparse.Namespace, config: config_lib.Config, step: int, state) -> int:
+    """--interpolate: the latent walk through --seeds' noise (truncated with --truncation), as a grid of one
+    row per segment (and a GIF with --gif); a conditional run walks with its class fixed (--class, else 0)."""
+    out = args.out or os.path.join(args.workdir, f"walk_{step}_seeds{'-'.join(map(str, args.seeds))}.png")
+    for path in (out, args.gif, args.npz):
+        if path and os.path.exists(path) and not args.overwrite:
+            raise UserError(f"{path} exists; pass --overwrite to replace it or choose another path")
+    points = [np.asarray(latents(config, jax.random.PRNGKey(s), 1, args.truncation))[0] for s in args.seeds]
+    t = jnp.linspace(0.0, 1.0, args.interpolate + 1)[:-1]  # each segment without its end (the next one's start)
+    z = np.concatenate([np.asarray(slerp(jnp.asarray(a), jnp.asarray(b), t)) for a, b in zip(points, points[1:])]
+                       + [points[-1][None]])
+    labels = None
+    if config.condition != "none":
+        labels = np.full(len(z), class_index(config, args.class_) if args.class_ is not None else 0, np.int32)
+    images = decode(config, state, z, labels, raw=args.raw_g)
+    rows = len(points) - 1
+    grid = images[:rows * args.interpolate]
+    plotting.save_grid(grid, out, rows=rows, cols=args.interpolate, figsize=(max(args.interpolate, 3), max(rows, 3)))
+    print(f"wrote a latent walk of {len(images)} images through seeds {','.join(map(str, args.seeds))} of checkpoint "
+          f"{step} to {out}", file=sys.stderr)
+    if args.gif:
+        plotting.save_gif(images, args.gif)
+        print(f"wrote the walk as {args.gif}", file=sys.stderr)
+    if args.npz:
+        np.savez_compressed(args.npz, images=images, z=z, step=step, seeds=np.asarray(args.seeds))
+    return 0
+
+
+def _psi(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a truncation PSI > 0 (e.g. 0.7), got {text!r}")
+    return value
 
 
 def cli() -> None:

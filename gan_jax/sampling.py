@@ -19,6 +19,36 @@ CLASS_GRID_COLUMNS = 8
 """Samples per class (row) in a conditional run's class grids."""
 
 
+def latents(config: Config, key: jax.Array, n: int, truncation: float | None = None) -> jax.Array:
+    """G's noise float32 (n, latent_dim): N(0, 1), or with `truncation` psi > 0 the truncation trick
+    (Brock et al. 2019): each coordinate with |z| > psi drawn again, i.e. N(0, 1) truncated to [-psi, psi]."""
+    if truncation is None:
+        return jax.random.normal(key, (n, config.latent_dim), jnp.float32)
+    return jax.random.truncated_normal(key, -truncation, truncation, (n, config.latent_dim), jnp.float32)
+
+
+def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
+    """Spherical interpolation between noise vectors a and b float32 (D,) at fractions t float32 (T,) in
+    [0, 1] -> (T, D): the path a Gaussian's typical set follows (White 2016); t = 0 gives a, t = 1 gives b."""
+    cos = jnp.dot(a, b) / (jnp.linalg.norm(a) * jnp.linalg.norm(b))
+    omega = jnp.arccos(jnp.clip(cos, -1.0, 1.0))
+    so = jnp.sin(omega)
+    t = t[:, None]
+    return jnp.where(so < 1e-6, (1 - t) * a + t * b,
+                     (jnp.sin((1 - t) * omega) * a + jnp.sin(t * omega) * b) / jnp.where(so < 1e-6, 1.0, so))
+
+
+def decode(config: Config, state: TrainState, z: np.ndarray, labels: np.ndarray | None = None,
+           raw: bool = False) -> np.ndarray:
+    """G (its moving average when the run keeps one, unless `raw`) in inference mode on noise z float32
+    (n, latent_dim) -> images float32 (n, *image_shape); labels int32 (n,) for a conditional run."""
+    generator, _, _ = build_models(config)
+    g_vars = state.g_ema if config.g_ema > 0 and not raw else {"params": state.g_params,
+                                                                 "batch_stats": state.g_batch_stats}
+    apply = jax.jit(lambda v, z, y: generator.apply(v, z, train=False, **label_kwargs(config, "g", y)))
+    return np.asarray(apply(g_vars, jnp.asarray(z), None if labels is None else jnp.asarray(labels)))
+
+
 def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
     """`sample(state, key, n, labels=None) -> float32 (n, *config.image_shape)` in (-1, 1), G in
     inference mode (jitted; n static).
@@ -75,10 +105,15 @@ def class_index(config: Config, name_or_index: str) -> int:
 
 
 def generate(config: Config, state: TrainState, n: int, seed: int, batch: int = 1000,
-             raw: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+             raw: bool = False, labels: np.ndarray | None = None, truncation: float | None = None) -> np.ndarray:
     """n samples, float32 (n, *config.image_shape) in (-1, 1), from PRNGKey(seed), made `batch` at a time
     (by G's moving average when the run keeps one, unless `raw`). labels: int32 (n,), the classes
-    asked for (conditional runs; None: uniform)."""
+    asked for (conditional runs; None: uniform). truncation: psi of the truncation trick (see latents)."""
+    if truncation is not None:
+        key = jax.random.PRNGKey(seed)
+        if config.condition != "none" and labels is None:
+            labels = np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(config.class_names)))
+        return decode(config, state, np.asarray(latents(config, key, n, truncation)), labels, raw)
     sample = make_sampler(config, raw)
     key = jax.random.PRNGKey(seed)
     parts = [np.asarray(sample(state, jax.random.fold_in(key, i), min(batch, n - start),

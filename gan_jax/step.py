@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, Sharding
 
+from gan_jax import augment
 from gan_jax.config import TRACED_FIELDS, Config
 from gan_jax.losses import DECISION_THRESHOLD, LOSSES, accuracy, class_cross_entropy, is_coupled, reads_argument
 from gan_jax.models import ARCHITECTURES
@@ -45,9 +46,10 @@ Metrics = dict[str, jax.Array]
 
 # Streams of the root key (jax.random.fold_in(root, stream)); never reuse one for two purposes.
 INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM, EVAL_STREAM = 0, 1, 2, 3
-# Within one D update's key (fold_in(key, stream)): the penalty's random points, the fakes' classes,
-# D's dropout masks (G's update: its key's LABEL_STREAM and DROPOUT_STREAM likewise).
-PENALTY_STREAM, LABEL_STREAM, DROPOUT_STREAM = 1, 2, 3
+# Within one D round's key (fold_in(key, stream)): the penalty's random points, the fakes' classes,
+# D's dropout masks, the augmentations (G's update: its key's LABEL_STREAM, DROPOUT_STREAM and
+# AUGMENT_STREAM likewise).
+PENALTY_STREAM, LABEL_STREAM, DROPOUT_STREAM, AUGMENT_STREAM = 1, 2, 3, 4
 
 
 @flax.struct.dataclass
@@ -153,8 +155,8 @@ class Parts:
     d_optimizer: optax.GradientTransformation
     d_loss: Callable
     g_loss: Callable
-    penalty: Callable | None      # None: no penalty term
-    penalty_reads_fakes: bool     # its sequential update: the one on the fakes (else the reals)
+    penalties: tuple[tuple[Callable, str], ...]  # (penalty, the side it reads: its sequential update), summed
+    augments: tuple[str, ...]     # the augmentations of every batch D sees (augment.AUGMENTS)
     g_reads_reals: bool           # G's loss reads D's outputs on the reals (relativistic losses)
     threshold: float              # D's output above it counts as "real" (d_acc)
     shard: Callable[[jax.Array], jax.Array]
@@ -169,14 +171,19 @@ def parts(config: Config, batch_sharding: NamedSharding | None = None) -> Parts:
     if config.d_update == "sequential" and is_coupled(config.loss):
         raise ValueError(f"--loss {config.loss} couples the real and fake terms: it needs --d-update joint")
     use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams)
-    penalty = PENALTIES[config.penalty] if use_penalty else None
-    images = jnp.linspace(-1.0, 1.0, 2 * 4).reshape(2, 2, 2, 1)
-    reads_fakes = penalty is not None and reads_argument(
-        lambda fake: penalty(lambda v: jnp.sum(jnp.square(v), axis=(1, 2, 3)), images, fake, jax.random.PRNGKey(0)),
-        0, images)
+    penalties = tuple((PENALTIES[name], _penalty_side(PENALTIES[name]))
+                      for name in (config.penalty.split(",") if use_penalty else ()))
     shard = (lambda v: v) if batch_sharding is None else (lambda v: jax.lax.with_sharding_constraint(v, batch_sharding))
-    return Parts(config, generator, discriminator, g_optimizer, d_optimizer, d_loss, g_loss, penalty, reads_fakes,
-                 reads_argument(g_loss, 1, x, x), DECISION_THRESHOLD.get(config.loss, 0.0), shard)
+    return Parts(config, generator, discriminator, g_optimizer, d_optimizer, d_loss, g_loss, penalties,
+                 augment.names_of(config.augment), reads_argument(g_loss, 1, x, x),
+                 DECISION_THRESHOLD.get(config.loss, 0.0), shard)
+
+
+def _penalty_side(penalty: Callable) -> str:
+    """'fake' if the penalty reads the fakes (its sequential update is the one on them), else 'real'."""
+    images = jnp.linspace(-1.0, 1.0, 2 * 4).reshape(2, 2, 2, 1)
+    d = lambda v: jnp.sum(jnp.square(v), axis=(1, 2, 3))  # noqa: E731
+    return "fake" if reads_argument(lambda fake: penalty(d, images, fake, jax.random.PRNGKey(0)), 0, images) else "real"
 
 
 def d_apply(p: Parts, d_params: Any, d_stats: Any, images: jax.Array, labels: jax.Array, update: bool,
@@ -200,10 +207,11 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
     """D's terms on the `sides` ('real', 'fake' or both) of `batch` -> (terms, metrics, D's state).
 
     batch: {'real', 'fake': float32 (B, H, W, C) in [-1, 1]; 'real_labels', 'fake_labels': int32 (B,)}.
-    terms: float32 scalars in this order: the loss's term of each side; 'penalty' (when this update
-    carries it: a joint one always, a sequential one on the side the penalty reads); 'class' (AC-GAN:
-    the class cross-entropy summed over the sides). D's i-th forward pass drops out with fold_in(key, i),
-    the penalty's D with fold_in(key, 2); D's state advances over the passes.
+    terms: float32 scalars in this order: the loss's term of each side; 'penalty' (the sum of the
+    penalties this update carries: a joint one all, a sequential one those that read its side); 'class'
+    (AC-GAN: the class cross-entropy summed over the sides). D's i-th forward pass drops out with
+    fold_in(key, i), the penalties' D with fold_in(key, 2); D's state advances over the passes. The j-th
+    penalty draws from batch['penalty_key'] (j = 0) or its fold_in(j).
     """
     outs, logits, metrics = {}, {}, {}
     for i, side in enumerate(sides):
@@ -215,11 +223,15 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
     for side in sides:
         metrics[f"d_loss_{side}"] = terms[side]
         metrics[f"d_acc_{side}"] = accuracy(outs[side], 1.0 if side == "real" else 0.0, p.threshold)
-    penalty_side = "fake" if p.penalty_reads_fakes else "real"
-    if p.penalty is not None and (len(sides) == 2 or sides == (penalty_side,)):
-        d = lambda x: d_apply(p, d_params, d_stats, x, batch[f"{penalty_side}_labels"], False,  # noqa: E731
-                              jax.random.fold_in(key, 2))[0]
-        terms["penalty"] = metrics["d_penalty"] = p.penalty(d, batch["real"], batch["fake"], batch["penalty_key"])
+    for j, (penalty, side) in enumerate(p.penalties):
+        if side in sides:
+            d = lambda x, side=side: d_apply(p, d_params, d_stats, x, batch[f"{side}_labels"], False,  # noqa: E731
+                                             jax.random.fold_in(key, 2))[0]
+            k = batch["penalty_key"] if j == 0 else jax.random.fold_in(batch["penalty_key"], j)
+            value = penalty(d, batch["real"], batch["fake"], k)
+            terms["penalty"] = value if "penalty" not in terms else terms["penalty"] + value
+    if "penalty" in terms:
+        metrics["d_penalty"] = terms["penalty"]
     if p.config.condition == "acgan":
         for side in sides:
             metrics[f"d_class_loss_{side}"] = class_cross_entropy(logits[side], batch[f"{side}_labels"])
@@ -265,7 +277,10 @@ def d_schedule(p: Parts, d: tuple, batch: dict[str, jax.Array], hyper: dict[str,
         return d_update(p, d, batch, ("real", "fake"), hyper, k_drop, scale=0.5)
     d, real_metrics = d_update(p, d, batch, ("real",), hyper, k_drop)
     d, fake_metrics = d_update(p, d, batch, ("fake",), hyper, jax.random.fold_in(k_drop, 3))
-    return d, {**real_metrics, **fake_metrics}  # (d_penalty from the update that carries it)
+    metrics = {**real_metrics, **fake_metrics}
+    if "d_penalty" in real_metrics and "d_penalty" in fake_metrics:  # penalties on both updates (r1,r2)
+        metrics["d_penalty"] = real_metrics["d_penalty"] + fake_metrics["d_penalty"]
+    return d, metrics
 
 
 def make_fakes(p: Parts, state: TrainState, key: jax.Array, labels: jax.Array) -> jax.Array:
@@ -290,12 +305,18 @@ def draw_labels(p: Parts, key: jax.Array, batch: int) -> jax.Array:
 def d_round(p: Parts, state: TrainState, d: tuple, real: jax.Array, real_labels: jax.Array, key: jax.Array,
             hyper: dict[str, Any]) -> tuple[tuple, dict[str, jax.Array]]:
     """One of the d_steps rounds: fakes (classes uniform, or the real batch's with fake_labels 'real'),
-    then d_schedule on them and the real batch."""
+    both batches augmented (--augment; reals from fold_in(k, 0), fakes from fold_in(k, 1) of the round's
+    AUGMENT_STREAM), then d_schedule on them."""
     conditional = p.config.condition != "none"
     fake_labels = real_labels if not conditional or p.config.fake_labels == "real" else \
         draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), real.shape[0])
-    batch = {"real": real, "real_labels": real_labels, "fake": make_fakes(p, state, key, fake_labels),
-             "fake_labels": fake_labels, "penalty_key": jax.random.fold_in(key, PENALTY_STREAM)}
+    fakes = make_fakes(p, state, key, fake_labels)
+    if p.augments:
+        k_aug = jax.random.fold_in(key, AUGMENT_STREAM)
+        real, fakes = (augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, p.config.augment_p)
+                       for i, x in enumerate((real, fakes)))
+    batch = {"real": real, "real_labels": real_labels, "fake": fakes, "fake_labels": fake_labels,
+             "penalty_key": jax.random.fold_in(key, PENALTY_STREAM)}
     return d_schedule(p, d, batch, hyper, key)
 
 
@@ -307,13 +328,16 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
     config, batch = p.config, real.shape[0]
     z = p.shard(jax.random.normal(key, (batch, config.latent_dim), jnp.float32))
     labels = draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), batch) if config.condition != "none" else None
-    k_drop = jax.random.fold_in(key, DROPOUT_STREAM)
-    real_out = jax.lax.stop_gradient(d_apply(p, d_params, d_stats, real, real_labels, False,
+    k_drop, k_aug = jax.random.fold_in(key, DROPOUT_STREAM), jax.random.fold_in(key, AUGMENT_STREAM)
+    seen = (lambda x, i: augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, config.augment_p)) \
+        if p.augments else (lambda x, i: x)  # what D sees: augmented as in D's rounds (fakes 0, reals 1)
+    real_out = jax.lax.stop_gradient(d_apply(p, d_params, d_stats, seen(real, 1), real_labels, False,
                                              jax.random.fold_in(k_drop, 1))[0]) if p.g_reads_reals else None
 
     def objective(g_params):
         images, new_vars = p.generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, train=True,
                                              mutable=["batch_stats"], **label_kwargs(config, "g", labels))
+        images = seen(images, 0)
         out, class_logits, _ = d_apply(p, d_params, d_stats, images, labels, False, k_drop)
         metrics = {"g_loss": p.g_loss(out, real_out)}
         total = metrics["g_loss"]

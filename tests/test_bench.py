@@ -73,3 +73,16 @@ def test_the_population_bench_runs_and_reports_every_size(capsys):
     for row in table[1:]:
         k, ms, run_its = int(row[3]), float(row[4]), float(row[5])
         assert abs(run_its - k * 1e3 / ms) <= 0.05 * run_its + 0.1
+
+
+def test_the_presets_bench_prints_one_line_per_preset(capsys):
+    bench = _load_step("presets")
+    argv, sys.argv = sys.argv, ["presets.py", "--presets", "smoke,lsgan", "--iterations", "1", "--rounds", "2"]
+    try:
+        bench.main()
+    finally:
+        sys.argv = argv
+    lines = capsys.readouterr().out.splitlines()
+    assert "cores; jax" in lines[0]
+    rows = [line.split() for line in lines[1:]]
+    assert [r[0] for r in rows] == ["smoke", "lsgan"] and "( 1.00x)" in lines[1] and "ms per iteration" in lines[2]

@@ -72,10 +72,9 @@ def test_each_penalty_goes_to_the_sequential_update_of_the_side_it_reads():
     from gan_jax.step import parts
     from gan_jax.config import Config
 
-    expected = {"wgan_gp": True, "dragan": False, "r1": False, "r2": True}
+    expected = {"wgan_gp": "fake", "dragan": "real", "r1": "real", "r2": "fake"}
     assert set(expected) == set(PENALTIES)
-    for name, on_fakes in expected.items():
-        p = parts(dataclasses.replace(Config(), penalty=name))
-        assert p.penalty is PENALTIES[name] and p.penalty_reads_fakes == on_fakes, name
-    assert parts(Config()).penalty is None  # --penalty none adds no term
-    assert parts(dataclasses.replace(Config(), penalty="r1", penalty_weight=0.0)).penalty is None
+    for name, side in expected.items():
+        assert parts(dataclasses.replace(Config(), penalty=name)).penalties == ((PENALTIES[name], side),), name
+    assert parts(Config()).penalties == ()  # --penalty none adds no term
+    assert parts(dataclasses.replace(Config(), penalty="r1", penalty_weight=0.0)).penalties == ()

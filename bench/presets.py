@@ -1,0 +1,73 @@
+"""Milliseconds per training iteration of whole presets, interleaved (e.g. the conv presets against each other).
+
+    python bench/presets.py --presets dcgan,r3gan,r3gan_diffaug --iterations 5 --rounds 2
+
+Each preset's jitted step (one call per iteration, as `--fused-loop auto` runs conv nets on the CPU) on
+random images of its batch, compiled first; then --rounds rounds, each timing --iterations iterations of
+every preset in turn (so a slower machine phase hits all alike). Prints the CPU, the median ms per
+iteration per preset, and each preset's ratio to the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from gan_jax.config import preset  # noqa: E402
+from gan_jax.step import create_train_state, make_train_step  # noqa: E402
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), for the record beside the numbers."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", default="dcgan,r3gan")
+    parser.add_argument("--iterations", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    runs = {}
+    for name in args.presets.split(","):
+        config = preset(name)
+        real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (config.batch_size * config.d_steps,
+                                                                    *config.image_shape)), jnp.float32)
+        step = jax.jit(make_train_step(config), donate_argnums=0)
+        state, _ = step(create_train_state(config, jax.random.PRNGKey(0)), real, jax.random.PRNGKey(1))
+        jax.block_until_ready(state)
+        runs[name] = [step, state, real, []]
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            step, state, real, times = run
+            t = time.perf_counter()
+            for i in range(args.iterations):
+                state, metrics = step(state, real, jax.random.PRNGKey(i))
+            jax.block_until_ready(state)
+            times.append((time.perf_counter() - t) / args.iterations * 1e3)
+            run[1] = state
+    print(f"{cpu_name()}, {os.cpu_count()} cores; jax {jax.__version__}; {args.rounds} rounds x {args.iterations} "
+          f"iterations, median")
+    first = None
+    for name, (_, _, _, times) in runs.items():
+        ms = statistics.median(times)
+        first = first or ms
+        print(f"  {name:<16} batch {preset(name).batch_size:>4}: {ms:9.1f} ms per iteration ({ms / first:5.2f}x)  "
+              f"rounds: {', '.join(f'{t:.1f}' for t in times)}")
+
+
+if __name__ == "__main__":
+    main()
