@@ -165,7 +165,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tiny_config, tiny_data, 
 
     monkeypatch.setattr(ocp.CheckpointManager, "save", failing_save)
     workdir = str(tmp_path / "run")
-    with pytest.raises(RunFailed, match="could not write checkpoint 8 .*No space left.*checkpoint 4 is intact"):
+    with pytest.raises(RunFailed, match=r"could not write checkpoint 8 .*\(no space left on device\); checkpoint 4 is intact"):
         train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
     step, _, config = checkpoints.restore(checkpoints.manager(workdir),
                                           abstract_train_state(tiny_config, ONE_DEVICE))
