@@ -15,6 +15,9 @@ import os
 import re
 import shutil
 import sys
+import threading
+import time
+import warnings
 from typing import Any
 
 import jax
@@ -22,6 +25,7 @@ import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 
 from gan_jax import config as config_lib
+from gan_jax import native_output
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.step import TrainState, abstract_train_state
 
@@ -51,20 +55,34 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict) -> No
     left on device) and the fix, if the write fails; orbax's own error reports are silenced and its
     temporary folder removed, so a later resume starts from the intact checkpoint.
     """
-    try:
-        with _orbax_quiet():
+    failure = None
+    with native_output.captured((2,), replay_on_error=False), _orbax_quiet():
+        try:
             if step in mngr.all_steps(read=True):
                 mngr.delete(step)
             mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                     config=ocp.args.JsonSave(config)), force=True)
             mngr.wait_until_finished()
-    except Exception as e:  # noqa: BLE001  (disk full, permissions, ... : all mean "not saved")
+        except Exception as e:  # noqa: BLE001  (disk full, permissions, ... : all mean "not saved")
+            failure = e
+            _settle(mngr)  # orbax's other writer threads fail after it: their reports land in the capture
+    if failure is not None:
+        _quiet_after_failure()
         for leftover in glob.glob(os.path.join(str(mngr.directory), f"{step}.orbax-checkpoint-tmp*")):
             shutil.rmtree(leftover, ignore_errors=True)
         intact = [s for s in mngr.all_steps(read=True) if s != step]
         previous = f"checkpoint {max(intact)} is intact" if intact else "no earlier checkpoint exists"
-        raise CheckpointError(f"could not write checkpoint {step} in {mngr.directory} ({_cause(e)}); {previous}: "
-                              f"free space or fix permissions, then run the same command with --resume") from None
+        raise CheckpointError(f"could not write checkpoint {step} in {mngr.directory} ({_cause(failure)}); {previous}: "
+                              f"free space or fix permissions, then run the same command with --resume")
+
+
+def _settle(mngr: ocp.CheckpointManager, seconds: float = 1.0) -> None:
+    """Give a failed save's remaining writer threads time to end (and print what they print)."""
+    try:
+        mngr.wait_until_finished()
+    except Exception:  # noqa: BLE001  (the same failure again)
+        pass
+    time.sleep(seconds)
 
 
 def _cause(error: BaseException) -> str:
@@ -80,16 +98,50 @@ def _cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
+def _quiet_after_failure() -> None:
+    """After a failed save the run ends with one line; orbax's writer threads may still fail after it
+    (their asyncio loops closed under them: "Event loop is closed"). Their reports are dropped: thread,
+    unraisable and uncaught exceptions passing through orbax or naming the closed loop, orbax's absl
+    records, the asyncio logger's records and never-awaited-coroutine warnings (for the rest of the
+    process, which is ending)."""
+    thread_hook, unraisable_hook, except_hook = threading.excepthook, sys.unraisablehook, sys.excepthook
+    threading.excepthook = lambda args: None if _from_orbax(args.exc_traceback) else thread_hook(args)
+    sys.unraisablehook = lambda u: None if _from_orbax(u.exc_traceback) else unraisable_hook(u)
+    # tensorstore's callbacks into the closed loops print through sys.excepthook
+    sys.excepthook = lambda kind, value, tb: None if _from_orbax(tb) or _closed_loop(value) else \
+        except_hook(kind, value, tb)
+    logging.getLogger("absl").addFilter(lambda record: "orbax" not in record.pathname)
+    # asyncio reports orbax's abandoned futures when they are collected ("Future exception was never
+    # retrieved", "coroutine ... was never awaited"): after a failed save the process is ending
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
+
+
+def _closed_loop(error: BaseException) -> bool:
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _from_orbax(tb) -> bool:
+    """Whether a traceback passes through orbax's code."""
+    while tb is not None:
+        if f"{os.sep}orbax{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 @contextlib.contextmanager
 def _orbax_quiet():
     """Orbax logs each failed write of its threads (with a traceback) before raising: the caller reports it."""
-    logger = logging.getLogger("absl")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
+    loggers = [logging.getLogger(name) for name in ("absl", "asyncio")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def restore(mngr: ocp.CheckpointManager, abstract_state: Any, step: int | None = None
