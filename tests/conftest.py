@@ -20,16 +20,23 @@ from gan_jax.input_pipeline import synthetic_dataset
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "fashion_mnist"
 
-# One JAX persistent compilation cache for the test session, shared by this process and every
-# process a test starts (they inherit the environment): the CLI and multi-process tests start ~40
-# Python processes that compile the same train steps, and a cache hit loads the executable XLA made
-# the first time (the same code, so the same numbers) instead of compiling it again. A size limit
-# makes JAX lock the cache's files (filelock), so two processes never read a half-written entry.
+# One JAX persistent compilation cache for the test session, shared by this process, the xdist
+# workers (`-n 2` in pyproject.toml: they inherit the environment the controller sets here) and every
+# process a test starts: the CLI and multi-process tests start ~40 Python processes that compile the
+# same train steps, and a cache hit loads the executable XLA made the first time (the same code, so
+# the same numbers) instead of compiling it again. A size limit makes JAX lock the cache's files
+# (filelock), so two processes never read a half-written entry. Compilations under 0.2 s (eager ops)
+# are not kept: caching them too made the suite slower (thousands of entries, each write locked).
 COMPILATION_CACHE_MAX_BYTES, COMPILATION_CACHE_MIN_SECONDS = 4 << 30, 0.2
+SESSION_DIR = "GAN_JAX_TEST_SESSION_DIR"
+"""Environment variable: the folder the whole test session shares (the cache, the prepared tfds data)."""
 
 
 def pytest_configure(config) -> None:  # noqa: ARG001
-    cache = tempfile.mkdtemp(prefix="gan_jax_test_jit_cache_")
+    if SESSION_DIR not in os.environ:  # the controller (or a run without xdist): make it, own it
+        os.environ[SESSION_DIR] = tempfile.mkdtemp(prefix="gan_jax_test_session_")
+        os.environ["GAN_JAX_TEST_SESSION_OWNER"] = str(os.getpid())
+    cache = os.path.join(os.environ[SESSION_DIR], "jit_cache")
     os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_COMPILATION_CACHE_MAX_SIZE=str(COMPILATION_CACHE_MAX_BYTES),
                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(COMPILATION_CACHE_MIN_SECONDS))
     jax.config.update("jax_compilation_cache_dir", cache)
@@ -38,7 +45,8 @@ def pytest_configure(config) -> None:  # noqa: ARG001
 
 
 def pytest_unconfigure(config) -> None:  # noqa: ARG001
-    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+    if os.environ.get("GAN_JAX_TEST_SESSION_OWNER") == str(os.getpid()):
+        shutil.rmtree(os.environ[SESSION_DIR], ignore_errors=True)
 
 
 @pytest.fixture
@@ -64,17 +72,25 @@ def manual_dir() -> str:
 
 
 @pytest.fixture(scope="session")
-def first_preparation(tmp_path_factory, manual_dir) -> tuple[str, subprocess.CompletedProcess]:
-    """A tfds data_dir with fashion_mnist prepared once, offline, from manual_dir, in a fresh
-    process with TensorFlow's oneDNN path forced on (its import banner prints on every CPU then);
-    returns (data_dir, the finished process) so a test can check what it printed."""
-    path = str(tmp_path_factory.mktemp("tfds"))
-    code = ("import sys; from gan_jax import input_pipeline; "
-            "input_pipeline.load('fashion_mnist', 'test', manual_dir=sys.argv[1], data_dir=sys.argv[2])")
-    proc = subprocess.run([sys.executable, "-c", code, manual_dir, path], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "JAX_PLATFORMS": "cpu", **ONEDNN_ON}, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return path, proc
+def first_preparation(manual_dir) -> tuple[str, subprocess.CompletedProcess]:
+    """A tfds data_dir with fashion_mnist prepared once per test session, offline, from manual_dir,
+    in a fresh process with TensorFlow's oneDNN path forced on (its import banner prints on every CPU
+    then); returns (data_dir, the finished process) so a test can check what it printed. xdist
+    workers share it: the first to get the lock prepares, the others read what it recorded."""
+    from filelock import FileLock
+
+    shared = pathlib.Path(os.environ[SESSION_DIR])
+    path, record = shared / "tfds", shared / "tfds_preparation.json"
+    with FileLock(str(shared / "tfds.lock")):
+        if not record.exists():
+            code = ("import sys; from gan_jax import input_pipeline; "
+                    "input_pipeline.load('fashion_mnist', 'test', manual_dir=sys.argv[1], data_dir=sys.argv[2])")
+            proc = subprocess.run([sys.executable, "-c", code, manual_dir, str(path)], cwd=REPO, capture_output=True,
+                                  text=True, env={**os.environ, "JAX_PLATFORMS": "cpu", **ONEDNN_ON}, timeout=300)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            record.write_text(json.dumps({"args": proc.args, "stdout": proc.stdout, "stderr": proc.stderr}))
+        done = json.loads(record.read_text())
+    return str(path), subprocess.CompletedProcess(done["args"], 0, done["stdout"], done["stderr"])
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,9 @@ from conftest import REPO, last_logged_iteration
 
 pytestmark = pytest.mark.integration
 
-ARGS = ["--iterations", "300", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
-        "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "100", "--checkpoint-every", "50",
-        "--eval-every", "150", "--eval-samples", "500", "--max-steps-per-call", "5", "--no-progress"]
+ARGS = ["--iterations", "120", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
+        "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "60", "--checkpoint-every", "30",
+        "--eval-every", "60", "--eval-samples", "500", "--max-steps-per-call", "5", "--no-progress"]
 
 PEER_EXIT_S = 10
 """A process whose peer was SIGKILLed must have exited (status 1, one line) within this long."""
@@ -101,11 +101,11 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
     records = [json.loads(line) for line in open(two / "metrics.jsonl")]
-    assert [r["iteration"] for r in records] == list(range(0, 300, 10)) + [299]
+    assert [r["iteration"] for r in records] == list(range(0, 120, 10)) + [119]
     assert {"fid", "recall"} <= set(records[-1])  # evaluation ran (every process scores; process 0 writes)
     _, step, a = _state(two)
     _, _, b = _state(one)
-    assert step == 300
+    assert step == 120
     _assert_same_state(a, b)
 
     # BatchNorm statistics over the global batch: 1 process with 1 device gives the same losses to
@@ -126,9 +126,9 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_p
     (code0, out0, err0), (code1, out1, err1) = results
     assert out1 == "" and err1 == "", (out1, err1)
     assert out0.splitlines()[0].startswith("0 [D loss: ") and len(out0.splitlines()) == len(records)
-    assert err0.splitlines()[-1].startswith("done: 300 iterations")
+    assert err0.splitlines()[-1].startswith("done: 120 iterations")
     assert len(os.listdir(two / "tensorboard")) == 1
-    assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 100, 200, 299)]
+    assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 60, 119)]
     assert not [f for f in os.listdir(two) if f.startswith(".write_test")]
 
 
@@ -145,7 +145,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert not (run / "config.json").exists()
 
     procs = _start_pair(run, env)  # the same command starts the run; then process 1 dies
-    _wait_for(run, procs, 70)
+    _wait_for(run, procs, 40)
     procs[1].kill()
     t_kill = time.time()
     procs[0].wait(timeout=60)
@@ -159,13 +159,13 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert waited < PEER_EXIT_S, waited
 
     procs = _start_pair(run, env)  # both killed, at once, mid-run
-    _wait_for(run, procs, 160)
+    _wait_for(run, procs, 70)
     for p in procs:
         p.kill()
     _finish(procs)
 
     procs = _start_pair(run, env)  # SIGTERM: both stop after the same chunk, with a checkpoint
-    _wait_for(run, procs, 220)
+    _wait_for(run, procs, 95)
     for p in procs:
         p.send_signal(signal.SIGTERM)
     (code0, _, err0), (code1, _, err1) = _finish(procs)
@@ -178,7 +178,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
     _, step_a, a = _state(straight)
     _, step_b, b = _state(run)
-    assert step_a == step_b == 300
+    assert step_a == step_b == 120
     _assert_same_state(a, b)
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert [h["resume"] for h in history] == [False, True, True, True]

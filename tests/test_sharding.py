@@ -6,6 +6,7 @@ XLA's partitioner inserts the collectives. Runs in a subprocess because the devi
 fixed when JAX starts.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -58,7 +59,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_eight_devices_match_one_device():
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin"}
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin",
+           **{k: v for k, v in os.environ.items() if k.startswith("JAX_") and "CACHE" in k}}  # the session's cache
     proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
