@@ -14,7 +14,8 @@ training images (gan_jax.evaluate's scores, into the run's eval.json), and write
 
     WORKDIR/study.md         the table, best mean FID first: mean ± std over seeds of FID,
                              precision, recall and classifier score, training time per preset,
-                             and Lucic et al.'s best Fashion-MNIST FID beside the presets it has
+                             the permutation test's p-value of each config's FID against the
+                             first's, and Lucic et al.'s best Fashion-MNIST FID beside the presets it has
     WORKDIR/study.json       every run's scores, the summary, the machine and the command's settings
     WORKDIR/fid_boxplot.png  FID per preset over the seeds (a box and every seed's point)
 
@@ -33,13 +34,15 @@ summarizes (it trains or scores whatever a failed shard left).
 
 Read top to bottom: LITERATURE_PRESETS and LUCIC_FASHION_MNIST_FID (the default grid and the
 published numbers), main, then study_configs and shard_of (the grid and a shard's slice), _train,
-_score, summarize, the table and rank correlation.
+_score, summarize (with permutation_p), the table and rank correlation.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
+import math
 import dataclasses
 import json
 import os
@@ -55,7 +58,7 @@ from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
 PROG = "python -m gan_jax.study"
 
 LITERATURE_PRESETS = ("reference", "pytorch_gan", "minimax", "lsgan", "wgan", "wgan_gp", "dragan", "sngan", "dcgan")
-"""The default grid: the reference and every preset from the literature (README "Presets")."""
+"""The default grid: the reference and every preset from the literature (docs/research.md, "Presets")."""
 
 LUCIC_FASHION_MNIST_FID = {"wgan": 21.5, "wgan_gp": 24.5, "reference": 26.5, "dragan": 27.7, "minimax": 29.6,
                            "lsgan": 30.7}
@@ -273,7 +276,40 @@ def summarize(runs: dict[str, list[dict]]) -> dict[str, dict]:
         times = [_read_json(os.path.join(r["workdir"], "study_time.json")) if "workdir" in r else None for r in scores]
         s["train_seconds"] = sum(t["train_seconds"] for t in times) if all(times) else None
         summary[name] = s
-    return dict(sorted(summary.items(), key=lambda item: item[1]["fid"]["mean"]))
+    summary = dict(sorted(summary.items(), key=lambda item: item[1]["fid"]["mean"]))
+    best = next(iter(summary.values()), None)
+    for s in summary.values():
+        s["fid_p_vs_best"] = None if s is best else permutation_p(s["fid"]["values"], best["fid"]["values"])
+    return summary
+
+
+PERMUTATION_DRAWS = 100_000
+"""Above this many splits of the pooled runs, permutation_p samples this many (seeded) instead."""
+
+
+def permutation_p(a: list[float], b: list[float]) -> float | None:
+    """Two-sided permutation test of equal means: the share of all ways to split the pooled values
+    into groups of len(a) and len(b) whose |difference of means| is at least the observed one
+    (the observed split included, so p > 0). Exact over all C(len(a)+len(b), len(a)) splits (252 for
+    5 + 5 seeds); beyond PERMUTATION_DRAWS splits, estimated from that many random splits drawn with a
+    fixed seed, as (hits + 1) / (draws + 1). None when either side has fewer than 2 values. In [0, 1]."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    pooled = np.asarray(list(a) + list(b), np.float64)
+    n, total = len(a), pooled.sum()
+
+    def gap(first: np.ndarray) -> np.ndarray:  # |mean(first) - mean(rest)| per row of index sets
+        s = pooled[first].sum(axis=-1)
+        return np.abs(s / n - (total - s) / (len(pooled) - n))
+
+    observed = gap(np.arange(n))
+    tolerance = 1e-9 * max(1.0, float(np.abs(pooled).max()))
+    if math.comb(len(pooled), n) <= PERMUTATION_DRAWS:
+        splits = np.array(list(itertools.combinations(range(len(pooled)), n)))
+        return float(np.mean(gap(splits) >= observed - tolerance))
+    rng = np.random.default_rng(0)
+    splits = np.argsort(rng.random((PERMUTATION_DRAWS, len(pooled))), axis=1)[:, :n]
+    return float((np.sum(gap(splits) >= observed - tolerance) + 1) / (PERMUTATION_DRAWS + 1))
 
 
 def spearman(ours: dict[str, float], theirs: dict[str, float]) -> dict | None:
@@ -295,23 +331,36 @@ def markdown_table(study: dict) -> str:
     settings = study["settings"]
     lines = [f"{len(settings['seeds'])} seeds ({','.join(map(str, settings['seeds']))}) x {settings['iterations']} "
              f"iterations per config; scores at N = {settings['n']}, mean ± std over seeds. {study['machine']}.", "",
-             "| rank | config | FID | precision | recall | classifier score | train time (all seeds) "
-             "| Lucic et al. best FID |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "| rank | config | FID | p (FID vs rank 1) | precision | recall | classifier score "
+             "| train time (all seeds) | Lucic et al. best FID |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for rank, (name, s) in enumerate(study["summary"].items(), start=1):
         cells = [f"{s[m]['mean']:.{d}f} ± {s[m]['std']:.{d}f}"
                  for m, d in (("fid", 1), ("precision", 3), ("recall", 3), ("classifier_score", 2))]
-        seconds = s["train_seconds"]
+        p = s.get("fid_p_vs_best")
+        cells.insert(1, "—" if p is None else f"{p:.3f}")
         lucic = LUCIC_FASHION_MNIST_FID.get(name)
         lines.append(f"| {rank} | `{name}` | " + " | ".join(cells) +
-                     f" | {'—' if seconds is None else f'{seconds / 60:.1f} min'} | {'—' if lucic is None else lucic} |")
+                     f" | {_duration(s['train_seconds'])} | {'—' if lucic is None else lucic} |")
     for name, message in study["failed"].items():
-        lines.append(f"| — | `{name}` | failed: {message} | | | | | {LUCIC_FASHION_MNIST_FID.get(name, '—')} |")
+        lines.append(f"| — | `{name}` | failed: {message} | | | | | | {LUCIC_FASHION_MNIST_FID.get(name, '—')} |")
+    k = len(settings["seeds"])
+    if k > 1:
+        lines += ["", f"p: two-sided permutation test of equal mean FID against the rank-1 config over the seeds "
+                      f"(`gan_jax.study.permutation_p`); with {k} seeds each the smallest possible p is "
+                      f"{2 / math.comb(2 * k, k):.3f}."]
     rho = study.get("lucic_spearman")
     if rho:
         lines += ["", f"Spearman rank correlation of mean FID with Lucic et al.'s best Fashion-MNIST FID over "
                       f"{', '.join(rho['methods'])}: {rho['rho']:+.2f}."]
     return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float | None) -> str:
+    """A training time for the table: seconds under 10 minutes, else minutes; '—' when unknown."""
+    if seconds is None:
+        return "—"
+    return f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.1f} min"
 
 
 def _machine() -> str:

@@ -103,8 +103,8 @@ def _train(args: argparse.Namespace) -> int:
         first = args.seed if args.seed is not None else 0
         seeds = tuple(range(first, first + args.runs))
     configs = config_lib.configs_from_args(args, seeds=seeds)
-    if args.print_config and not args.resume:
-        config_lib.print_config(configs)
+    if args.print_config and (not args.resume or len(configs) > 1 or seeds is not None):
+        config_lib.print_config(configs)  # (a population: the configs its flags give, resumed or not)
         return 0
     if len(configs) > 1 or seeds is not None:
         if args.resume and args.overwrite:

@@ -13,7 +13,7 @@ from gan_jax import evaluate, population, study
 from gan_jax.errors import Stopped
 
 STUDY_RESULT = REPO / "bench" / "results" / "study_epyc_2000.json"
-"""The study the README's table and the `best` preset come from."""
+"""The study docs/results.md's 9-preset table and the `best` preset come from."""
 
 
 def test_spearman_against_hand_computation():
@@ -23,6 +23,24 @@ def test_spearman_against_hand_computation():
     result = study.spearman({"a": 1, "b": 2, "c": 3, "d": 4, "x": 0}, {"a": 2, "b": 1, "c": 3, "d": 4, "y": 9})
     assert result["methods"] == ["a", "b", "c", "d"] and result["rho"] == pytest.approx(0.8, abs=1e-12)
     assert study.spearman({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None  # fewer than 3 shared
+
+
+def test_permutation_p_against_hand_counts():
+    # [1, 2, 3] vs [4, 5, 6]: of the C(6, 3) = 20 splits, only these two have |difference of means| = 3
+    assert study.permutation_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(2 / 20)
+    # [0, 2] vs [1, 1]: equal means; every one of the 6 splits is at least as far apart
+    assert study.permutation_p([0.0, 2.0], [1.0, 1.0]) == 1.0
+    # [0, 1] vs [1, 3]: observed |0.5 - 2| = 1.5; splits {0,1}|{1,3} twice (the two 1s) and their mirrors
+    # {1,3}|{0,1} twice reach 1.5; {0,3}|{1,1} and {1,1}|{0,3} give 0.5: 4 of 6
+    assert study.permutation_p([0.0, 1.0], [1.0, 3.0]) == pytest.approx(4 / 6)
+    assert study.permutation_p([1.0], [2.0, 3.0]) is None
+    # sampled beyond PERMUTATION_DRAWS splits: C(40, 20) of them; clearly separated groups give the floor
+    far = study.permutation_p(list(range(20)), list(range(100, 120)))
+    assert far == pytest.approx(1 / (study.PERMUTATION_DRAWS + 1))
+    # the p quoted in docs/results.md for the H200 bf16 study (5 seeds each: 252 splits, exact)
+    summary = json.loads((REPO / "bench" / "results" / "gpu_h200" / "study.json").read_text())["summary"]
+    p = study.permutation_p(summary["reference"]["fid"]["values"], summary["reference_bf16"]["fid"]["values"])
+    assert p == pytest.approx(160 / 252) and round(p, 2) == 0.63
 
 
 def _scores(fid, recall=0.5):
@@ -51,9 +69,12 @@ def test_summary_is_mean_and_sample_std_best_first(tmp_path):
                                   "summary": summary, "failed": {"wgan": "training diverged"},
                                   "lucic_spearman": {"rho": 0.5, "methods": ["a", "b", "c"]}})
     rows = [line for line in table.splitlines() if line.startswith("| ")]
-    assert rows[1] == "| 1 | `b` | 22.0 ± 2.8 | 0.700 ± 0.000 | 0.500 ± 0.000 | 5.00 ± 0.00 | 1.5 min | — |"
-    assert rows[2].startswith("| 2 | `a` | 310.0 ± 10.0 | 0.700 ± 0.000 | 0.200 ± 0.100 |")
-    assert rows[3] == "| — | `wgan` | failed: training diverged | | | | | 21.5 |"
+    assert rows[1] == "| 1 | `b` | 22.0 ± 2.8 | — | 0.700 ± 0.000 | 0.500 ± 0.000 | 5.00 ± 0.00 | 90 s | — |"
+    # of the C(5, 3) = 10 ways to pick a's three runs from the five, only the observed one is as far apart
+    assert summary["a"]["fid_p_vs_best"] == pytest.approx(0.1) and summary["b"]["fid_p_vs_best"] is None
+    assert rows[2].startswith("| 2 | `a` | 310.0 ± 10.0 | 0.100 | 0.700 ± 0.000 | 0.200 ± 0.100 |")
+    assert rows[3] == "| — | `wgan` | failed: training diverged | | | | | | 21.5 |"
+    assert "with 3 seeds each the smallest possible p is 0.100" in table
     assert "3 seeds (0,1,2) x 100 iterations" in table and table.endswith("over a, b, c: +0.50.\n")
 
 
