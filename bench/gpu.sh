@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements of bench/RESULTS.md ("GPU"), in one go, as they were run on a lent GPU machine:
+# The GPU measurements of docs/speed.md ("GPU"), in one go, as they were run on a lent GPU machine:
 #   1. bench/step.py: float32 and bfloat16 at batch 128 and 1024 (it/s, fraction of the matmul rate);
 #   2. gan_jax.study: the reference in float32 and in bfloat16 (preset reference_bf16), 5 seeds each,
 #      10,001 iterations, FID etc. at N = 10,000 (issue 12's quality comparison);

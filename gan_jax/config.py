@@ -158,7 +158,7 @@ class Config:
                                    traced="adam")
     beta1: float = setting(0.5, "Adam beta_1, both networks.", "population", "optimizer", "[0,1)", traced="adam")
     beta2: float = setting(0.999, "Adam beta_2, both networks.", "population", "optimizer", "[0,1)", traced="adam")
-    adam_eps: float = setting(1e-7, "Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see README).",
+    adam_eps: float = setting(1e-7, "Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see docs/reference.md).",
                               "math", "optimizer", ">0")
     g_learning_rate: float | None = setting(None, "G's Adam learning rate (two time scales, Heusel et al. 2017); "
                                             "default: --learning-rate; 0 freezes G.", "population", "optimizer",
@@ -357,7 +357,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "dcgan_diffaug": {**_DCGAN, "augment": "diffaug"},
     # --- from measurements (part 3) ---
     # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
-    # README "Ranking methods"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
+    # docs/results.md, "The study"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
     "best": _DCGAN,
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},

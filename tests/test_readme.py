@@ -13,8 +13,8 @@ pytestmark = pytest.mark.integration
 
 def _python_blocks() -> list[str]:
     text = (REPO / "README.md").read_text()
-    section = text[text.index("### For researchers"):]
-    section = section[:section.index("\n## ")]
+    section = text[text.index("## Extending"):]
+    section = section[:section.index("\n## ", 1)]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 

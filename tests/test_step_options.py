@@ -199,7 +199,7 @@ def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_no
         assert ("bf16" in hlo) == (dtype == "bfloat16")
         products = [line for line in hlo.splitlines() if "stablehlo.dot_general" in line or "stablehlo.convolution" in line]
         # Every product accumulates and comes out in float32 (models.DOT_F32 / CONV_F32): a bf16 result
-        # would make XLA:CPU upcast it to a float32 GEMM between converts (bench/RESULTS.md).
+        # would make XLA:CPU upcast it to a float32 GEMM between converts (docs/speed.md).
         assert products and not [line for line in products if line.rstrip().endswith("bf16>")], products
         if dtype == "bfloat16":
             assert any("bf16>, tensor<" in line for line in products)  # bf16 operands
