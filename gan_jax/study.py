@@ -41,10 +41,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
-import math
 import dataclasses
+import itertools
 import json
+import math
 import os
 import sys
 import time

@@ -103,10 +103,11 @@ def _train(args: argparse.Namespace) -> int:
         first = args.seed if args.seed is not None else 0
         seeds = tuple(range(first, first + args.runs))
     configs = config_lib.configs_from_args(args, seeds=seeds)
-    if args.print_config and (not args.resume or len(configs) > 1 or seeds is not None):
+    population = len(configs) > 1 or seeds is not None
+    if args.print_config and (population or not args.resume):
         config_lib.print_config(configs)  # (a population: the configs its flags give, resumed or not)
         return 0
-    if len(configs) > 1 or seeds is not None:
+    if population:
         if args.resume and args.overwrite:
             raise UserError("--resume and --overwrite contradict each other; pass one")
         from gan_jax.population import train_population  # noqa: PLC0415
