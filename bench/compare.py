@@ -1,7 +1,15 @@
 """gan_jax vs the Keras reference vs PyTorch, same algorithm and batch, interleaved in one run.
 
-    python bench/compare.py --batch 128 --rounds 3
+    python bench/compare.py --batch 128 --rounds 3            # the dense reference
+    python bench/compare.py --preset r3gan --rounds 3         # a conv preset: dcgan, r3gan
 
+--preset NAME (a preset whose nets bench/torch_nets.py ports: dcgan, r3gan) times gan_jax's jitted step
+(one call per iteration) against the same networks, weights and update in PyTorch eager and under
+torch.compile, all in this one process, interleaved round by round; prints ms per iteration, the
+ratios, the step's FLOPs (XLA's cost analysis of the compiled step), its GFLOP/s and their share of the
+XLA fp32 matmul rate that bench/step.py measures, on this machine.
+
+Without --preset:
 Runs each implementation as its own process, in rounds (A B C D, A B C D, ...), so that
 machine noise hits all of them alike; prints each one's median ms/iteration over the rounds
 and the ratios to gan_jax. Each process reports its own steady state (compilation and
@@ -51,10 +59,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--preset", default=None, help="A conv preset (dcgan, r3gan): see above.")
+    parser.add_argument("--iterations", type=int, default=3, help="With --preset: iterations per timed round.")
     parser.add_argument("--only", nargs="*", default=None,
                         help="Subset of: gan_jax gan_jax_bf16 pytorch pytorch_compile pytorch_bf16 pytorch_compile_bf16 "
                              "keras_predict keras_predict_on_batch")
     args = parser.parse_args()
+    if args.preset:
+        from compare_preset import compare_preset  # noqa: PLC0415
+
+        compare_preset(args.preset, args.rounds, args.iterations)
+        return
     cmds = {k: v for k, v in commands(args.batch).items() if args.only is None or k in args.only}
     results: dict[str, list[float]] = {k: [] for k in cmds}
     for r in range(args.rounds):

@@ -2,6 +2,7 @@
 
     python bench/profile_step.py                          # fp32, batch 128, 200 traced iterations
     python bench/profile_step.py --compute-dtype bfloat16
+    python bench/profile_step.py --preset r3gan --iterations 2   # a conv preset's jitted step, one call per iteration
 
 Traces --iterations fused iterations (after a warm-up chunk) with `jax.profiler.trace`
 (perfetto JSON), sums each thunk's time per iteration, and reads the compiled HLO to say what
@@ -27,10 +28,12 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from gan_jax.config import Config  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py beside it, also when imported
+from gan_jax.config import Config, preset  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.loop import make_train_chunk  # noqa: E402
-from gan_jax.step import create_train_state  # noqa: E402
+from gan_jax.step import create_train_state, make_train_step  # noqa: E402
+from timing import run_record  # noqa: E402
 
 _INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\w+)\[([\d,]*)\][^ ]* (\w[\w\-]*)\((.*)$")
 
@@ -89,6 +92,36 @@ def hlo_thunks(hlo: str) -> dict[str, dict]:
     return table
 
 
+def _fused_chunk(config: Config):
+    """(thunks, run(n)) of the fused loop: n iterations in one lax.fori_loop call."""
+    chunk = make_train_chunk(config)
+    holder = {"state": create_train_state(config, jax.random.PRNGKey(0))}
+    images = jax.device_put(synthetic_dataset(60000).images)
+    thunks = hlo_thunks(chunk.lower(holder["state"], images, np.int32(1)).compile().as_text())
+
+    def run(n: int) -> None:
+        holder["state"], metrics, _ = chunk(holder["state"], images, np.int32(n))
+        jax.block_until_ready(metrics)
+
+    return thunks, run
+
+
+def _preset_step(config: Config):
+    """(thunks, run(n)) of a preset's jitted step, called n times on one random batch."""
+    holder = {"state": create_train_state(config, jax.random.PRNGKey(0))}
+    real = jax.random.uniform(jax.random.PRNGKey(1), (config.batch_size * config.d_steps, *config.image_shape),
+                              minval=-1, maxval=1)
+    step = jax.jit(make_train_step(config), donate_argnums=0).lower(holder["state"], real, jax.random.PRNGKey(0)).compile()
+    thunks = hlo_thunks(step.as_text())
+
+    def run(n: int) -> None:
+        for i in range(n):
+            holder["state"], metrics = step(holder["state"], real, jax.random.PRNGKey(i))
+        jax.block_until_ready(metrics)
+
+    return thunks, run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=200)
@@ -96,18 +129,19 @@ def main() -> None:
     parser.add_argument("--compute-dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--trace-dir", default="/tmp/gan_jax_profile")
+    parser.add_argument("--preset", default=None,
+                        help="Profile this preset's jitted step (one call per iteration, at its own batch) instead.")
     args = parser.parse_args()
-    config = dataclasses.replace(Config(), batch_size=args.batch_size, compute_dtype=args.compute_dtype)
-    chunk = make_train_chunk(config)
-    state = create_train_state(config, jax.random.PRNGKey(0))
-    images = jax.device_put(synthetic_dataset(60000).images)
-    n = np.int32(args.iterations)
-    thunks = hlo_thunks(chunk.lower(state, images, n).compile().as_text())
-    state, metrics, _ = chunk(state, images, n)  # warm-up
-    jax.block_until_ready(metrics)
+    print(run_record())
+    if args.preset:
+        config = preset(args.preset)
+        thunks, run = _preset_step(config)
+    else:
+        config = dataclasses.replace(Config(), batch_size=args.batch_size, compute_dtype=args.compute_dtype)
+        thunks, run = _fused_chunk(config)
+    run(args.iterations)  # warm-up
     with jax.profiler.trace(args.trace_dir, create_perfetto_trace=True):
-        state, metrics, _ = chunk(state, images, n)
-        jax.block_until_ready(metrics)
+        run(args.iterations)
     path = max(glob.glob(os.path.join(args.trace_dir, "**", "perfetto_trace.json.gz"), recursive=True),
                key=os.path.getmtime)
     with gzip.open(path) as f:
@@ -127,11 +161,13 @@ def main() -> None:
     kinds: collections.Counter = collections.Counter()
     flops = 0.0
     for name, ms in per_it.items():
-        kind = "matrix products" if thunks[name]["flops"] else "elementwise / reductions / other"
+        kind = ("matrix products" if thunks[name]["flops"] else "convolutions" if "conv" in thunks[name]["op"]
+                or name.startswith("ynn_fusion") else "copies and transposes" if "copy" in name
+                else "elementwise / reductions / other")
         kinds[kind] += ms
         flops += thunks[name]["flops"]
     busy_ms = sum(per_it.values())
-    print(f"{config.compute_dtype}, batch {config.batch_size}: {step_ms:.2f} ms per iteration (the traced loop's wall "
+    print(f"{args.preset or 'reference'}, {config.compute_dtype}, batch {config.batch_size}: {step_ms:.2f} ms per iteration (the traced loop's wall "
           f"time / {args.iterations}); thunks busy {busy_ms:.2f} ms per iteration (independent thunks run "
           f"concurrently on the cores, so busy time can exceed wall time)")
     for kind, ms in kinds.most_common():

@@ -184,8 +184,9 @@ class Config:
         "the numbers slightly, not the shapes.", "math", "devices")
     fused_loop: Literal["auto", "on", "off"] = setting(
         "auto", "Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per iteration "
-        "('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops make the dcgan step "
-        "6.7x slower (bench/loops.py). Same numbers either way.", "run", "devices")
+        "('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops make the step "
+        "3.7x (dcgan) to 7x (r3gan) slower: its convolutions lose their fast path there (bench/loops.py --profile). "
+        "Same numbers either way.", "run", "devices")
     traced_hyperparams: bool = setting(
         False, "Keep the hyperparameters a population may vary (Adam's rates and betas via optax.inject_hyperparams, "
         "the penalty weight, the EMA decay, the AC-GAN weight) as float32 arrays in the train state instead of "

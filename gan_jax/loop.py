@@ -170,8 +170,10 @@ def fuses_loop(config: Config) -> bool:
     """Whether make_train_chunk runs a chunk's iterations inside one jitted lax.fori_loop.
 
     config.fused_loop 'auto': yes, except for convolutional nets (every arch but 'dense') on the CPU,
-    where XLA:CPU runs the step 6.7x slower inside a while loop than as one jitted call per iteration
-    (measured, preset dcgan, batch 64: 1,077 against 160 ms per iteration; bench/loops.py).
+    where XLA:CPU runs the step 3.7x (dcgan) and 7.3x (r3gan) slower inside a while loop than as one
+    jitted call per iteration: inside the loop it leaves every convolution a generic conv thunk instead
+    of the YNNPACK fusion it makes of it outside (dcgan: 1,370 ms per iteration in its 8 convolutions;
+    `python bench/loops.py --preset dcgan --preset r3gan --profile`, bench/results/loops_epyc23.txt).
     """
     if config.fused_loop != "auto":
         return config.fused_loop == "on"

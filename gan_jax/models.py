@@ -358,10 +358,16 @@ def _pointwise(features: int, dtype: Any, kernel_init: Callable | None = None) -
 
 class GroupedConv3x3(nn.Module):
     """nn.Conv(features, (3, 3), padding='SAME', feature_group_count=groups, use_bias=False), exactly (same
-    parameter, same output; tested), written as 9 shifted views and one matmul batched over the groups.
+    parameter, same output to float rounding; tested), written as one dense 3x3 convolution per group on
+    that group's slice of the channels, concatenated.
 
     XLA:CPU runs grouped convolutions through a slow generic path, worst in the second derivatives R1 and
-    R2 take: the r3gan step took 45.7 s with nn.Conv's grouped convolution (AMD EPYC, batch 64)."""
+    R2 take (bench/results/grouped_conv_forms_epyc23.txt: 2.3-2.6 s for forward + backward at each stage's
+    shape, 13-80x this form's). As one matmul batched over the groups (9 shifted views stacked, gan_jax
+    before 2026-12-02), 45% of the r3gan step's busy time went to copying the stacked views into group-major
+    order (bench/results/r3gan_profile_before_epyc23.txt); dense convolutions per group need no such copy
+    and the step runs 2-3x faster against the same PyTorch port (bench/results/compare_r3gan_before_epyc23.txt,
+    compare_r3gan_epyc23.txt)."""
 
     features: int
     groups: int
@@ -370,14 +376,12 @@ class GroupedConv3x3(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        b, h, w, c = x.shape
-        kernel = self.param("kernel", self.kernel_init, (3, 3, c // self.groups, self.features), jnp.float32)
-        padded = jnp.pad(x.astype(self.dtype), ((0, 0), (1, 1), (1, 1), (0, 0)))
-        patches = jnp.stack([padded[:, i:i + h, j:j + w] for i in range(3) for j in range(3)], axis=3)
-        patches = patches.reshape(b, h, w, 9, self.groups, c // self.groups)  # (.., tap, group, channel in group)
-        k = kernel.astype(self.dtype).reshape(9, c // self.groups, self.groups, self.features // self.groups)
-        out = jnp.einsum("bhwtgc,tcgo->bhwgo", patches, k, preferred_element_type=jnp.float32)
-        return out.reshape(b, h, w, self.features)
+        c_in, c_out = x.shape[-1] // self.groups, self.features // self.groups
+        kernel = self.param("kernel", self.kernel_init, (3, 3, c_in, self.features), jnp.float32)
+        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        return jnp.concatenate([CONV_F32(x[..., g * c_in:(g + 1) * c_in], kernel[..., g * c_out:(g + 1) * c_out],
+                                         (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                                for g in range(self.groups)], axis=-1)
 
 
 class _BiasedLeakyReLU(nn.Module):

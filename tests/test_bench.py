@@ -86,3 +86,18 @@ def test_the_presets_bench_prints_one_line_per_preset(capsys):
     assert "cores; jax" in lines[0]
     rows = [line.split() for line in lines[1:]]
     assert [r[0] for r in rows] == ["smoke", "lsgan"] and "( 1.00x)" in lines[1] and "ms per iteration" in lines[2]
+
+
+def test_the_products_alone_are_the_steps_own_dot_generals_counted_by_hand():
+    import jax
+    import jax.numpy as jnp
+
+    bench = _load_step("compare_preset")
+
+    def f(a, b, c, d):  # a plain product, and one batched over 3 with two contracting dimensions
+        return jnp.sum(a @ b) + jnp.sum(jnp.einsum("gnij,gijm->gnm", c, d))
+
+    args = (jnp.ones((8, 16)), jnp.ones((16, 4)), jnp.ones((3, 5, 2, 7)), jnp.ones((3, 2, 7, 6)))
+    count, gflop, ms = bench.products_alone(jax.jit(f).lower(*args).as_text(), repeats=1)
+    assert count == 2 and ms > 0
+    assert abs(gflop * 1e9 - (2 * 8 * 16 * 4 + 2 * 3 * 5 * 6 * 14)) < 1e-6
