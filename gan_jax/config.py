@@ -25,10 +25,13 @@ import argparse
 import dataclasses
 import itertools
 import json
+import math
 import os
 import sys
 import typing
 from typing import Literal
+
+import numpy as np
 
 from gan_jax.errors import UserError
 from gan_jax.input_pipeline import FASHION_MNIST_CLASSES
@@ -239,6 +242,7 @@ class Config:
                                     f"{', '.join(allowed[1:])}, comma-separated, each once; got {value!r}")
             elif allowed is not None and value not in allowed:
                 raise UserError(f"--{_flag(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
+        check_limits(self)
         if self.eval_every and self.eval_samples < 10:
             raise UserError(f"--eval-samples must be at least 10, got {self.eval_samples}")
         if self.condition != "none" and len(self.class_names) < 2:
@@ -269,6 +273,49 @@ class Config:
     def resolved_data_dir(self) -> str | None:
         """The tfds data_dir: the flag, else $GAN_JAX_DATA_DIR, else None (tfds' default)."""
         return self.data_dir or os.environ.get("GAN_JAX_DATA_DIR") or None
+
+
+INT32_MAX, UINT32_MAX = 2**31 - 1, 2**32 - 1
+FLOAT32_MAX, FLOAT32_TINY, FLOAT32_BELOW_1 = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny), \
+    float(np.nextafter(np.float32(1), np.float32(0)))
+"""What the values land in: steps, counts and sizes in int32 (the step counter, the chunk lengths, the
+drawn batch's indices); the seed in the PRNG key's uint32; every float in float32 (where CPUs flush
+numbers below FLOAT32_TINY to 0, and a beta or decay that rounds to 1 divides by 0)."""
+
+
+def check_limits(config: Config) -> None:
+    """Raise UserError (one line: the field, the limit, the fix) for a value its int32 / uint32 /
+    float32 cannot hold; a value that fits passes unchanged."""
+    hints = typing.get_type_hints(Config)
+    for f in dataclasses.fields(config):
+        value, flag = getattr(config, f.name), f"--{_flag(f.name)}"
+        if value is None or isinstance(value, bool) or not f.metadata["flag"]:
+            continue
+        if f.name == "seed" and value > UINT32_MAX:
+            raise UserError(f"{flag} {value} is more than the random key's uint32 holds (it would repeat seed "
+                            f"{value % 2**32}); use at most {UINT32_MAX}")
+        ints = value if isinstance(value, tuple) else (value,) if hints[f.name] is int else ()
+        if f.name != "seed" and any(v > INT32_MAX for v in ints):
+            raise UserError(f"{flag} {_shown(value)} is more than an int32 holds (steps, counts and sizes are int32); "
+                            f"use at most {INT32_MAX}")
+        if isinstance(value, float):
+            _check_float32(flag, value, f.metadata["check"])
+    if config.d_steps * config.batch_size > INT32_MAX:
+        raise UserError(f"--d-steps {config.d_steps} x --batch-size {config.batch_size} images per iteration is more "
+                        f"than an int32 holds; use a product of at most {INT32_MAX}")
+
+
+def _check_float32(flag: str, value: float, check: str | None) -> None:
+    as_float32 = float(np.float32(value)) if abs(value) <= FLOAT32_MAX else math.inf
+    if not math.isfinite(as_float32):
+        raise UserError(f"{flag} {value:g} is past float32's range (it would be inf or nan); use a finite value "
+                        f"of at most {FLOAT32_MAX:.7g} in size")
+    if value != 0 and abs(as_float32) < FLOAT32_TINY:
+        raise UserError(f"{flag} {value:g} is below float32's smallest normal number ({FLOAT32_TINY:.7g}), which the "
+                        f"CPU computes as 0; use 0 or at least {FLOAT32_TINY:.7g}")
+    if check == "[0,1)" and as_float32 >= 1:
+        raise UserError(f"{flag} {value!r} rounds to 1 in float32, which [0, 1) excludes (Adam would divide by "
+                        f"1 - beta^t = 0); use at most {FLOAT32_BELOW_1!r}")
 
 
 def _fields_where(**metadata: typing.Any) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 
+from gan_jax import compile_cache
 from gan_jax import config as config_lib
 from gan_jax import input_pipeline, run
 from gan_jax.errors import UserError, run_cli
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def cli() -> None:
     """The `gan-jax-evaluate` console command: `python -m gan_jax.evaluate`."""
+    compile_cache.enable()  # before anything compiles
     run_cli("python -m gan_jax.evaluate", main)
 
 

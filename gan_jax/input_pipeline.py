@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 import os
 import socket
 import sys
@@ -151,16 +152,30 @@ def _cache_paths(name: str, split: str, data_dir: str | None) -> list[str]:
 
 
 def _read_cache(name: str, split: str, data_dir: str | None) -> Dataset | None:
+    """The cached split, if it is whole: uint8 images, one label each, as many as the prepared tfds
+    dataset's dataset_info.json says the split has (a cache written from anything else, e.g. under
+    tfds.testing.mock_data, is rebuilt)."""
     for path in _cache_paths(name, split, data_dir)[:1]:
         try:
             with np.load(path) as z:
                 images, labels = z["image"], z["label"]
                 names = tuple(str(c) for c in z["class_names"])
-            if images.dtype == np.uint8 and images.ndim == 4 and len(labels) == len(images) and names:
+            if images.dtype == np.uint8 and images.ndim == 4 and len(labels) == len(images) and names and \
+                    len(images) == _split_size(os.path.dirname(path), split):
                 return Dataset(images, labels.astype(np.int32), names, name)
         except (OSError, KeyError, ValueError):
             pass  # unreadable cache: rebuild it from tfds
     return None
+
+
+def _split_size(version_dir: str, split: str) -> int | None:
+    """Examples in `split` per the prepared dataset's dataset_info.json (tfds' record); None if unknown."""
+    try:
+        with open(os.path.join(version_dir, "dataset_info.json")) as f:
+            splits = json.load(f).get("splits", [])
+        return next(sum(int(n) for n in s["shardLengths"]) for s in splits if s.get("name") == split)
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
 
 
 def _write_cache(dataset: Dataset, split: str, data_dir: str | None) -> None:

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -29,9 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-from tensorboardX.event_file_writer import EventsWriter
-from tensorboardX.proto.event_pb2 import Event
-from tensorboardX.summary import scalar
 
 from gan_jax import checkpoints, input_pipeline, multihost, plotting, run
 from gan_jax import config as config_lib
@@ -270,13 +268,13 @@ def train_runs(configs: list[Config], folders: list[str], *, resume: bool = Fals
     configs of a population differ only in POPULATION_FIELDS and are traced_hyperparams, population.py
     checks that). Returns the final state (stacked for K > 1). As train_and_evaluate, for each run."""
     runs = Runs(list(configs), list(folders), stacked=len(configs) > 1, writer=multihost.is_writer())
-    with contextlib.ExitStack() as locks:
+    with contextlib.ExitStack() as locks, run.StopRequest(announce=runs.writer) as stop:
         resuming = prepare_folders(runs, resume, overwrite, locks)
-        return _train_runs(runs, resuming, resume, overwrite, dataset)
+        return _train_runs(runs, resuming, resume, overwrite, dataset, stop)
 
 
 def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
-                dataset: input_pipeline.Dataset | None) -> TrainState:
+                dataset: input_pipeline.Dataset | None, stop: run.StopRequest) -> TrainState:
     """train_runs once every folder is checked and locked: the data, the state, the record, the loop."""
     mesh = make_mesh(runs.configs[0])
     streaming = False
@@ -318,7 +316,7 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
         images, batches = jax.device_put(dataset.images, replicated), None
         labels = jax.device_put(dataset.labels, replicated) if config.condition != "none" else None
     train_chunk = make_train_chunk(config, mesh, batches, runs=len(runs.configs) if runs.stacked else 0)
-    with _open_outputs(runs), run.StopRequest() as stop:
+    with _open_outputs(runs):
         return chunk_loop(runs, state, start, train_chunk, images, labels, evaluators, schedule, stop)
 
 
@@ -460,16 +458,37 @@ class TensorBoard:
 
     def __init__(self, logdir: str) -> None:
         os.makedirs(logdir, exist_ok=True)
-        self._writer = EventsWriter(os.path.join(logdir, "events"))
+        events_writer, self._event, self._scalar = _tensorboardx()
+        self._writer = events_writer(os.path.join(logdir, "events"))
 
     def add_scalars(self, values: dict[str, float], step: int) -> None:
         """One event per scalar at `step`, flushed."""
         for name, value in values.items():
-            self._writer.write_event(Event(wall_time=time.time(), step=step, summary=scalar(name, value)))
+            self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=self._scalar(name, value)))
         self._writer.flush()
 
     def close(self) -> None:
         self._writer.close()
+
+
+def _tensorboardx() -> tuple[type, type, Callable]:
+    """tensorboardX's EventsWriter, Event and scalar, imported without PyTorch.
+
+    tensorboardX's package imports its SummaryWriter, which imports torch when it is installed (1.3-1.7 s
+    on a 2-core CPU, bench/startup.py) only to accept torch tensors, which gan_jax never passes. While
+    tensorboardX is imported, `sys.modules['torch'] = None` makes `import torch` raise ImportError, which
+    tensorboardX catches; torch stays importable afterwards (tests/test_train_loop.py)."""
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        from tensorboardX.event_file_writer import EventsWriter  # noqa: PLC0415
+        from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
+        from tensorboardX.summary import scalar  # noqa: PLC0415
+    finally:
+        if hide:
+            del sys.modules["torch"]
+    return EventsWriter, Event, scalar
 
 
 @contextlib.contextmanager
@@ -553,13 +572,24 @@ def save_grids(config: Config, workdir: str, state: TrainState, sample: Callable
     if not writer:
         return
     final = last == config.iterations - 1
-    for path in [f"samples/iter_{last:06d}.png"] + (["final.png"] if final else []):
-        with run.writing(os.path.join(workdir, path)):
-            plotting.save_grid(grid, os.path.join(workdir, path), titles=titles)
+    path = os.path.join(workdir, f"samples/iter_{last:06d}.png")
+    with run.writing(path):
+        plotting.save_grid(grid, path, titles=titles)
+    if final:  # the same image: its bytes copied, not drawn again (0.4 s of matplotlib)
+        _copy(path, os.path.join(workdir, "final.png"))
     if by_class is not None:
-        for path in [f"samples/classes_iter_{last:06d}.png"] + (["final_classes.png"] if final else []):
-            with run.writing(os.path.join(workdir, path)):
-                plotting.save_class_grid(by_class, config.class_names, os.path.join(workdir, path))
+        path = os.path.join(workdir, f"samples/classes_iter_{last:06d}.png")
+        with run.writing(path):
+            plotting.save_class_grid(by_class, config.class_names, path)
+        if final:
+            _copy(path, os.path.join(workdir, "final_classes.png"))
+
+
+def _copy(source: str, target: str) -> None:
+    """target replaced whole by a copy of source (written beside it, then renamed)."""
+    with run.writing(target):
+        shutil.copyfile(source, target + ".tmp")
+        os.replace(target + ".tmp", target)
 
 
 def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:

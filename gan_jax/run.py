@@ -147,26 +147,79 @@ def keep_metrics_before(path: str, start: int) -> None:
 
 
 class StopRequest:
-    """Turns the first SIGINT/SIGTERM into a request to stop after the current chunk; a second
-    one acts as usual (SIGINT raises KeyboardInterrupt)."""
+    """SIGINT and SIGTERM while runs train (one process's view; multihost.agreed_signal shares it).
 
-    def __init__(self) -> None:
+    The first: a request to stop cleanly after the current chunk (`signum`, which the loop reads at each
+    chunk boundary), said at once on stderr. The second: the process exits at once, whatever it is doing
+    (compiling, a long chunk, evaluating, writing a checkpoint), with one line and status 128 + the signal.
+    What is written stays as a kill leaves it: a checkpoint is written whole before it is renamed into
+    place, so the newest complete one is intact and --resume continues from it bitwise.
+
+    A Python signal handler runs only when the main thread runs Python, not while it waits in XLA, so
+    the signals are watched by a thread instead: CPython writes each signal's number to
+    `signal.set_wakeup_fd` from its C handler, whatever the main thread is doing. announce: print the
+    lines (the writing process; the others stay silent)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, announce: bool = True) -> None:
         self.signum: int | None = None
+        self._announce = announce
         self._previous: dict[int, Any] = {}
+        self._previous_fd = -1
+        self._pipe: tuple[socket.socket, socket.socket] | None = None
 
     def __enter__(self) -> "StopRequest":
-        if _in_main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
+        if not _in_main_thread():
+            return self
+        self._pipe = socket.socketpair()
+        self._pipe[1].setblocking(False)
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, lambda signum, frame: None)  # the watcher acts
+        self._previous_fd = signal.set_wakeup_fd(self._pipe[1].fileno(), warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, args=(self._pipe[0],), name="gan_jax-signals", daemon=True).start()
         return self
 
-    def _handle(self, signum, frame) -> None:  # noqa: ARG002
-        self.signum = signum
-        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+    def _watch(self, receiver: socket.socket) -> None:
+        while True:
+            try:
+                received = receiver.recv(64)
+            except OSError:
+                return
+            if not received:  # closed by __exit__
+                return
+            for signum in received:
+                if signum in self.SIGNALS:
+                    self._on_signal(signum)
+
+    def _on_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        if self.signum is None:
+            self.signum = signum
+            self._say(f"{name}: stopping after the current chunk, with a checkpoint; send it again to stop at once")
+            return
+        self._say(f"stopped at once by a second {name}: nothing written is lost (the newest complete checkpoint "
+                  f"is intact); continue with the same command and --resume")
+        os._exit(128 + signum)
+
+    def _say(self, line: str) -> None:
+        if self._announce:
+            try:
+                sys.stdout.flush()
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
 
     def __exit__(self, *exc) -> None:
+        if self._pipe is None:
+            return
+        signal.set_wakeup_fd(self._previous_fd)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._pipe[1].close()
+        self._pipe[0].shutdown(socket.SHUT_RDWR)
+        self._pipe[0].close()
 
 
 def _in_main_thread() -> bool:

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import compile_cache
 from gan_jax import config as config_lib, plotting
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError, run_cli
@@ -134,6 +135,7 @@ def _psi(text: str) -> float:
 
 def cli() -> None:
     """The `gan-jax-sample` console command: `python -m gan_jax.sample`."""
+    compile_cache.enable()  # before anything compiles
     run_cli("python -m gan_jax.sample", main)
 
 

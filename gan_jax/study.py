@@ -51,6 +51,7 @@ import time
 
 import numpy as np
 
+from gan_jax import compile_cache
 from gan_jax import config as config_lib
 from gan_jax import run
 from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
@@ -416,6 +417,7 @@ def _preset_list(text: str) -> tuple[str, ...]:
 
 def cli() -> None:
     """The `gan-jax-study` console command: `python -m gan_jax.study`."""
+    compile_cache.enable()  # before anything compiles
     run_cli(PROG, main)
 
 

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 
+from gan_jax import compile_cache
 from gan_jax import config as config_lib
 from gan_jax import multihost
 from gan_jax.errors import RunFailed, Stopped, UserError, exit_with, run_cli
@@ -166,6 +167,7 @@ def _non_negative_int(text: str) -> int:
 
 def cli() -> None:
     """The `gan-jax-train` console command: `python -m gan_jax.train`."""
+    compile_cache.enable()  # before anything compiles
     run_cli(PROG, main)
 
 

@@ -56,10 +56,83 @@ def test_help_documents_every_config_field():
     (["--num-processes", "2", "--process-id", "0"], ["could not join the run's processes",
                                                       "coordinator_address should be defined", "--coordinator"]),
 ])
-def test_bad_flags_are_one_line_errors(args, needles, tmp_path):
+def test_bad_flags_are_one_line_errors(args, needles, tmp_path, capfd):
+    """In this process (what `python -m gan_jax.train` runs: errors.run_cli over train.main; a process of
+    its own adds only ~3 s of imports each; test_a_bad_flag_in_a_process_of_its_own checks one there),
+    except the flags that join several processes (jax.distributed cannot be left once joined)."""
     args = args if "--workdir" in args else [*args, "--workdir", str(tmp_path / "run")]
-    assert_one_line_error(run_module("gan_jax.train", *args), *needles)
+    joins = any(a in args for a in ("--coordinator", "--num-processes", "--process-id"))  # jax.distributed: its own
+    assert_one_line_error(run_module("gan_jax.train", *args) if joins else _in_process(args, capfd), *needles)
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def _in_process(args, capfd) -> subprocess.CompletedProcess:
+    """gan_jax.train's command line run here: its exit status and what it printed, as from a process."""
+    from gan_jax import train
+    from gan_jax.errors import run_cli
+
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(train.PROG, train.main, list(args))
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(args, exit_.value.code, out, err)
+
+
+def test_a_bad_flag_in_a_process_of_its_own(tmp_path):
+    assert_one_line_error(run_module("gan_jax.train", "--iterations", "2147483648", "--workdir", str(tmp_path / "run")),
+                          "--iterations 2147483648 is more than an int32 holds", "use at most 2147483647")
+    assert not (tmp_path / "run").exists()
+
+
+LIMITS = [  # (flags that fit: the largest value; flags one past it; what the error says)
+    (["--iterations", "2147483647"], ["--iterations", "2147483648"], "--iterations 2147483648 is more than an int32"),
+    (["--log-every", "2147483647"], ["--log-every", "2147483648"], "use at most 2147483647"),
+    (["--max-steps-per-call", "2147483647"], ["--max-steps-per-call", "2147483648"], "int32"),
+    (["--g-hidden", "8,2147483647"], ["--g-hidden", "8,2147483648"], "--g-hidden 8,2147483648 is more than an int32"),
+    (["--seed", "4294967295"], ["--seed", "4294967296"], "--seed 4294967296 is more than the random key's uint32 "
+                                                         "holds (it would repeat seed 0); use at most 4294967295"),
+    (["--batch-size", "1073741823", "--d-steps", "2"], ["--batch-size", "1073741824", "--d-steps", "2"],
+     "--d-steps 2 x --batch-size 1073741824 images per iteration is more than an int32 holds"),
+    (["--learning-rate", "3.4028234e38"], ["--learning-rate", "3.5e38"], "--learning-rate 3.5e+38 is past float32's range"),
+    (["--penalty-weight", "1.1754944e-38"], ["--penalty-weight", "1.1e-38"], "below float32's smallest normal number"),
+    (["--adam-eps", "1.1754944e-38"], ["--adam-eps", "1e-45"], "use 0 or at least 1.175494e-38"),
+    (["--beta2", "0.99999994"], ["--beta2", "0.99999998"], "--beta2 0.99999998 rounds to 1 in float32"),
+    (["--g-ema", "0.99999994"], ["--g-ema", "0.99999999"], "use at most 0.9999999403953552"),
+]
+
+
+@pytest.mark.parametrize("fits,past,needle", LIMITS)
+def test_numbers_are_checked_against_what_holds_them(fits, past, needle):
+    """Config.validate (every run, population member, study config, --config file and resume goes through it):
+    the largest value its int32 / uint32 / float32 holds passes, one past it is a one-line UserError."""
+    base = config_lib.Config()
+    for flags, ok in ((fits, True), (past, False)):
+        values = dict(zip(flags[::2], flags[1::2]))
+        parser = config_lib.argparse.ArgumentParser()
+        config_lib.add_config_flags(parser)
+        args = parser.parse_args([a for k, v in values.items() for a in (k, v)])
+        if ok:
+            config_lib.config_from_args(args, base)
+        else:
+            with pytest.raises(UserError, match=None) as error:
+                config_lib.config_from_args(args, base)
+            assert needle in str(error.value) and "\n" not in str(error.value)
+
+
+def test_limits_hold_for_config_files_populations_and_resumes(tmp_path, capfd):
+    """The same checks reach a --config file, a population's lists and a resume's new flags."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"iterations": 2**31}))
+    assert_one_line_error(_in_process(["--config", str(path), "--workdir", str(tmp_path / "a")], capfd),
+                          "--iterations 2147483648 is more than an int32 holds")
+    assert_one_line_error(_in_process(["--learning-rate", "1e-4,1e39", "--runs", "2", "--workdir",
+                                       str(tmp_path / "b")], capfd), "--learning-rate 1e+39 is past float32's range")
+    stored = tmp_path / "c"
+    stored.mkdir()
+    (stored / "config.json").write_text(json.dumps(config_lib.to_dict(config_lib.Config())))
+    assert_one_line_error(_in_process(["--resume", "--iterations", "2147483648", "--workdir", str(stored)], capfd),
+                          "--iterations 2147483648 is more than an int32 holds")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_sample_errors(tmp_path):

@@ -166,3 +166,21 @@ def test_streamed_batches_carry_their_labels(tmp_path):
         match = np.flatnonzero((data.images == image).all(axis=(1, 2, 3)))
         assert len(match) >= 1 and label in data.labels[match]
     assert int(state.step) == 4
+
+
+def test_a_decoded_cache_is_used_only_when_it_holds_the_whole_split(tmp_path):
+    """The uint8 cache beside a prepared dataset is read only when it has as many images as tfds'
+    dataset_info.json records for the split: a partial one (e.g. 64 images written under
+    tfds.testing.mock_data into the default data dir) is ignored, and the split rebuilt."""
+    version = tmp_path / "fashion_mnist" / "3.0.1"
+    version.mkdir(parents=True)
+    (version / "dataset_info.json").write_text(json.dumps(
+        {"splits": [{"name": "train", "shardLengths": ["40", "24"]}, {"name": "test", "shardLengths": ["10"]}]}))
+    whole = input_pipeline.synthetic_dataset(64)
+    for n, usable in ((64, True), (63, False)):
+        np.savez(version / "gan_jax_train.npz", image=whole.images[:n], label=whole.labels[:n],
+                 class_names=np.array(whole.class_names))
+        cached = input_pipeline._read_cache("fashion_mnist", "train", str(tmp_path))
+        assert (cached is not None) == usable
+        if usable:
+            assert np.array_equal(cached.images, whole.images) and np.array_equal(cached.labels, whole.labels)

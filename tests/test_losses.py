@@ -107,6 +107,19 @@ def test_rpgan_is_its_formula():
     assert is_coupled("rpgan")
 
 
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_a_loss_is_declared_coupled_exactly_when_one_side_reads_the_other(name):
+    """losses.COUPLED_LOSSES against the numbers: D's real term moves when only the fake outputs move
+    (or its fake term when the reals do) for a coupled loss, never for a separable one."""
+    d_loss, _ = LOSSES[name]
+    real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
+    real_term, fake_term = d_loss(real, fake)
+    moved_real_term = d_loss(real, fake + jnp.asarray([0.3, -1.1, 0.7, 2.0]))[0]
+    moved_fake_term = d_loss(real + jnp.asarray([-0.4, 1.3, 0.2, -2.2]), fake)[1]
+    reads_other_side = bool(moved_real_term != real_term) or bool(moved_fake_term != fake_term)
+    assert is_coupled(name) == reads_other_side
+
+
 def test_reads_argument_sees_which_input_a_function_uses():
     x = jnp.ones(3)
     assert reads_argument(lambda a, b: a + b, 1, x, x)

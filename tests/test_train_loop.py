@@ -307,3 +307,35 @@ def test_resume_with_no_run_yet_starts_it(tiny_config, tiny_data, tmp_path, capf
     _assert_states_equal(straight, state)
     assert _read(tmp_path / "straight" / "metrics.jsonl") == _read(workdir / "metrics.jsonl")
     assert os.path.getsize(workdir / "dataset_preview.png") > 1000
+
+
+def test_startup_imports_neither_torch_nor_tensorflow_and_caches_compilations(tmp_path):
+    """A fresh process: the TensorBoard writer comes without PyTorch (torch stays importable after it,
+    where installed), the loop without TensorFlow, and gan_jax.compile_cache puts JAX's cache in a
+    folder per CPU under $GAN_JAX_CACHE_DIR (off with 'off'; a cache configured already is kept)."""
+    import subprocess
+    import sys
+
+    script = """
+import importlib.util, json, os, sys
+import jax
+from gan_jax import compile_cache, loop
+loop._tensorboardx()
+facts = {"torch": "torch" in sys.modules, "tensorflow": "tensorflow" in sys.modules}
+if importlib.util.find_spec("torch") is not None:
+    import torch  # noqa: F401
+facts["dir"] = compile_cache.enable()
+facts["jax_dir"] = jax.config.jax_compilation_cache_dir
+facts["again"] = compile_cache.enable()
+os.environ["GAN_JAX_CACHE_DIR"] = "off"
+facts["off"] = compile_cache.cache_dir()
+print(json.dumps(facts))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env["GAN_JAX_CACHE_DIR"] = str(tmp_path / "xla")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert facts["torch"] is False and facts["tensorflow"] is False
+    assert os.path.dirname(facts["dir"]) == str(tmp_path / "xla") and os.path.basename(facts["dir"]).startswith("cpu-")
+    assert facts["jax_dir"] == facts["dir"] and os.path.isdir(facts["dir"])
+    assert facts["again"] is None and facts["off"] is None
