@@ -131,7 +131,7 @@ def main() -> None:
         os.environ["GAN_JAX_MANUAL_DIR"] = manual
         prepare = subprocess.run([sys.executable, "-m", "gan_jax.train", "--iterations", "1", "--eval-every", "0",
                                   "--no-progress", "--workdir", os.path.join(tmp, "prepare"), "--data-dir", data_dir],
-                                 cwd=ROOT, capture_output=True, text=True)
+                                 cwd=ROOT, capture_output=True, text=True, env={**os.environ, "GAN_JAX_CACHE_DIR": "off"})
         if prepare.returncode:
             sys.exit(f"startup.py: preparing the data failed:\n{prepare.stderr[-2000:]}")
         runs = [(p, c) for p in presets for c in ("cold", "warm")]

@@ -495,9 +495,21 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 (`--runs 4`, `--iterations 2000`)."""
+    """An argparse type: a whole number from 1 to INT32_MAX (`--runs 4`, `--iterations 2000`, `--n 10000`)."""
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    if int(text) > INT32_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is more than an int32 holds; use at most {INT32_MAX}")
+    return int(text)
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed, a whole number from 0 to UINT32_MAX (what jax.random.PRNGKey holds)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    if int(text) > UINT32_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is more than the random key's uint32 holds (it would repeat seed "
+                                         f"{int(text) % 2**32}); use at most {UINT32_MAX}")
     return int(text)
 
 
@@ -509,6 +521,9 @@ def seed_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}")
     if min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds must be distinct and >= 0, got {text!r}")
+    if max(seeds) > UINT32_MAX:
+        raise argparse.ArgumentTypeError(f"seed {max(seeds)} is more than the random key's uint32 holds; use at most "
+                                         f"{UINT32_MAX}")
     return seeds
 
 

@@ -5,7 +5,8 @@
              written: disk full, permissions; a lost peer process); what was written stays intact
     2        UserError: bad input a user can fix (flags, data files, workdir, checkpoint of another config)
     128 + N  Stopped: signal N (SIGINT 130, SIGTERM 143) stopped the run cleanly after its current
-             chunk, a checkpoint written; the same command with --resume continues it
+             chunk, a checkpoint written; the same command with --resume continues it. A second
+             signal exits at once with the same status (run.StopRequest), the newest checkpoint intact
 
 Everything else is a bug and keeps its traceback.
 """

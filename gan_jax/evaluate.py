@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = config_lib.OneLineParser(prog="python -m gan_jax.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", help="A training run's folder.")
     parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
-    parser.add_argument("--n", type=int, default=10000, help="Samples and real images compared (default: 10000).")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the samples and of the real subset.")
+    parser.add_argument("--n", type=config_lib.positive_int, default=10000, help="Samples and real images compared (default: 10000).")
+    parser.add_argument("--seed", type=config_lib.seed, default=0, help="Seed of the samples and of the real subset.")
     parser.add_argument("--raw-g", action="store_true",
                         help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")

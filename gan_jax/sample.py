@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       description="Generate images from a training run's checkpoint.")
     parser.add_argument("--workdir", required=True, help="The run's folder (as given to gan_jax.train).")
     parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
-    parser.add_argument("--n", type=int, default=64, help="Number of images (default: 64).")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the noise (default: 0).")
+    parser.add_argument("--n", type=config_lib.positive_int, default=64, help="Number of images (default: 64).")
+    parser.add_argument("--seed", type=config_lib.seed, default=0, help="Seed of the noise (default: 0).")
     parser.add_argument("--class", dest="class_", default=None, metavar="NAME|INDEX",
                         help="The class to make, by name (e.g. Sneaker) or index; conditional runs only "
                              "(default: every class in turn).")
@@ -62,8 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gan_jax.sample`; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.n < 1:
-        raise UserError(f"--n must be a positive integer, got {args.n}")
     if args.gif and args.interpolate is None:
         raise UserError("--gif draws a latent walk; add --interpolate FRAMES")
     if args.interpolate is not None and len(args.seeds) < 2:

@@ -104,9 +104,13 @@ def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
 
     root_key: uint32 (2,), `jax.random.PRNGKey(config.seed)`. Built by one compiled call (see
     `_initial_state`), shared by every config with the same networks: the seed is the key's, and the
-    traced hyperparameters of a population are set afterwards (with_hyperparams).
+    traced hyperparameters of a population are set afterwards (with_hyperparams). Except under
+    --d-norm spectral, built op by op as before: flax stores a spectral-normalized layer's kernel
+    divided by its power-iteration estimate, whose reductions XLA rounds differently once they are
+    fused (the last bit of sngan's D kernels; every other leaf and config is bitwise either way).
     """
-    return with_hyperparams(_initial_state(_init_config(config), root_key), config)
+    build = _build_initial_state if config.d_norm == "spectral" else _initial_state
+    return with_hyperparams(build(_init_config(config), root_key), config)
 
 
 def _init_config(config: Config) -> Config:

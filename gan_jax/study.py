@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="The fixed budget: training iterations of every run (default: the reference's 10001).")
     parser.add_argument("--n", type=config_lib.positive_int, default=10000,
                         help="Samples and real training images per score (default: 10000, as Lucic et al.).")
-    parser.add_argument("--eval-seed", type=int, default=0,
+    parser.add_argument("--eval-seed", type=config_lib.seed, default=0,
                         help="Seed of the samples and of the real subset (the same for every run; default 0).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
     parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")

@@ -37,6 +37,10 @@ def pytest_configure(config) -> None:  # noqa: ARG001
         os.environ[SESSION_DIR] = tempfile.mkdtemp(prefix="gan_jax_test_session_")
         os.environ["GAN_JAX_TEST_SESSION_OWNER"] = str(os.getpid())
     cache = os.path.join(os.environ[SESSION_DIR], "jit_cache")
+    # Nothing outside the session folder: tfds' default data dir (a test that forgets --data-dir, or
+    # tfds.testing.mock_data) and gan_jax's own compilation cache folder are the session's too.
+    os.environ.update(TFDS_DATA_DIR=os.path.join(os.environ[SESSION_DIR], "tfds_default"),
+                      GAN_JAX_CACHE_DIR=os.path.join(os.environ[SESSION_DIR], "gan_jax_cache"))
     os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_COMPILATION_CACHE_MAX_SIZE=str(COMPILATION_CACHE_MAX_BYTES),
                       JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=str(COMPILATION_CACHE_MIN_SECONDS))
     jax.config.update("jax_compilation_cache_dir", cache)
@@ -111,6 +115,22 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeo
     full_env = {**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def in_process(capfd, module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m gan_jax.<module> args...` run in this process (errors.run_cli over the module's main, what
+    its console command runs): its exit status and output as run_module gives them, without ~3 s of
+    imports. For checks that fail before any work; a process of its own where the process matters."""
+    import importlib
+
+    from gan_jax.errors import run_cli
+
+    cli = importlib.import_module(f"gan_jax.{module}")
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(f"python -m gan_jax.{module}", cli.main, list(args))
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(list(args), exit_.value.code, out, err)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_module
+from conftest import REPO, assert_one_line_error, in_process, run_module
 from gan_jax import config as config_lib
 from gan_jax.errors import UserError
 
@@ -67,15 +67,7 @@ def test_bad_flags_are_one_line_errors(args, needles, tmp_path, capfd):
 
 
 def _in_process(args, capfd) -> subprocess.CompletedProcess:
-    """gan_jax.train's command line run here: its exit status and what it printed, as from a process."""
-    from gan_jax import train
-    from gan_jax.errors import run_cli
-
-    capfd.readouterr()
-    with pytest.raises(SystemExit) as exit_:
-        run_cli(train.PROG, train.main, list(args))
-    out, err = capfd.readouterr()
-    return subprocess.CompletedProcess(args, exit_.value.code, out, err)
+    return in_process(capfd, "train", *args)
 
 
 def test_a_bad_flag_in_a_process_of_its_own(tmp_path):
@@ -137,7 +129,7 @@ def test_limits_hold_for_config_files_populations_and_resumes(tmp_path, capfd):
 
 def test_sample_errors(tmp_path):
     assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(tmp_path)), "holds no run")
-    assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(tmp_path), "--n", "x"), "invalid int")
+    assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(tmp_path), "--n", "x"), "is not a whole number >= 1")
 
 
 def test_presets_change_only_what_differs():
@@ -181,6 +173,7 @@ def test_resume_with_preset_is_the_same_command_again(tmp_path):
               "--g-hidden", "16", "--d-hidden", "16", "--eval-every", "0", "--log-every", "2", "--checkpoint-every", "2"]
     code = ("import sys; from gan_jax import input_pipeline, train; "
             "input_pipeline.load = lambda *a, **k: input_pipeline.synthetic_dataset(64); "
+            "input_pipeline.split_bytes = lambda *a, **k: None; "
             "train.main(sys.argv[1:])")
 
     def train(*args):
@@ -229,3 +222,30 @@ def test_print_config_and_a_config_file(tmp_path):
                           "los")
     assert_one_line_error(run_module("gan_jax.train", "--config", str(tmp_path / "none.json")), "cannot read config file")
     assert_one_line_error(run_module("gan_jax.train", "--config", str(path), "--preset", "dcgan"), "not allowed with")
+
+
+def test_the_argparse_number_types_stop_at_what_holds_them():
+    assert config_lib.positive_int("2147483647") == 2147483647 and config_lib.seed("4294967295") == 4294967295
+    assert config_lib.seed_list("0,4294967295") == (0, 4294967295)
+    for parse, past in ((config_lib.positive_int, "2147483648"), (config_lib.seed, "4294967296"),
+                        (config_lib.seed_list, "0,4294967296")):
+        with pytest.raises(config_lib.argparse.ArgumentTypeError, match="holds"):
+            parse(past)
+
+
+@pytest.mark.parametrize("module,args,needle", [
+    ("sample", ["--workdir", "w", "--seed", "4294967296"], "argument --seed: 4294967296 is more than the random key's"),
+    ("sample", ["--workdir", "w", "--n", "2147483648"], "argument --n: 2147483648 is more than an int32 holds"),
+    ("evaluate", ["--workdir", "w", "--seed", "4294967296"], "use at most 4294967295"),
+    ("evaluate", ["--workdir", "w", "--n", "2147483648"], "use at most 2147483647"),
+    ("study", ["--eval-seed", "4294967296"], "argument --eval-seed: 4294967296 is more than the random key's"),
+    ("study", ["--seeds", "0,4294967296"], "seed 4294967296 is more than the random key's uint32 holds"),
+    ("study", ["--iterations", "2147483648"], "argument --iterations: 2147483648 is more than an int32 holds"),
+    ("train", ["--seeds", "1,4294967296"], "seed 4294967296 is more than"),
+    ("train", ["--runs", "2147483648"], "argument --runs: 2147483648 is more than an int32 holds"),
+])
+def test_every_command_line_checks_its_numbers(module, args, needle, tmp_path, capfd):
+    """sample, evaluate and study (and train's population flags): one line, exit 2, before any work."""
+    args = [str(tmp_path / "w") if a == "w" else a for a in args]
+    assert_one_line_error(in_process(capfd, module, *args), needle)
+    assert not (tmp_path / "w").exists()

@@ -7,7 +7,7 @@ import signal
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_module
+from conftest import REPO, assert_one_line_error, in_process, run_module
 from gan_jax import config as config_lib
 from gan_jax import evaluate, population, study
 from gan_jax.errors import Stopped
@@ -78,17 +78,18 @@ def test_summary_is_mean_and_sample_std_best_first(tmp_path):
     assert "3 seeds (0,1,2) x 100 iterations" in table and table.endswith("over a, b, c: +0.50.\n")
 
 
-def test_bad_flags_are_one_line_errors(tmp_path):
+def test_bad_flags_are_one_line_errors(tmp_path, capfd):
+    """The first in a process of its own, the rest in this one (conftest.in_process: the same run_cli)."""
     assert_one_line_error(run_module("gan_jax.study", "--presets", "reference,began"), "unknown preset began")
-    assert_one_line_error(run_module("gan_jax.study", "--presets", "lsgan,lsgan"), "listed twice")
-    assert_one_line_error(run_module("gan_jax.study", "--seeds", "0,0"), "--seeds")
-    assert_one_line_error(run_module("gan_jax.study", "--iterations", "0"), "--iterations")
-    assert_one_line_error(run_module("gan_jax.study", "--n", "5", "--workdir", str(tmp_path / "s")), "--n must be")
+    assert_one_line_error(in_process(capfd, "study", "--presets", "lsgan,lsgan"), "listed twice")
+    assert_one_line_error(in_process(capfd, "study", "--seeds", "0,0"), "--seeds")
+    assert_one_line_error(in_process(capfd, "study", "--iterations", "0"), "--iterations")
+    assert_one_line_error(in_process(capfd, "study", "--n", "5", "--workdir", str(tmp_path / "s")), "--n must be")
     (tmp_path / "file").write_text("x")
-    assert_one_line_error(run_module("gan_jax.study", "--workdir", str(tmp_path / "file" / "s")), "cannot write to --workdir")
+    assert_one_line_error(in_process(capfd, "study", "--workdir", str(tmp_path / "file" / "s")), "cannot write to --workdir")
     # a run folder from a study with a larger budget: refused before anything is written
     os.makedirs(tmp_path / "big" / "lsgan" / "seed_1" / "checkpoints" / "50")
-    proc = run_module("gan_jax.study", "--presets", "lsgan", "--seeds", "0,1", "--iterations", "20",
+    proc = in_process(capfd, "study", "--presets", "lsgan", "--seeds", "0,1", "--iterations", "20",
                       "--workdir", str(tmp_path / "big"))
     assert_one_line_error(proc, "lsgan/seed_1 holds a run of 50 iterations", "--iterations 50")
     assert sorted(os.listdir(tmp_path / "big")) == ["lsgan"] and os.listdir(tmp_path / "big" / "lsgan") == ["seed_1"]

@@ -124,9 +124,8 @@ def test_the_compiled_initial_state_is_bitwise_the_op_by_op_one(preset, changes)
     """create_train_state's one compiled call gives bitwise the weights (and every other leaf, its dtype
     included) that the op-by-op initialization gave, which the recorded runs started from: dense and
     conv kernels (uniform and normal initializers), embeddings, BatchNorm, Adam and EMA states, the
-    traced hyperparameters of a population set afterwards. (Not spectral norm: flax stores its kernel
-    divided by a power-iteration estimate made of dot products, whose rounding is XLA's and the CPU's
-    either way: sngan's D kernels differ from op by op in the last bit.)"""
+    traced hyperparameters of a population set afterwards. (Spectral norm's init stays op by op, see
+    create_train_state: compiled, sngan's D kernels would differ in the last bit.)"""
     from gan_jax import config as config_lib
     from gan_jax.step import _build_initial_state
 
