@@ -18,6 +18,7 @@ Where things are (each file owns one thing; imports go down this list, never up)
   plotting.py        image grids and curves (matplotlib)
   metrics/           the shipped Fashion-MNIST classifier, the score maths, the real-image reference
   errors.py          UserError / RunFailed: one-line messages, exit codes 2 / 1
+  compile_cache.py   JAX's persistent compilation cache, turned on by the command lines (a folder per CPU)
 """
 
 __version__ = "0.1.0"
