@@ -104,7 +104,8 @@ def one_process(preset: str, data_dir: str, workdir: str, cache: str) -> dict[st
         t1 = time.time()
         if done.returncode:
             sys.exit(f"startup.py: the run failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        r = json.load(open(report.name))
+        with open(report.name) as f:
+            r = json.load(f)
     times = {p: (r["spent"][p], r["compiled"][p]) for p in PHASES if p in r["spent"]}
     times["interpreter"] = (r["t_first"] - t0, 0.0)
     times["imports"] = (r["t_imports"] - r["t_first"], 0.0)

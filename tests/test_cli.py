@@ -106,7 +106,7 @@ def test_numbers_are_checked_against_what_holds_them(fits, past, needle):
         if ok:
             config_lib.config_from_args(args, base)
         else:
-            with pytest.raises(UserError, match=None) as error:
+            with pytest.raises(UserError) as error:
                 config_lib.config_from_args(args, base)
             assert needle in str(error.value) and "\n" not in str(error.value)
 
