@@ -2,19 +2,17 @@
 
 import dataclasses
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO, assert_one_line_error, in_process, run_module
+from conftest import assert_one_line_error, in_process, run_module
 from gan_jax import config as config_lib
 from gan_jax.errors import UserError
 
 
-def test_help_documents_every_config_field():
-    proc = run_module("gan_jax.train", "--help")
+def test_help_documents_every_config_field(capfd):
+    proc = in_process(capfd, "train", "--help")
     assert proc.returncode == 0
     text = " ".join(proc.stdout.split())
     for f in dataclasses.fields(config_lib.Config):
@@ -127,9 +125,9 @@ def test_limits_hold_for_config_files_populations_and_resumes(tmp_path, capfd):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_sample_errors(tmp_path):
-    assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(tmp_path)), "holds no run")
-    assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(tmp_path), "--n", "x"), "is not a whole number >= 1")
+def test_sample_errors(tmp_path, capfd):
+    assert_one_line_error(in_process(capfd, "sample", "--workdir", str(tmp_path)), "holds no run")
+    assert_one_line_error(in_process(capfd, "sample", "--workdir", str(tmp_path), "--n", "x"), "is not a whole number >= 1")
 
 
 def test_presets_change_only_what_differs():
@@ -165,26 +163,21 @@ def test_literature_presets_are_their_papers():
     assert default.adam("g") == default.adam("d") == (2e-4, 0.5, 0.999)  # shared unless given
 
 
-def test_resume_with_preset_is_the_same_command_again(tmp_path):
+def test_resume_with_preset_is_the_same_command_again(tmp_path, capfd, monkeypatch):
     """`--preset P --resume` starts a run where there is none and continues it after; a --preset
     that describes another run is refused in one line. (Synthetic data: the CLI's loader patched.)"""
+    from gan_jax import input_pipeline
+
+    monkeypatch.setattr(input_pipeline, "load", lambda *a, **k: input_pipeline.synthetic_dataset(64))
+    monkeypatch.setattr(input_pipeline, "split_bytes", lambda *a, **k: None)
     workdir = str(tmp_path / "run")
     common = ["--workdir", workdir, "--resume", "--no-progress", "--batch-size", "8", "--latent-dim", "8",
               "--g-hidden", "16", "--d-hidden", "16", "--eval-every", "0", "--log-every", "2", "--checkpoint-every", "2"]
-    code = ("import sys; from gan_jax import input_pipeline, train; "
-            "input_pipeline.load = lambda *a, **k: input_pipeline.synthetic_dataset(64); "
-            "input_pipeline.split_bytes = lambda *a, **k: None; "
-            "train.main(sys.argv[1:])")
-
-    def train(*args):
-        return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
-                              timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
-
-    first = train("--preset", "lsgan", *common, "--iterations", "4")
+    first = in_process(capfd, "train", "--preset", "lsgan", *common, "--iterations", "4")
     assert first.returncode == 0 and "--resume: no run in" in first.stderr, first.stderr[-2000:]
-    again = train("--preset", "lsgan", *common, "--iterations", "6")
+    again = in_process(capfd, "train", "--preset", "lsgan", *common, "--iterations", "6")
     assert again.returncode == 0 and "no run in" not in again.stderr, again.stderr[-2000:]
-    assert_one_line_error(run_module("gan_jax.train", "--preset", "wgan_gp", *common),
+    assert_one_line_error(in_process(capfd, "train", "--preset", "wgan_gp", *common),
                           "describe another run", "loss", "drop --preset")
 
 
@@ -204,24 +197,24 @@ def test_every_config_field_is_declared_once_with_its_kind():
                                                                                             "spectral")
 
 
-def test_print_config_and_a_config_file(tmp_path):
+def test_print_config_and_a_config_file(tmp_path, capfd):
     """--print-config prints the resolved config as JSON (exit 0); --config FILE starts from it, flags override."""
-    proc = run_module("gan_jax.train", "--preset", "dcgan", "--seed", "3", "--print-config")
+    proc = in_process(capfd, "train", "--preset", "dcgan", "--seed", "3", "--print-config")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     printed = json.loads(proc.stdout)
     assert (printed["arch"], printed["batch_size"], printed["seed"]) == ("dcgan", 64, 3)
     path = tmp_path / "mine.json"
     path.write_text(json.dumps({**printed, "iterations": 7}))
-    again = json.loads(run_module("gan_jax.train", "--config", str(path), "--batch-size", "32", "--print-config").stdout)
+    again = json.loads(in_process(capfd, "train", "--config", str(path), "--batch-size", "32", "--print-config").stdout)
     assert again == {**printed, "iterations": 7, "batch_size": 32}
     (tmp_path / "partial.json").write_text(json.dumps({"loss": "hinge"}))
-    partial = json.loads(run_module("gan_jax.train", "--config", str(tmp_path / "partial.json"), "--print-config").stdout)
+    partial = json.loads(in_process(capfd, "train", "--config", str(tmp_path / "partial.json"), "--print-config").stdout)
     assert partial["loss"] == "hinge" and partial["batch_size"] == 128
     (tmp_path / "bad.json").write_text(json.dumps({"los": "hinge"}))
-    assert_one_line_error(run_module("gan_jax.train", "--config", str(tmp_path / "bad.json")), "unknown config field",
+    assert_one_line_error(in_process(capfd, "train", "--config", str(tmp_path / "bad.json")), "unknown config field",
                           "los")
-    assert_one_line_error(run_module("gan_jax.train", "--config", str(tmp_path / "none.json")), "cannot read config file")
-    assert_one_line_error(run_module("gan_jax.train", "--config", str(path), "--preset", "dcgan"), "not allowed with")
+    assert_one_line_error(in_process(capfd, "train", "--config", str(tmp_path / "none.json")), "cannot read config file")
+    assert_one_line_error(in_process(capfd, "train", "--config", str(path), "--preset", "dcgan"), "not allowed with")
 
 
 def test_the_argparse_number_types_stop_at_what_holds_them():

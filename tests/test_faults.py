@@ -14,7 +14,7 @@ import time
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_module
+from conftest import REPO, assert_one_line_error, in_process, run_module
 from gan_jax import checkpoints, loop, plotting, run
 from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
 from gan_jax.loop import train_and_evaluate
@@ -204,14 +204,15 @@ def small_tmpfs(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_run_on_a_filling_tmpfs_then_resumed(small_tmpfs, tmp_path, tfds_dir, manual_dir):
+def test_a_run_on_a_filling_tmpfs_then_resumed(small_tmpfs, tmp_path, tfds_dir, manual_dir, capfd):
     """A real full disk: one line, exit 1, no traceback, no temporary checkpoint; after space is freed,
     --resume ends byte-identical to an uninterrupted run."""
     env = {"GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
     args = ["--iterations", "120", "--batch-size", "16", "--latent-dim", "8", "--g-hidden", "64", "--d-hidden", "32",
             "--log-every", "5", "--sample-every", "40", "--checkpoint-every", "5", "--keep-checkpoints", "100",
             "--eval-every", "0", "--no-progress"]
-    straight = run_module("gan_jax.train", "--workdir", str(tmp_path / "straight"), *args, env=env)
+    straight = in_process(capfd, "train", "--workdir", str(tmp_path / "straight"), *args, "--manual-dir", manual_dir,
+                          "--data-dir", tfds_dir)  # (in this process: the full disk's run is a process of its own)
     assert straight.returncode == 0, straight.stderr[-2000:]
     workdir = small_tmpfs / "run"
     proc = run_module("gan_jax.train", "--workdir", str(workdir), *args, env=env)

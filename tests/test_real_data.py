@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from conftest import ONEDNN_ON, REPO, assert_one_line_error, last_logged_iteration, run_module
+from conftest import ONEDNN_ON, REPO, assert_one_line_error, in_process, last_logged_iteration, run_module
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError
 
@@ -169,10 +169,11 @@ def _final_state(workdir):
     return load_run(str(workdir))
 
 
-def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_dir):
+def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_dir, capfd):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
-    straight = tmp_path / "straight"
-    proc = run_module("gan_jax.train", "--workdir", str(straight), *KILL_ARGS, env=env)
+    straight = tmp_path / "straight"  # (in this process: the processes below are the ones killed)
+    proc = in_process(capfd, "train", "--workdir", str(straight), *KILL_ARGS, "--manual-dir", manual_dir,
+                      "--data-dir", tfds_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     run = tmp_path / "interrupted"
@@ -263,7 +264,7 @@ def test_streamed_fashion_mnist_trains_and_resumes_exactly(tmp_path, tfds_dir, m
     assert [json.loads(line) for line in open(os.path.join(resident, "metrics.jsonl"))][1] != a[1]
 
 
-def test_a_second_signal_stops_a_long_chunk_at_once_and_loses_nothing(tmp_path, tfds_dir, manual_dir):
+def test_a_second_signal_stops_a_long_chunk_at_once_and_loses_nothing(tmp_path, tfds_dir, manual_dir, capfd):
     """A resumed run inside a 100,000-iteration chunk: the first SIGTERM says it will stop after the chunk
     and that a second stops at once; the second ends the process within seconds with one more line and
     status 143, and what was written before (checkpoints, metrics) is byte for byte what it was."""
@@ -271,9 +272,9 @@ def test_a_second_signal_stops_a_long_chunk_at_once_and_loses_nothing(tmp_path, 
 
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
     run = tmp_path / "run"
-    short = ["--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32", "--d-hidden", "32", "--no-progress"]
-    proc = run_module("gan_jax.train", "--workdir", str(run), "--iterations", "4", "--checkpoint-every", "2", *short,
-                      env=env)
+    short = ["--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32", "--d-hidden", "32", "--no-progress",
+             "--manual-dir", manual_dir, "--data-dir", tfds_dir]
+    proc = in_process(capfd, "train", "--workdir", str(run), "--iterations", "4", "--checkpoint-every", "2", *short)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     def written():
