@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from gan_jax import config as config_lib  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
-from gan_jax.loop import make_train_chunk  # noqa: E402
+from gan_jax.chunk import make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
 from timing import median_ms_per_call, run_record  # noqa: E402
 

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py, also when imported by the tests
 from gan_jax import config as config_lib  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
-from gan_jax.loop import make_train_chunk  # noqa: E402
+from gan_jax.chunk import make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
 from timing import median_ms_per_call  # noqa: E402
 

@@ -46,7 +46,7 @@ def child(argv: list[str], report: str) -> None:
 
     import gan_jax.loop as loop  # noqa: PLC0415
     import gan_jax.train as train  # noqa: PLC0415
-    from gan_jax import checkpoints, compile_cache  # noqa: PLC0415
+    from gan_jax import checkpoints, chunk, compile_cache, outputs  # noqa: PLC0415
 
     t_imports = time.time()
     spent = {p: 0.0 for p in PHASES}
@@ -77,9 +77,9 @@ def child(argv: list[str], report: str) -> None:
 
     loop.load_train_split = timed("data", loop.load_train_split)
     loop.initial_state = timed("train state", loop.initial_state)
-    loop.make_train_chunk = timed_chunk_maker(loop.make_train_chunk)
-    loop.write_record = timed("outputs", loop.write_record)
-    loop.save_grids = timed("outputs", loop.save_grids)
+    chunk.make_train_chunk = timed_chunk_maker(chunk.make_train_chunk)
+    outputs.write_record = timed("outputs", outputs.write_record)
+    outputs.save_grids = timed("outputs", outputs.save_grids)
     checkpoints.save = timed("outputs", checkpoints.save)
     t_main = time.time()
     compile_cache.enable()  # as gan_jax.train.cli does

@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from gan_jax import input_pipeline  # noqa: E402
 from gan_jax.config import Config  # noqa: E402
-from gan_jax.loop import make_mesh, make_train_chunk  # noqa: E402
+from gan_jax.chunk import make_train_chunk  # noqa: E402
+from gan_jax.loop import make_mesh  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 

@@ -1,22 +1,30 @@
 """gan_jax: a pure-JAX GAN trainer, starting as a faithful port of a Keras Fashion-MNIST GAN.
 
-Where things are (each file owns one thing; imports go down this list, never up):
-  train.py           `python -m gan_jax.train`: the command line (sample.py, evaluate.py, study.py: theirs)
-  study.py           `python -m gan_jax.study`: configs x seeds at one budget, scored, ranked (--shard for many machines)
+Where things are (each file owns one thing; imports go down this list, never up:
+`python ../shared/tools/import_graph.py gan_jax`):
+  train.py           `python -m gan_jax.train`: the command line
+  study.py           `python -m gan_jax.study`: configs x seeds at one budget, scored, ranked (--shard: many machines)
+  sample.py          `python -m gan_jax.sample`: grids, arrays, interpolations from a run
+  evaluate.py        `python -m gan_jax.evaluate`: FID, KID, precision/recall, classifier score of a run
   population.py      K runs in one program: their folders and checks, then the one loop
-  loop.py            train_and_evaluate(config, workdir) / train_runs: the one training loop, every output of a run
-  run.py             the run folder: refuse/overwrite, resume checks, clean stops on signals
-  multihost.py       several processes: jax.distributed, who writes, barriers, a lost peer
+  loop.py            train_and_evaluate(config, workdir) / train_runs: the one training loop
+  outputs.py         what a run writes as it trains: record, metrics, TensorBoard, grids, curves, console lines
+  chunk.py           K iterations per host call on the device (one fused lax.fori_loop, or K dispatched calls)
   checkpoints.py     orbax checkpoints: save, restore, fall back to a good one, load a run
+  run.py             the run folder: refuse/overwrite, its stored config, resume checks, clean stops on signals
+  multihost.py       several processes: jax.distributed, who writes, barriers, a lost peer
   sampling.py        images from a train state (grids, evaluation, gan_jax.sample)
   step.py            the train state and the pure train step, from named pieces (d_terms, d_update, g_update, ...)
+  metrics/           the shipped Fashion-MNIST classifier (and its training command), the score maths, the reference
   config.py          every tunable, declared once (flag, help, kind, check), presets, the command line parser
   models.py          the networks (Flax linen); ARCHITECTURES
   losses.py          the losses (D's and G's function each), accuracy; LOSSES
   penalties.py       the penalties on D; PENALTIES
+  augment.py         DiffAugment's differentiable augmentations; AUGMENTS
   input_pipeline.py  any tfds image dataset (the only TensorFlow import)
   plotting.py        image grids and curves (matplotlib)
-  metrics/           the shipped Fashion-MNIST classifier, the score maths, the real-image reference
+  native_output.py   silencing what C/C++ libraries print (TensorFlow's banner, Gloo)
+  files.py           writing a file whole (beside it, then renamed)
   errors.py          UserError / RunFailed: one-line messages, exit codes 2 / 1
   compile_cache.py   JAX's persistent compilation cache, turned on by the command lines (a folder per CPU)
 """

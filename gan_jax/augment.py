@@ -65,14 +65,18 @@ def cutout(images: jax.Array, key: jax.Array, ratio: float = 0.5) -> jax.Array:
 
 
 AUGMENTS: dict[str, Augment] = {"color": color, "translation": translation, "cutout": cutout}
-"""`--augment` name -> augmentation, applied in this order ('diffaug' is all three)."""
+"""`--augment` name -> augmentation, applied in this order."""
+
+DIFFAUGMENT = ("color", "translation", "cutout")
+"""What `--augment diffaug` names: DiffAugment's policy (Zhao et al. 2020), a fixed list, so an augmentation
+added to AUGMENTS never changes the runs (and presets) recorded with diffaug."""
 
 
 def names_of(flag: str) -> tuple[str, ...]:
-    """The augmentations --augment names: () for none, all of AUGMENTS for diffaug."""
+    """The augmentations --augment names, in AUGMENTS' order: () for none, DIFFAUGMENT for diffaug."""
     if flag == "none":
         return ()
-    listed = set(AUGMENTS) if flag == "diffaug" else set(flag.split(","))
+    listed = set(DIFFAUGMENT) if flag == "diffaug" else set(flag.split(","))
     return tuple(name for name in AUGMENTS if name in listed)
 
 

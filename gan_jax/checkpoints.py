@@ -25,7 +25,7 @@ import orbax.checkpoint as ocp
 from absl import logging as absl_logging
 
 from gan_jax import config as config_lib
-from gan_jax import native_output
+from gan_jax import native_output, run
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.step import TrainState, abstract_train_state
 
@@ -188,9 +188,7 @@ def _check_shapes(state: Any, abstract_state: Any, step: int) -> None:
 
 def load_run(workdir: str, step: int | None = None) -> tuple[config_lib.Config, int, TrainState]:
     """(config, step, state) of the run in `workdir` at checkpoint `step` (None: the newest readable)."""
-    if not os.path.isfile(os.path.join(workdir, "config.json")):
-        raise UserError(f"--workdir {workdir!r} holds no run (no config.json); pass the folder a training run wrote")
-    config = config_lib.load(os.path.join(workdir, "config.json"))
+    config = run.stored_config(workdir)
     mngr = manager(workdir, create=False)
     restored = restore(mngr, abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0])), step)
     if restored is None:

@@ -142,8 +142,9 @@ class Config:
 
     # --- the networks (reference: Keras Sequential dense GAN) ---
     arch: str = setting("dense", "Architecture, a function in models.py: dense (the reference's MLPs; "
-                        "--g-hidden/--d-hidden) or dcgan (InfoGAN-style conv nets of Lucic et al. 2018; D's "
-                        "normalization is --d-norm, batch in the dcgan preset).", "shape", "networks",
+                        "--g-hidden/--d-hidden), dcgan (InfoGAN-style conv nets of Lucic et al. 2018; D's "
+                        "normalization is --d-norm, batch in the dcgan preset) or r3gan (R3GAN's normalization-free "
+                        "ResNets, Huang et al. 2024).", "shape", "networks",
                         choices=lambda: ARCHITECTURES)
     g_hidden: tuple[int, ...] = setting((256, 512, 1024), "Widths of the generator's hidden Dense layers (each: "
                                         "Dense, LeakyReLU, BatchNorm).", "shape", "networks", "widths")

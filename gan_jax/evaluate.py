@@ -25,7 +25,7 @@ import numpy as np
 
 from gan_jax import compile_cache
 from gan_jax import config as config_lib
-from gan_jax import input_pipeline, run
+from gan_jax import files, input_pipeline, run
 from gan_jax.errors import UserError, run_cli
 from gan_jax.metrics.reference import Reference
 
@@ -121,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
     with run.writing(out):
-        with open(out + ".tmp", "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(out + ".tmp", out)
+        files.write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from gan_jax import native_output
+from gan_jax import files, native_output
 from gan_jax.errors import UserError
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -181,9 +181,8 @@ def _split_size(version_dir: str, split: str) -> int | None:
 def _write_cache(dataset: Dataset, split: str, data_dir: str | None) -> None:
     for path in _cache_paths(dataset.name, split, data_dir)[:1]:
         try:
-            np.savez(path + ".tmp.npz", image=dataset.images, label=dataset.labels,
-                     class_names=np.array(dataset.class_names))
-            os.replace(path + ".tmp.npz", path)
+            with files.replaced_whole(path) as tmp:
+                np.savez(tmp, image=dataset.images, label=dataset.labels, class_names=np.array(dataset.class_names))
         except OSError:
             pass  # a read-only data_dir only loses the speed-up
 

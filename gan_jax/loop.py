@@ -2,26 +2,22 @@
 
 Read top to bottom:
   make_mesh            the ('data',) device mesh the batch is split over
-  make_train_chunk     K iterations in one jitted call (lax.fori_loop), batches drawn on device
-                       (conv nets on the CPU: K jitted calls, see fuses_loop)
-  draw_batch           a batch (and its labels) from the uint8 images resident on the device, as float32 in [-1, 1]
   event_points         which iterations log, sample, checkpoint, evaluate
   chunk_lengths        host calls that end exactly on those points
-  train_and_evaluate   the loop, writing every output of a run
-The pure step is in step.py; the run folder's lifecycle (workdir checks, resume checks, clean
-stops) in run.py; checkpoints in checkpoints.py.
+  train_and_evaluate   one run: train_runs with K = 1
+  train_runs           K runs in one program: folders, data, state, record, then chunk_loop
+  chunk_loop           the chunks, and at each event point the run's outputs
+The K iterations of one host call are chunk.py's; what a run writes, outputs.py's; the pure step is
+step.py's; the run folder's lifecycle (workdir checks, resume checks, clean stops) run.py's;
+checkpoints checkpoints.py's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import json
 import os
-import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,15 +27,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gan_jax import checkpoints, input_pipeline, multihost, plotting, run
+from gan_jax import checkpoints, chunk, input_pipeline, multihost, outputs, run
 from gan_jax import config as config_lib
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, Stopped, UserError
-from gan_jax.sampling import balanced_labels, class_grid_labels, make_sampler, sample_key
-from gan_jax.step import (EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state,
-                          make_train_step, with_hyperparams)
-
-SAMPLE_GRID = 9  # the reference's 3x3 grids
+from gan_jax.outputs import note
+from gan_jax.sampling import balanced_labels, make_sampler, sample_key
+from gan_jax.step import EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state, \
+    with_hyperparams
 
 
 def make_mesh(config: Config) -> Mesh:
@@ -60,122 +55,6 @@ def make_mesh(config: Config) -> Mesh:
         raise UserError(f"--batch-size {config.batch_size} does not split over {n} devices; "
                         f"use a multiple of {n} or pass --devices")
     return Mesh(np.array(devices[:n]), ("data",))
-
-
-def make_train_chunk(config: Config, mesh: Mesh | None = None,
-                     batches: Iterator[tuple[np.ndarray, np.ndarray]] | None = None, runs: int = 0
-                     ) -> Callable[..., tuple[TrainState, Metrics, jax.Array]]:
-    """K iterations per host call: `chunk(state, images, K, labels=None) -> (state, metrics, first_bad)`, jitted.
-
-    Fused (see `fuses_loop`): one jitted lax.fori_loop over the K iterations. Otherwise: K jitted
-    one-iteration calls, dispatched without waiting (same results; tested).
-
-    images: uint8 (N, H, W, C), resident on device; each iteration draws d_steps * batch_size
-    indices uniformly with replacement (the reference's `randint`) from fold_in(state.key,
-    state.step) and maps the gathered pixels to float32 in [-1, 1] through
-    input_pipeline.NORMALIZE_TABLE (bitwise the reference's x / 127.5 - 1). labels: int32 (N,), the
-    images' classes, gathered with the same indices; required under --condition, else None.
-    Streaming (`batches` given, images and labels None): each iteration takes the next (uint8
-    images (d_steps * batch_size, H, W, C), int32 labels) of `batches` instead, put on the devices
-    while the previous iteration runs. K: int32 scalar
-    >= 1, traced (a `lax.fori_loop` trip count), so every chunk length shares one compilation.
-    `state` is donated. Returns the metrics of the chunk's last iteration, and first_bad: int32
-    scalar, -1 if every loss and weight stayed finite, else the first iteration whose loss (or,
-    at the end, weights) was not.
-
-    runs > 0: a population (population.py): `state` has a leading run axis of that size, and each
-    iteration is jax.vmap'ed over it, every run drawing its own batch from the shared images with its
-    own key; metrics and first_bad then have that leading axis too.
-    """
-    batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
-    train_step = make_train_step(config, batch_sharding)
-
-    def one_iteration(state: TrainState, images: jax.Array, labels: jax.Array | None) -> tuple[TrainState, Metrics]:
-        k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
-        if batches is not None:  # this iteration's streamed batch
-            real = to_unit_range(images)
-        else:
-            real, labels = draw_batch(images, labels, k_data, config.d_steps * config.batch_size)
-        return train_step(state, real, k_step, labels)
-
-    def checked_iteration(state: TrainState, images: jax.Array, labels: jax.Array | None, first_bad: jax.Array
-                          ) -> tuple[TrainState, Metrics, jax.Array]:
-        iteration = state.step
-        state, metrics = one_iteration(state, images, labels)
-        finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
-        return state, metrics, jnp.where((first_bad < 0) & ~finite, iteration, first_bad)
-
-    def check_weights(state: TrainState, first_bad: jax.Array) -> jax.Array:
-        weights = (state.g_params, state.g_batch_stats, state.d_params, state.g_ema)
-        weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
-        return jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
-
-    no_bad, iteration_shapes = jnp.int32(-1), one_iteration
-    if runs:  # the population: each function above once per run (the images and labels shared)
-        checked_iteration = jax.vmap(checked_iteration, in_axes=(0, None, None, 0))
-        check_weights = jax.vmap(check_weights)
-        no_bad, iteration_shapes = jnp.full((runs,), -1, jnp.int32), jax.vmap(one_iteration, in_axes=(0, None, None))
-
-    if batches is not None or not fuses_loop(config):
-        step_once = jax.jit(checked_iteration, donate_argnums=0)
-        check = jax.jit(check_weights)
-
-        def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array,
-                       labels: jax.Array | None = None) -> tuple[TrainState, Metrics, jax.Array]:
-            first_bad = no_bad
-            for _ in range(int(num_steps)):  # dispatched asynchronously: no host sync per iteration
-                if batches is not None:
-                    images, labels = jax.device_put(next(batches), batch_sharding)
-                    labels = labels if config.condition != "none" else None
-                state, metrics, first_bad = step_once(state, images, labels, first_bad)
-            return state, metrics, check(state, first_bad)
-
-        return host_chunk
-
-    @functools.partial(jax.jit, donate_argnums=0)
-    def train_chunk(state: TrainState, images: jax.Array, num_steps: jax.Array, labels: jax.Array | None = None
-                    ) -> tuple[TrainState, Metrics, jax.Array]:
-        def body(_, carry):
-            state, _, first_bad = carry
-            return checked_iteration(state, images, labels, first_bad)
-
-        empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
-                                       jax.eval_shape(iteration_shapes, state, images, labels)[1])
-        state, metrics, first_bad = jax.lax.fori_loop(0, num_steps, body, (state, empty, no_bad))
-        return state, metrics, check_weights(state, first_bad)
-
-    return train_chunk
-
-
-def draw_batch(images: jax.Array, labels: jax.Array | None, key: jax.Array, n: int
-               ) -> tuple[jax.Array, jax.Array | None]:
-    """n images drawn uniformly with replacement from uint8 `images` (N, H, W, C), as float32
-    (n, H, W, C) in [-1, 1], and their int32 labels (n,) from `labels` (N,) (the same indices; None
-    stays None).
-    The gathered pixels index input_pipeline.NORMALIZE_TABLE, so the batch is bitwise
-    `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
-    idx = jax.random.randint(key, (n,), 0, images.shape[0])
-    return to_unit_range(jnp.take(images, idx, axis=0)), None if labels is None else jnp.take(labels, idx, axis=0)
-
-
-def to_unit_range(pixels: jax.Array) -> jax.Array:
-    """uint8 pixels -> float32 in [-1, 1] through input_pipeline.NORMALIZE_TABLE (bitwise
-    input_pipeline.normalize: the reference's x / 127.5 - 1)."""
-    return jnp.asarray(input_pipeline.NORMALIZE_TABLE)[pixels.astype(jnp.int32)]
-
-
-def fuses_loop(config: Config) -> bool:
-    """Whether make_train_chunk runs a chunk's iterations inside one jitted lax.fori_loop.
-
-    config.fused_loop 'auto': yes, except for convolutional nets (every arch but 'dense') on the CPU,
-    where XLA:CPU runs the step 3.7x (dcgan) and 7.3x (r3gan) slower inside a while loop than as one
-    jitted call per iteration: inside the loop it leaves every convolution a generic conv thunk instead
-    of the YNNPACK fusion it makes of it outside (dcgan: 1,370 ms per iteration in its 8 convolutions;
-    `python bench/loops.py --preset dcgan --preset r3gan --profile`, bench/results/loops_epyc23.txt).
-    """
-    if config.fused_loop != "auto":
-        return config.fused_loop == "on"
-    return not (config.arch != "dense" and jax.default_backend() == "cpu")
 
 
 def event_points(config: Config) -> tuple[Callable[[int], bool], ...]:
@@ -206,11 +85,6 @@ def chunk_lengths(config: Config, start: int) -> list[int]:
         lengths.append(end - i + 1)
         i = end + 1
     return lengths
-
-
-def reference_log_line(iteration: int, m: dict[str, float]) -> str:
-    """The reference's (commented-out) print: `%d [D loss: %f, acc.: %.2f%%] [G loss: %f]`."""
-    return "%d [D loss: %f, acc.: %.2f%%] [G loss: %f]" % (iteration, m["d_loss"], 100 * m["d_acc"], m["g_loss"])
 
 
 def train_and_evaluate(config: Config, workdir: str, *, resume: bool = False, overwrite: bool = False,
@@ -286,7 +160,7 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
     runs.configs = [c.with_data(dataset.image_shape, dataset.class_names) for c in runs.configs]
     config = runs.configs[0]
     build_models(config)  # an architecture that cannot make these images says so now
-    changes = [run.check_resumable(_stored(f), c, warn=runs.writer) if r else {}
+    changes = [run.check_resumable(run.stored_config(f), c, warn=runs.writer) if r else {}
                for f, c, r in zip(runs.folders, runs.configs, resuming)]
     if config.batch_size > len(dataset) and not streaming:
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
@@ -303,7 +177,7 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
     start = int(state.step[0] if runs.stacked else state.step)
     if runs.writer:  # everything is valid: write each run's record
         for folder, c, r, ch in zip(runs.folders, runs.configs, resuming, changes):
-            write_record(folder, c, start, r, ch, dataset)
+            outputs.write_record(folder, c, start, r, ch, dataset)
     if start >= config.iterations:
         note(runs.writer, f"{_what(runs)} is already complete ({start} iterations); raise --iterations to continue")
         return state
@@ -315,7 +189,7 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
     else:
         images, batches = jax.device_put(dataset.images, replicated), None
         labels = jax.device_put(dataset.labels, replicated) if config.condition != "none" else None
-    train_chunk = make_train_chunk(config, mesh, batches, runs=len(runs.configs) if runs.stacked else 0)
+    train_chunk = chunk.make_train_chunk(config, mesh, batches, runs=len(runs.configs) if runs.stacked else 0)
     with _open_outputs(runs):
         return chunk_loop(runs, state, start, train_chunk, images, labels, evaluators, schedule, stop)
 
@@ -383,7 +257,7 @@ def chunk_loop(runs: Runs, state: TrainState, start: int, train_chunk: Callable,
     config = runs.configs[0]
     sample = make_sampler(config)  # the same networks in every run: one compilation
     is_log, is_sample, is_ckpt, is_eval = event_points(schedule)
-    progress = progress_bar(config, start) if runs.writer else None
+    progress = outputs.progress_bar(config, start) if runs.writer else None
     t_start, t_first, done = time.perf_counter(), None, start
     lengths = chunk_lengths(schedule, start)
     for length in lengths:
@@ -403,9 +277,9 @@ def chunk_loop(runs: Runs, state: TrainState, start: int, train_chunk: Callable,
             raise RunFailed(_diverged(runs, first_bad))
         for k, (c, folder) in enumerate(zip(runs.configs, runs.folders)):
             if is_sample(last):
-                save_grids(c, folder, runs.state_of(state, k), sample, last, runs.writer)
+                outputs.save_grids(c, folder, runs.state_of(state, k), sample, last, runs.writer)
             if is_eval(last) and runs.writer:
-                save_curves(os.path.join(folder, "metrics.jsonl"), os.path.join(folder, "curves.png"))
+                outputs.save_curves(os.path.join(folder, "metrics.jsonl"), os.path.join(folder, "curves.png"))
             if is_ckpt(last) or (stopping and c.checkpoint_every > 0):
                 checkpoints.save(runs.managers[k], done, runs.state_of(state, k), config_lib.to_dict(c))
         if progress is not None:
@@ -439,56 +313,13 @@ def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -
     if not runs.writer:
         return
     for folder, metrics_file, tensorboard, m in zip(runs.folders, runs.metrics_files, runs.tensorboards, per_run):
-        with run.writing(os.path.join(folder, "metrics.jsonl")):
-            metrics_file.write(json.dumps({"iteration": last, **m}) + "\n")
-            metrics_file.flush()
-        with run.writing(os.path.join(folder, "tensorboard")):
-            tensorboard.add_scalars(m, last)
-    console(progress, reference_log_line(last, per_run[0]) if not runs.stacked else _summary_line(last, per_run))
+        outputs.write_metrics(folder, metrics_file, tensorboard, last, m)
+    line = outputs.reference_log_line(last, per_run[0]) if not runs.stacked else outputs.summary_line(last, per_run)
+    outputs.console(progress, line)
     if progress is not None:
         mean = {k: np.mean([m[k] for m in per_run]) for k in ("d_loss", "d_acc", "g_loss")}
         progress.set_postfix(d_loss=f"{mean['d_loss']:.3f}", d_acc=f"{mean['d_acc']:.2f}",
                              g_loss=f"{mean['g_loss']:.3f}", refresh=False)
-
-
-class TensorBoard:
-    """A run's scalars as TensorBoard event files (tensorboardX's record writer), written in the calling
-    thread: SummaryWriter's writer thread would die on a full disk with a traceback, and then hang the
-    run on its full queue."""
-
-    def __init__(self, logdir: str) -> None:
-        os.makedirs(logdir, exist_ok=True)
-        events_writer, self._event, self._scalar = _tensorboardx()
-        self._writer = events_writer(os.path.join(logdir, "events"))
-
-    def add_scalars(self, values: dict[str, float], step: int) -> None:
-        """One event per scalar at `step`, flushed."""
-        for name, value in values.items():
-            self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=self._scalar(name, value)))
-        self._writer.flush()
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-def _tensorboardx() -> tuple[type, type, Callable]:
-    """tensorboardX's EventsWriter, Event and scalar, imported without PyTorch.
-
-    tensorboardX's package imports its SummaryWriter, which imports torch when it is installed (1.3-1.7 s
-    on a 2-core CPU, bench/startup.py) only to accept torch tensors, which gan_jax never passes. While
-    tensorboardX is imported, `sys.modules['torch'] = None` makes `import torch` raise ImportError, which
-    tensorboardX catches; torch stays importable afterwards (tests/test_train_loop.py)."""
-    hide = "torch" not in sys.modules
-    if hide:
-        sys.modules["torch"] = None  # type: ignore[assignment]
-    try:
-        from tensorboardX.event_file_writer import EventsWriter  # noqa: PLC0415
-        from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
-        from tensorboardX.summary import scalar  # noqa: PLC0415
-    finally:
-        if hide:
-            del sys.modules["torch"]
-    return EventsWriter, Event, scalar
 
 
 @contextlib.contextmanager
@@ -500,7 +331,7 @@ def _open_outputs(runs: Runs) -> Iterator[None]:
                 with run.writing(os.path.join(f, "metrics.jsonl")):
                     runs.metrics_files.append(stack.enter_context(open(os.path.join(f, "metrics.jsonl"), "a")))
                 with run.writing(os.path.join(f, "tensorboard")):
-                    runs.tensorboards.append(TensorBoard(os.path.join(f, "tensorboard")))
+                    runs.tensorboards.append(outputs.TensorBoard(os.path.join(f, "tensorboard")))
                     stack.callback(runs.tensorboards[-1].close)
         yield
 
@@ -542,56 +373,6 @@ def _done(runs: Runs, start: int, lengths: list[int], t_start: float, t_first: f
     return f"done: {what} in {t_end - t_start:.1f} s ({rate}); outputs in {where}"
 
 
-def _summary_line(iteration: int, per_run: list[dict[str, float]]) -> str:
-    """`N [K runs] D loss mean (min..max), G loss ..., FID ...` for the console."""
-    parts = []
-    for key, name in (("d_loss", "D loss"), ("g_loss", "G loss"), ("fid", "FID"), ("label_accuracy", "label acc")):
-        values = [m[key] for m in per_run if key in m]
-        if values:
-            parts.append(f"{name} {np.mean(values):.4f} ({min(values):.4f}..{max(values):.4f})")
-    return f"{iteration} [{len(per_run)} runs] " + ", ".join(parts)
-
-
-def _stored(folder: str) -> Config:
-    """The config.json of the run in `folder`."""
-    return config_lib.load(os.path.join(folder, "config.json"))
-
-
-def save_grids(config: Config, workdir: str, state: TrainState, sample: Callable[..., jax.Array], last: int,
-               writer: bool) -> None:
-    """The 3x3 grid after iteration `last` (titled with the classes asked for in a conditional run: balanced),
-    and a conditional run's class grid; the last iteration's also as final.png / final_classes.png."""
-    grid_labels = balanced_labels(config, SAMPLE_GRID) if config.condition != "none" else None
-    key = sample_key(config, last)
-    grid = np.asarray(sample(state, key, SAMPLE_GRID, grid_labels))
-    titles = None if grid_labels is None else [config.class_names[c] for c in grid_labels]
-    by_class = None
-    if config.condition != "none":
-        labels = class_grid_labels(config)
-        by_class = np.asarray(sample(state, jax.random.fold_in(key, 1), len(labels), labels))
-    if not writer:
-        return
-    final = last == config.iterations - 1
-    path = os.path.join(workdir, f"samples/iter_{last:06d}.png")
-    with run.writing(path):
-        plotting.save_grid(grid, path, titles=titles)
-    if final:  # the same image: its bytes copied, not drawn again (0.4 s of matplotlib)
-        _copy(path, os.path.join(workdir, "final.png"))
-    if by_class is not None:
-        path = os.path.join(workdir, f"samples/classes_iter_{last:06d}.png")
-        with run.writing(path):
-            plotting.save_class_grid(by_class, config.class_names, path)
-        if final:
-            _copy(path, os.path.join(workdir, "final_classes.png"))
-
-
-def _copy(source: str, target: str) -> None:
-    """target replaced whole by a copy of source (written beside it, then renamed)."""
-    with run.writing(target):
-        shutil.copyfile(source, target + ".tmp")
-        os.replace(target + ".tmp", target)
-
-
 def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Dataset, bool]:
     """(the train split of config.dataset, whether it streams). Within config.device_data_mb:
     the whole split. Over it: its first examples only (the evaluation's real images and the
@@ -601,63 +382,11 @@ def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Datas
         where = (config.resolved_manual_dir(), config.resolved_data_dir())
         size = input_pipeline.split_bytes(config.dataset, "train", *where) if config.device_data_mb else None
         streaming = config.device_data_mb == 0 or (size is not None and size > config.device_data_mb * 2**20)
-        head = max(config.eval_samples, SAMPLE_GRID) if streaming else None
+        head = max(config.eval_samples, outputs.SAMPLE_GRID) if streaming else None
         return input_pipeline.load(config.dataset, "train", *where, limit=head), streaming
 
     loaded = load() if writer else None
     multihost.barrier("the dataset is prepared")
     return loaded if writer else load()
-
-
-def write_record(workdir: str, config: Config, start: int, resume: bool, changes: dict,
-                  dataset: input_pipeline.Dataset) -> None:
-    """config.json (replaced whole: a failed write keeps the old one), one config_history.jsonl line,
-    metrics.jsonl trimmed to the iterations before `start`, and (on a fresh start) dataset_preview.png."""
-    path = os.path.join(workdir, "config.json")
-    with run.writing(path):
-        with open(path + ".tmp", "w") as f:
-            json.dump(config_lib.to_dict(config), f, indent=2)
-        os.replace(path + ".tmp", path)
-    with run.writing(os.path.join(workdir, "config_history.jsonl")):
-        with open(os.path.join(workdir, "config_history.jsonl"), "a") as f:
-            f.write(json.dumps({"start_iteration": start, "resume": resume, "changes": changes,
-                                "config": config_lib.to_dict(config)}) + "\n")
-    with run.writing(os.path.join(workdir, "metrics.jsonl")):
-        run.keep_metrics_before(os.path.join(workdir, "metrics.jsonl"), start)
-    if not resume:
-        rng = np.random.default_rng(config.seed)  # the preview's 9 random training images
-        pick = rng.integers(0, len(dataset), SAMPLE_GRID)
-        with run.writing(os.path.join(workdir, "dataset_preview.png")):
-            plotting.save_grid(dataset.normalized(pick), os.path.join(workdir, "dataset_preview.png"),
-                               titles=[dataset.class_names[int(c)] for c in dataset.labels[pick]], figsize=(8, 8))
-
-
-def note(writer: bool, line: str) -> None:
-    """A status line on stderr, from the writing process only."""
-    if writer:
-        print(line, file=sys.stderr)
-
-
-def save_curves(metrics_path: str, path: str) -> None:
-    """curves.png of the run's metrics.jsonl."""
-    with open(metrics_path) as f:
-        records = [json.loads(line) for line in f]
-    with run.writing(path):
-        plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid", "label_accuracy"))
-
-
-def progress_bar(config: Config, start: int):
-    if not config.progress:
-        return None
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(total=config.iterations, initial=start, unit="it", dynamic_ncols=True, file=sys.stderr)
-
-
-def console(progress, line: str) -> None:
-    if progress is not None:
-        progress.write(line, file=sys.stdout)
-    else:
-        print(line, flush=True)
 
 

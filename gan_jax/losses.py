@@ -9,11 +9,12 @@ otherwise) on a batch of real images and a batch of fakes:
 Most losses are a sum of a term on the reals and a term on the fakes (`separable`): each term reads
 its own side only, which is what lets the reference's sequential schedule (one D update on the real
 term, then one on the fake term) use them. Relativistic losses couple the two sides (RaGAN, RpGAN):
-they run with `--d-update joint` only; the step finds out which a loss is from the function itself
-(step.reads_argument), so there is nothing to declare. G's term sees D's outputs on the reals of
-the iteration (D fixed) only when it reads them.
+they are declared in COUPLED_LOSSES, run with `--d-update joint` only, and their G term is given D's
+outputs on the reals of the iteration (D fixed); a separable loss's G term is given None there.
+tests/test_losses.py checks each declaration against the functions' numbers.
 
-To add a loss: write its two functions below and add the pair to LOSSES; `--loss NAME` names it.
+To add a loss: write its two functions below and add the pair to LOSSES (and, when it couples the sides,
+its name to COUPLED_LOSSES); `--loss NAME` names it.
 
 The reference's BCE is computed from logits: exact where the probability is representable and
 finite where it saturates (tested against the Keras formula to 1e-5).
@@ -22,7 +23,6 @@ finite where it saturates (tested against the Keras formula to 1e-5).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -122,23 +122,15 @@ LOSSES: dict[str, tuple[DLoss, GLoss]] = {
     "hinge": (hinge_d, wgan_g), "ragan": (ragan_d, ragan_g), "rpgan": (rpgan_d, rpgan_g)}
 """`--loss` name -> (D's loss, G's loss)."""
 
-def reads_argument(fn: Callable[..., Any], argnum: int, *args: Any) -> bool:
-    """Whether fn(*args) reads args[argnum]: its result is not finite when that argument is NaN.
-
-    How the step tells a coupled loss from a separable one, and on which sequential D update a
-    penalty belongs (the one on the fakes if it reads them), from the functions themselves."""
-    probe = list(args)
-    probe[argnum] = jnp.full_like(args[argnum], jnp.nan)
-    return not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(fn(*probe)))
-
-
-COUPLED_LOSSES = frozenset({"ragan", "rpgan"})
+COUPLED_LOSSES: set[str] = {"ragan", "rpgan"}
 """The --loss names whose D real term reads D's outputs on the fakes, or whose fake term those on the
-reals (relativistic losses): declared here, checked against each loss's numbers by tests/test_losses.py."""
+reals (relativistic losses), and whose G term reads D's outputs on the reals: declared here, checked
+against each loss's numbers by tests/test_losses.py."""
 
 
 def is_coupled(name: str) -> bool:
-    """Whether --loss `name` couples D's real and fake terms (COUPLED_LOSSES): it needs --d-update joint."""
+    """Whether --loss `name` couples D's real and fake terms (COUPLED_LOSSES): it needs --d-update joint, and its
+    G term reads D's outputs on the reals."""
     return name in COUPLED_LOSSES
 
 

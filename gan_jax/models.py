@@ -1,9 +1,11 @@
-"""The networks, as Flax linen modules: the reference's dense nets and the DCGAN-style conv nets.
+"""The networks, as Flax linen modules: the reference's dense nets, the DCGAN-style conv nets and R3GAN's.
 
 `dense` (the reference, Keras defaults): Dense kernels glorot_uniform, biases zeros; BatchNorm
 momentum 0.8 (moving = 0.8 * moving + 0.2 * batch), epsilon 1e-3, gamma 1, beta 0; LeakyReLU 0.2.
 `dcgan`: the InfoGAN-style conv nets Lucic et al. (2018) used on Fashion-MNIST, with the
 DCGAN initialisation N(0, 0.02) (Radford et al. 2016).
+`r3gan`: R3GAN's normalization-free ResNets (Huang et al. 2024): residual blocks of 1x1 -> grouped 3x3 ->
+1x1 convolutions with fix-up initialization, bilinear resampling, and a linear G output (no tanh).
 
 Every discriminator returns LOGITS / raw scores float32 (B,) (the reference's sigmoid is folded
 into its loss) and takes `update_stats`: whether its normalization state (BatchNorm moving
@@ -400,8 +402,8 @@ def _resize(x: jax.Array, h: int, w: int) -> jax.Array:
 
 class R3Generator(nn.Module):
     """`r3gan`: noise float32 (B, latent_dim) -> images float32 (B, H, W, C), linear output (R3GAN has no
-    tanh; the grids and scores see values clipped to [-1, 1] as pixels are). Basis (H/2^k)^2 x width
-    times a linear map of z, then per stage: [bilinear x2, 1x1 conv to the stage's width], residual blocks;
+    tanh; the grids show values clipped to [-1, 1] as pixels are, the scores see them as they are).
+    Basis (H/2^k)^2 x width times a linear map of z, then per stage: [bilinear x2, 1x1 conv to the stage's width], residual blocks;
     a 1x1 conv to C channels. labels: every condition concatenates a learned embedding of the class to z
     (R3GAN's conditioning; there is no BatchNorm to condition)."""
 
@@ -509,9 +511,16 @@ def r3gan(config) -> tuple[nn.Module, nn.Module]:
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan, "r3gan": r3gan}
 """`--arch` name -> function(config) -> (generator, discriminator). A generator maps noise float32
-(B, latent_dim) to images float32 (B, *config.image_shape) in [-1, 1] and takes `train`; a discriminator maps
-images to outputs float32 (B,) and takes `update_stats` (see the module docstring). Under --condition
-both also take `labels` (and an 'acgan' D returns its class logits too)."""
+(B, latent_dim) to images float32 (B, *config.image_shape) (in [-1, 1] through a tanh, except r3gan's linear
+output) and takes `train`; a discriminator maps images to outputs float32 (B,) and takes `update_stats` (see
+the module docstring). Under --condition both also take `labels` (and an 'acgan' D returns its class logits
+too)."""
+
+FUSED_ON_CPU: set[str] = {"dense"}
+"""The --arch names whose chunk of iterations runs fused on the CPU (inside one jitted lax.fori_loop;
+chunk.fuses_loop): XLA:CPU runs convolutions 3.7x (dcgan) to 7.3x (r3gan) slower inside a while loop
+(bench/results/loops_epyc23.txt), so every architecture not listed runs one jitted call per iteration
+there (the same numbers). Other backends fuse every architecture."""
 
 
 def count_params(tree) -> int:

@@ -8,11 +8,12 @@ for penalties that sample points. The step adds `--penalty-weight` times it to D
 never sees it). Gradients with respect to the input are of sum_i d(x)_i, i.e. per sample when D
 treats samples independently (no BatchNorm in D), as in the papers' code.
 
-Which of the reference's two sequential D updates carries a penalty follows from the function:
-the update on the fakes if it reads `fake` (wgan_gp, r2), else the update on the reals (dragan, r1)
-(step.reads_argument); a joint update carries every penalty. `--penalty none` (the reference) adds
-nothing.
-To add a penalty: write one such function and add it to PENALTIES; `--penalty NAME` names it.
+Which of the reference's two sequential D updates carries a penalty is declared: the update on the
+fakes for those in READS_FAKES (wgan_gp, r2: they read `fake`), else the update on the reals (dragan,
+r1); tests/test_penalties.py checks each declaration against the function. A joint update carries every
+penalty. `--penalty none` (the reference) adds nothing.
+To add a penalty: write one such function and add it to PENALTIES (and, when it reads the fakes, its
+name to READS_FAKES); `--penalty NAME` names it.
 """
 
 from __future__ import annotations
@@ -71,3 +72,12 @@ def r2(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # 
 
 PENALTIES: dict[str, Penalty] = {"wgan_gp": wgan_gp, "dragan": dragan, "r1": r1, "r2": r2}
 """`--penalty` name -> penalty function (`none`, the reference, is no entry: nothing is added)."""
+
+READS_FAKES: set[str] = {"wgan_gp", "r2"}
+"""The --penalty names that read the fake batch: under --d-update sequential they go with D's update on
+the fakes, the others with its update on the reals."""
+
+
+def side(name: str) -> str:
+    """The sequential D update that carries --penalty `name`: 'fake' (READS_FAKES) or 'real'."""
+    return "fake" if name in READS_FAKES else "real"

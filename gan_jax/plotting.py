@@ -1,12 +1,11 @@
 """Image grids and training curves, written with matplotlib's object API (no pyplot state).
 
-Every file is written to a temporary name and then renamed, so a crash never leaves a
-half-written PNG where a good one was.
+Every file is written whole (files.replaced_whole), so a crash never leaves a half-written PNG where a
+good one was.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import matplotlib
@@ -16,12 +15,12 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from gan_jax import files  # noqa: E402
+
 
 def _save(fig: Figure, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp)
-    os.replace(tmp, path)
+    with files.replaced_whole(path) as tmp:
+        fig.savefig(tmp)
 
 
 def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None,
@@ -115,7 +114,5 @@ def save_gif(images: np.ndarray, path: str, size: int = 112, ms_per_frame: int =
     scale = max(1, size // images.shape[1])
     frames = [Image.fromarray(np.repeat(np.repeat(p, scale, 0), scale, 1).squeeze(-1) if p.shape[-1] == 1 else
                               np.repeat(np.repeat(p, scale, 0), scale, 1)) for p in pixels]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.gif"
-    frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)
-    os.replace(tmp, path)
+    with files.replaced_whole(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0)

@@ -8,7 +8,7 @@ Read top to bottom:
   check_population    the runs may differ only in POPULATION_FIELDS
   train_population    the K configs and folders, handed to the one training loop (loop.train_runs)
 
-The train state gets a leading run axis (the K states stacked) and loop.make_train_chunk vmaps the
+The train state gets a leading run axis (the K states stacked) and chunk.make_train_chunk vmaps the
 iteration over it; every run draws its own batches from the one copy of the images with its own key,
 so run k is the run `python -m gan_jax.train` makes with that config and --traced-hyperparams (the
 hyperparameters a population varies are arrays in the state, not constants of the compiled step).
@@ -27,7 +27,7 @@ import os
 import jax
 
 from gan_jax import config as config_lib
-from gan_jax import input_pipeline
+from gan_jax import input_pipeline, run
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.loop import train_runs
@@ -37,7 +37,7 @@ from gan_jax.step import TrainState
 def run_folder(workdir: str, config: Config, varied: list[str]) -> str:
     """Run k's folder: WORKDIR/seed_S, under one folder per other varied field (NAME_VALUE)."""
     parts = [f"{name}_{getattr(config, name):g}" for name in varied if name != "seed"]
-    return os.path.join(workdir, *parts, f"seed_{config.seed}")
+    return run.seed_folder(os.path.join(workdir, *parts), config.seed)
 
 
 def check_population(configs: list[Config]) -> list[str]:

@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from gan_jax import config as config_lib
+from gan_jax import files
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, UserError, cannot_write
 
@@ -88,6 +89,19 @@ def writing(path: str):
         raise RunFailed(cannot_write(path, e)) from None
 
 
+def stored_config(workdir: str) -> Config:
+    """The config of the run in `workdir`: its config.json, the one place a run's config is read from.
+    Raises UserError when the folder holds no run (see holds_run) or the file is not a config."""
+    if not holds_run(workdir):
+        raise UserError(f"--workdir {workdir!r} holds no run (no config.json); pass the folder a training run wrote")
+    return config_lib.load(os.path.join(workdir, "config.json"))
+
+
+def seed_folder(parent: str, seed: int) -> str:
+    """The folder of the run of `seed` under `parent`: PARENT/seed_S (a population's layout, and a study's)."""
+    return os.path.join(parent, f"seed_{seed}")
+
+
 def holds_run(workdir: str) -> bool:
     """Whether `workdir` holds a run: its config.json, written once a run has started for real."""
     return os.path.isfile(os.path.join(workdir, "config.json"))
@@ -141,9 +155,7 @@ def keep_metrics_before(path: str, start: int) -> None:
                     continue
                 if record.get("iteration", start) < start:
                     kept.append(line if line.endswith("\n") else line + "\n")
-    with open(path + ".tmp", "w") as f:
-        f.writelines(kept)
-    os.replace(path + ".tmp", path)
+    files.write_text(path, "".join(kept))
 
 
 class StopRequest:

@@ -43,14 +43,22 @@ def decode(config: Config, state: TrainState, z: np.ndarray, labels: np.ndarray 
     """G (its moving average when the run keeps one, unless `raw`) in inference mode on noise z float32
     (n, latent_dim) -> images float32 (n, *image_shape); labels int32 (n,) for a conditional run."""
     generator, _, _ = build_models(config)
-    g_vars = state.g_ema if config.g_ema > 0 and not raw else {"params": state.g_params,
-                                                                 "batch_stats": state.g_batch_stats}
+    g_vars = generator_variables(config, state, raw)
     apply = jax.jit(lambda v, z, y: generator.apply(v, z, train=False, **label_kwargs(config, "g", y)))
     return np.asarray(apply(g_vars, jnp.asarray(z), None if labels is None else jnp.asarray(labels)))
 
 
+def generator_variables(config: Config, state: TrainState, raw: bool = False) -> dict:
+    """The G a run samples from: the moving average of G when the run keeps one (config.g_ema > 0), unless
+    `raw`; else G's own weights. Flax variables ({'params', 'batch_stats'})."""
+    if config.g_ema > 0 and not raw:
+        return state.g_ema
+    return {"params": state.g_params, "batch_stats": state.g_batch_stats}
+
+
 def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
-    """`sample(state, key, n, labels=None) -> float32 (n, *config.image_shape)` in (-1, 1), G in
+    """`sample(state, key, n, labels=None) -> float32 (n, *config.image_shape)` (in (-1, 1) but r3gan's linear
+    output, unbounded), G in
     inference mode (jitted; n static).
 
     labels: int32 (n,), the classes asked for (a conditional run, config.condition != 'none'); None
@@ -58,14 +66,13 @@ def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
     average of G when the run keeps one (config.g_ema > 0), unless `raw`.
     """
     generator, _, _ = build_models(config)
-    use_ema = config.g_ema > 0 and not raw
 
     @functools.partial(jax.jit, static_argnums=2)
     def sample(state: TrainState, key: jax.Array, n: int, labels: jax.Array | None = None) -> jax.Array:
         z = jax.random.normal(key, (n, config.latent_dim), jnp.float32)
         if labels is None and config.condition != "none":
             labels = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(config.class_names))
-        g_vars = state.g_ema if use_ema else {"params": state.g_params, "batch_stats": state.g_batch_stats}
+        g_vars = generator_variables(config, state, raw)
         return generator.apply(g_vars, z, train=False, **label_kwargs(config, "g", labels))
 
     return sample
@@ -106,8 +113,8 @@ def class_index(config: Config, name_or_index: str) -> int:
 
 def generate(config: Config, state: TrainState, n: int, seed: int, batch: int = 1000,
              raw: bool = False, labels: np.ndarray | None = None, truncation: float | None = None) -> np.ndarray:
-    """n samples, float32 (n, *config.image_shape) in (-1, 1), from PRNGKey(seed), made `batch` at a time
-    (by G's moving average when the run keeps one, unless `raw`). labels: int32 (n,), the classes
+    """n samples, float32 (n, *config.image_shape) (in (-1, 1) but r3gan's, unbounded), from PRNGKey(seed),
+    made `batch` at a time (by G's moving average when the run keeps one, unless `raw`). labels: int32 (n,), the classes
     asked for (conditional runs; None: uniform). truncation: psi of the truncation trick (see latents)."""
     if truncation is not None:
         key = jax.random.PRNGKey(seed)

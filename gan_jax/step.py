@@ -38,9 +38,10 @@ from jax.sharding import NamedSharding, Sharding
 
 from gan_jax import augment
 from gan_jax.config import POPULATION_FIELDS, TRACED_FIELDS, Config
-from gan_jax.losses import DECISION_THRESHOLD, LOSSES, accuracy, class_cross_entropy, is_coupled, reads_argument
+from gan_jax.losses import DECISION_THRESHOLD, LOSSES, accuracy, class_cross_entropy, is_coupled
 from gan_jax.models import ARCHITECTURES
 from gan_jax.penalties import PENALTIES
+from gan_jax.penalties import side as penalty_side
 
 Metrics = dict[str, jax.Array]
 
@@ -50,6 +51,9 @@ INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM, EVAL_STREAM = 0, 1, 2, 3
 # D's dropout masks, the augmentations (G's update: its key's LABEL_STREAM, DROPOUT_STREAM and
 # AUGMENT_STREAM likewise).
 PENALTY_STREAM, LABEL_STREAM, DROPOUT_STREAM, AUGMENT_STREAM = 1, 2, 3, 4
+# Within an update's dropout key (fold_in(key, i)): D's pass on its i-th side (reals 0, fakes 1), the
+# penalties' passes PENALTY_PASS; the sequential schedule's update on the fakes gets fold_in(its key, FAKE_UPDATE).
+PENALTY_PASS, FAKE_UPDATE = 2, 3
 
 
 @flax.struct.dataclass
@@ -195,23 +199,15 @@ def parts(config: Config, batch_sharding: NamedSharding | None = None) -> Parts:
     (config.validate reports it to users first)."""
     generator, discriminator, (g_optimizer, d_optimizer) = build_models(config)
     d_loss, g_loss = LOSSES[config.loss]
-    x = jnp.linspace(-1.0, 1.0, 4)
     if config.d_update == "sequential" and is_coupled(config.loss):
         raise ValueError(f"--loss {config.loss} couples the real and fake terms: it needs --d-update joint")
     use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams)
-    penalties = tuple((PENALTIES[name], _penalty_side(PENALTIES[name]))
+    penalties = tuple((PENALTIES[name], penalty_side(name))
                       for name in (config.penalty.split(",") if use_penalty else ()))
     shard = (lambda v: v) if batch_sharding is None else (lambda v: jax.lax.with_sharding_constraint(v, batch_sharding))
     return Parts(config, generator, discriminator, g_optimizer, d_optimizer, d_loss, g_loss, penalties,
-                 augment.names_of(config.augment), reads_argument(g_loss, 1, x, x),
+                 augment.names_of(config.augment), is_coupled(config.loss),
                  DECISION_THRESHOLD.get(config.loss, 0.0), shard)
-
-
-def _penalty_side(penalty: Callable) -> str:
-    """'fake' if the penalty reads the fakes (its sequential update is the one on them), else 'real'."""
-    images = jnp.linspace(-1.0, 1.0, 2 * 4).reshape(2, 2, 2, 1)
-    d = lambda v: jnp.sum(jnp.square(v), axis=(1, 2, 3))  # noqa: E731
-    return "fake" if reads_argument(lambda fake: penalty(d, images, fake, jax.random.PRNGKey(0)), 0, images) else "real"
 
 
 def d_apply(p: Parts, d_params: Any, d_stats: Any, images: jax.Array, labels: jax.Array, update: bool,
@@ -238,7 +234,7 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
     terms: float32 scalars in this order: the loss's term of each side; 'penalty' (the sum of the
     penalties this update carries: a joint one all, a sequential one those that read its side); 'class'
     (AC-GAN: the class cross-entropy summed over the sides). D's i-th forward pass drops out with
-    fold_in(key, i), the penalties' D with fold_in(key, 2); D's state advances over the passes. The j-th
+    fold_in(key, i), the penalties' D with fold_in(key, PENALTY_PASS); D's state advances over the passes. The j-th
     penalty draws from batch['penalty_key'] (j = 0) or its fold_in(j).
     """
     outs, logits, metrics = {}, {}, {}
@@ -254,7 +250,7 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
     for j, (penalty, side) in enumerate(p.penalties):
         if side in sides:
             d = lambda x, side=side: d_apply(p, d_params, d_stats, x, batch[f"{side}_labels"], False,  # noqa: E731
-                                             jax.random.fold_in(key, 2))[0]
+                                             jax.random.fold_in(key, PENALTY_PASS))[0]
             k = batch["penalty_key"] if j == 0 else jax.random.fold_in(batch["penalty_key"], j)
             value = penalty(d, batch["real"], batch["fake"], k)
             terms["penalty"] = value if "penalty" not in terms else terms["penalty"] + value
@@ -304,7 +300,7 @@ def d_schedule(p: Parts, d: tuple, batch: dict[str, jax.Array], hyper: dict[str,
     if p.config.d_update == "joint":
         return d_update(p, d, batch, ("real", "fake"), hyper, k_drop, scale=0.5)
     d, real_metrics = d_update(p, d, batch, ("real",), hyper, k_drop)
-    d, fake_metrics = d_update(p, d, batch, ("fake",), hyper, jax.random.fold_in(k_drop, 3))
+    d, fake_metrics = d_update(p, d, batch, ("fake",), hyper, jax.random.fold_in(k_drop, FAKE_UPDATE))
     metrics = {**real_metrics, **fake_metrics}
     if "d_penalty" in real_metrics and "d_penalty" in fake_metrics:  # penalties on both updates (r1,r2)
         metrics["d_penalty"] = real_metrics["d_penalty"] + fake_metrics["d_penalty"]
@@ -358,7 +354,7 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
     labels = draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), batch) if config.condition != "none" else None
     k_drop, k_aug = jax.random.fold_in(key, DROPOUT_STREAM), jax.random.fold_in(key, AUGMENT_STREAM)
     seen = (lambda x, i: augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, config.augment_p)) \
-        if p.augments else (lambda x, i: x)  # what D sees: augmented as in D's rounds (fakes 0, reals 1)
+        if p.augments else (lambda x, i: x)  # what D sees, with G's own draws: fakes 0, reals 1 (D's: reals 0, fakes 1)
     real_out = jax.lax.stop_gradient(d_apply(p, d_params, d_stats, seen(real, 1), real_labels, False,
                                              jax.random.fold_in(k_drop, 1))[0]) if p.g_reads_reals else None
 

@@ -53,7 +53,7 @@ import numpy as np
 
 from gan_jax import compile_cache
 from gan_jax import config as config_lib
-from gan_jax import run
+from gan_jax import files, run
 from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
 
 PROG = "python -m gan_jax.study"
@@ -210,7 +210,7 @@ def shard_of(configs: dict[str, list[config_lib.Config]], shard: tuple[int, int]
 
 def _run_folder(workdir: str, name: str, seed: int) -> str:
     """Where a config's run of `seed` lives (the population's layout: LABEL/seed_S)."""
-    return os.path.join(workdir, name, f"seed_{seed}")
+    return run.seed_folder(os.path.join(workdir, name), seed)
 
 
 def _check_budget(folder: str, iterations: int) -> None:
@@ -390,11 +390,7 @@ def _write(path: str, text: str) -> None:
     """Write `text` to `path` through a temporary file (a crash or a full disk leaves the old file whole;
     the latter is one line, see run.writing)."""
     with run.writing(path):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        files.write_text(path, text)
 
 
 def _shard(text: str) -> tuple[int, int]:

@@ -18,7 +18,7 @@ import sys
 
 from gan_jax import compile_cache
 from gan_jax import config as config_lib
-from gan_jax import multihost
+from gan_jax import multihost, run
 from gan_jax.errors import RunFailed, Stopped, UserError, exit_with, run_cli
 
 PROG = "python -m gan_jax.train"
@@ -119,8 +119,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         if args.overwrite:
             raise UserError("--resume and --overwrite contradict each other; pass one")
-        stored = _stored_config(workdir)
-        if stored is not None:  # continue the run: its config is the base, flags given change it
+        if run.holds_run(workdir):  # continue the run: its config is the base, flags given change it
+            stored = run.stored_config(workdir)
             if args.preset is not None or args.config is not None:
                 _check_same_run(stored, config_lib.config_from_args(args), workdir)
             base = stored
@@ -135,12 +135,6 @@ def _train(args: argparse.Namespace) -> int:
 
     train_and_evaluate(config, workdir, resume=args.resume, overwrite=args.overwrite)
     return 0
-
-
-def _stored_config(workdir: str) -> config_lib.Config | None:
-    """The config.json of the run in `workdir`, or None when there is none."""
-    path = os.path.join(workdir, "config.json")
-    return config_lib.load(path) if os.path.isfile(path) else None
 
 
 def _check_same_run(stored: config_lib.Config, asked: config_lib.Config, workdir: str) -> None:

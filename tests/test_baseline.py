@@ -167,6 +167,14 @@ def test_augment_p_zero_is_the_identity_and_gradients_flow_through():
     assert np.isfinite(np.asarray(grad)).all() and float(jnp.sum(jnp.abs(grad))) > 0
 
 
+def test_diffaug_is_a_fixed_list_a_new_augmentation_does_not_join(monkeypatch):
+    """A researcher's new augmentation is one AUGMENTS entry: --augment NAME names it, and the runs recorded
+    with diffaug (the r3gan_diffaug and dcgan_diffaug presets) stay what they were."""
+    monkeypatch.setitem(augment.AUGMENTS, "flip", lambda images, key: images[:, :, ::-1])
+    assert augment.names_of("diffaug") == ("color", "translation", "cutout")
+    assert augment.names_of("flip,color") == ("color", "flip")
+
+
 def test_g_gradient_passes_through_the_augmentation_and_runs_repeat():
     """With diffaug, G still learns (its update differs from zero) and the same key gives the same step."""
     config = _tiny(augment="diffaug")

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_module
 from gan_jax import config as config_lib
-from gan_jax import evaluate, input_pipeline, loop, models, sample
+from gan_jax import chunk, evaluate, input_pipeline, loop, models, sample
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError
 from gan_jax.losses import class_cross_entropy
@@ -33,7 +33,7 @@ def test_labels_are_gathered_with_the_images_indices():
     images = np.zeros((n, 2, 2, 1), np.uint8)
     images[:, 0, 0, 0] = np.arange(n)  # pixel value = index
     labels = (np.arange(n) * 7 % 10).astype(np.int32)
-    real, drawn = loop.draw_batch(jnp.asarray(images), jnp.asarray(labels), jax.random.PRNGKey(3), 64)
+    real, drawn = chunk.draw_batch(jnp.asarray(images), jnp.asarray(labels), jax.random.PRNGKey(3), 64)
     idx = np.rint((np.asarray(real)[:, 0, 0, 0] + 1) * 127.5).astype(int)
     assert len(set(idx)) > 20
     np.testing.assert_array_equal(np.asarray(drawn), labels[idx])

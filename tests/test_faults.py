@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, assert_one_line_error, in_process, run_module
-from gan_jax import checkpoints, loop, plotting, run
+from gan_jax import checkpoints, loop, outputs, plotting, run
 from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
 from gan_jax.loop import train_and_evaluate
 
@@ -57,7 +57,7 @@ def test_a_full_disk_while_writing_an_output_is_one_line_and_loses_nothing(tiny_
         handle = open(path, mode, *args, **kwargs)
         return FullFile(handle) if path.endswith("metrics.jsonl") and "a" in mode else handle
 
-    target = {"grid": (plotting, "save_grid", full), "tensorboard": (loop.TensorBoard, "add_scalars", full),
+    target = {"grid": (plotting, "save_grid", full), "tensorboard": (outputs.TensorBoard, "add_scalars", full),
               "metrics": (loop, "open", open_full), "curves": (plotting, "save_curves", full)}[what]
     monkeypatch.setattr(*target, raising=False)
     longer = dataclasses.replace(config, iterations=12, eval_every=3 if what == "curves" else 0)
@@ -110,6 +110,25 @@ def test_a_checkpoint_that_cannot_be_written(tiny_config, tiny_data, tmp_path, m
     state = train_and_evaluate(dataclasses.replace(tiny_config, iterations=12), workdir, resume=True,
                                dataset=tiny_data)
     assert int(state.step) == 12
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):
+    """files.replaced_whole: the new content appears only by the final rename; a writer that fails leaves
+    the old file and no temporary; the temporary keeps the extension (matplotlib, np.savez choose by it)."""
+    from gan_jax import files
+
+    path = tmp_path / "sub" / "eval.json"
+    files.write_text(str(path), "old")
+    with files.replaced_whole(str(path)) as tmp:
+        assert tmp == str(tmp_path / "sub" / "eval.tmp.json")
+        open(tmp, "w").write("new")
+        assert path.read_text() == "old"  # not yet renamed
+    assert path.read_text() == "new"
+    with pytest.raises(OSError, match="disk full"):
+        with files.replaced_whole(str(path)) as tmp:
+            open(tmp, "w").write("half")
+            raise OSError(28, "disk full")
+    assert path.read_text() == "new" and sorted(os.listdir(tmp_path / "sub")) == ["eval.json"]
 
 
 def test_an_oserror_no_writer_caught_is_still_one_line(capsys):

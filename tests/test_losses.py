@@ -41,7 +41,7 @@ from gan_jax import config as config_lib  # noqa: E402
 import dataclasses  # noqa: E402
 
 from gan_jax.errors import UserError  # noqa: E402
-from gan_jax.losses import DECISION_THRESHOLD, LOSSES, is_coupled, reads_argument  # noqa: E402
+from gan_jax.losses import DECISION_THRESHOLD, LOSSES, is_coupled  # noqa: E402
 
 OUT = np.array([-3.0, -0.5, 0.0, 0.25, 2.0, 7.0])
 
@@ -120,10 +120,17 @@ def test_a_loss_is_declared_coupled_exactly_when_one_side_reads_the_other(name):
     assert is_coupled(name) == reads_other_side
 
 
-def test_reads_argument_sees_which_input_a_function_uses():
-    x = jnp.ones(3)
-    assert reads_argument(lambda a, b: a + b, 1, x, x)
-    assert not reads_argument(lambda a, b: 2 * a, 1, x, x)
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_a_loss_is_declared_coupled_exactly_when_its_g_term_reads_the_reals(name):
+    """The step gives G's term D's outputs on the reals only for a declared coupled loss (None otherwise):
+    the G term of every other loss must not read them, and a coupled loss's must."""
+    _, g_loss = LOSSES[name]
+    fake = jnp.asarray(FAKE, jnp.float32)
+    reads_reals = bool(g_loss(fake, jnp.asarray(REAL, jnp.float32)) != g_loss(fake, jnp.asarray(REAL[::-1] * 2.0 + 0.5,
+                                                                                            jnp.float32)))
+    assert is_coupled(name) == reads_reals
+    if not is_coupled(name):
+        assert float(g_loss(fake, None)) == float(g_loss(fake, jnp.asarray(REAL, jnp.float32)))  # None is fine
 
 
 def test_a_coupled_loss_with_the_sequential_schedule_is_a_user_error():

@@ -78,3 +78,13 @@ def test_each_penalty_goes_to_the_sequential_update_of_the_side_it_reads():
         assert parts(dataclasses.replace(Config(), penalty=name)).penalties == ((PENALTIES[name], side),), name
     assert parts(Config()).penalties == ()  # --penalty none adds no term
     assert parts(dataclasses.replace(Config(), penalty="r1", penalty_weight=0.0)).penalties == ()
+
+
+@pytest.mark.parametrize("name", sorted(PENALTIES))
+def test_a_penalty_is_declared_to_read_the_fakes_exactly_when_it_does(name):
+    """penalties.READS_FAKES against the function: its value moves with the fake batch iff it is declared."""
+    from gan_jax.penalties import READS_FAKES
+
+    penalty = PENALTIES[name]
+    moved = float(penalty(quadratic_d, REAL, FAKE, KEY)) != float(penalty(quadratic_d, REAL, FAKE * 0.5 + 0.1, KEY))
+    assert (name in READS_FAKES) == moved

@@ -27,7 +27,8 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, tfds_dir, manual_dir,
     monkeypatch.setenv("GAN_JAX_MANUAL_DIR", manual_dir)
     monkeypatch.setenv("GAN_JAX_DATA_DIR", tfds_dir)
     # The examples add to the dicts; leave them as they were for the other tests.
-    saved = [dict(t) for t in (losses.LOSSES, penalties.PENALTIES, models.ARCHITECTURES)]
+    tables = (losses.LOSSES, penalties.PENALTIES, models.ARCHITECTURES, losses.COUPLED_LOSSES, penalties.READS_FAKES)
+    saved = [t.copy() for t in tables]
     namespace: dict = {}
     try:
         exec(compile(blocks[0], "README block 1", "exec"), namespace)
@@ -39,6 +40,6 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, tfds_dir, manual_dir,
         records = (tmp_path / "runs" / "mine" / "metrics.jsonl").read_text().splitlines()
         assert '"d_penalty"' in records[-1]
     finally:
-        for table, old in zip((losses.LOSSES, penalties.PENALTIES, models.ARCHITECTURES), saved):
+        for table, old in zip(tables, saved):
             table.clear()
             table.update(old)

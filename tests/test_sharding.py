@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent("""
             assert abs(ma[k] - mb[k]) < 1e-4, (k, ma[k], mb[k])
     # The batch really is split: the 8-device program reduces gradients and BatchNorm moments across devices.
     from jax.sharding import NamedSharding, PartitionSpec as P
-    from gan_jax.loop import make_mesh, make_train_chunk
+    from gan_jax.chunk import make_train_chunk
+    from gan_jax.loop import make_mesh
     from gan_jax.step import create_train_state
     c8 = dataclasses.replace(config, devices=8)
     mesh = make_mesh(c8)

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -235,7 +236,7 @@ def test_research_options_resume_bitwise(tiny_config, tiny_data, tmp_path):
     full = train_and_evaluate(config, str(tmp_path / "full"), dataset=tiny_data)
     assert full.g_ema is not None and full.d_batch_stats
     workdir = str(tmp_path / "resumed")
-    train_and_evaluate(config, workdir, dataset=tiny_data)
+    shutil.copytree(tmp_path / "full", workdir)  # the same run, then its last two checkpoints lost
     mngr = checkpoints.manager(workdir)
     for step in (12, 8):
         mngr.delete(step)
@@ -287,7 +288,7 @@ def test_unfused_loop_gives_the_fused_numbers(tiny_config, tiny_data, tmp_path):
 
 
 def test_dcgan_runs_unfused_on_cpu(tiny_config):
-    from gan_jax.loop import fuses_loop
+    from gan_jax.chunk import fuses_loop
 
     assert fuses_loop(tiny_config) and not fuses_loop(dataclasses.replace(tiny_config, arch="dcgan"))
     assert fuses_loop(dataclasses.replace(tiny_config, arch="dcgan", fused_loop="on"))
@@ -319,8 +320,8 @@ def test_startup_imports_neither_torch_nor_tensorflow_and_caches_compilations(tm
     script = """
 import importlib.util, json, os, sys
 import jax
-from gan_jax import compile_cache, loop
-loop._tensorboardx()
+from gan_jax import compile_cache, loop, outputs
+outputs._tensorboardx()
 facts = {"torch": "torch" in sys.modules, "tensorflow": "tensorflow" in sys.modules}
 if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401
