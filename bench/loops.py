@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from gan_jax import config as config_lib  # noqa: E402
+from gan_jax import presets  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
@@ -92,7 +93,7 @@ def main() -> None:
     print(run_record())
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs")
     for name in args.preset or ["dcgan", "reference"]:
-        base = config_lib.preset(name)
+        base = presets.preset(name)
         fused = chunk_ms(dataclasses.replace(base, fused_loop="on"), args.chunk, args.repeats)
         host = chunk_ms(dataclasses.replace(base, fused_loop="off"), args.chunk, args.repeats)
         print(f"{name:>10} batch {base.batch_size:>4}: fused {fused:8.1f} ms/it   host {host:8.1f} ms/it   "

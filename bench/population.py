@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py, also when imported by the tests
 from gan_jax import config as config_lib  # noqa: E402
+from gan_jax import presets  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds (default: 3).")
     args = parser.parse_args()
     sizes = [int(k) for k in args.sizes.split(",")]
-    config = dataclasses.replace(config_lib.preset(args.preset), batch_size=args.batch)
+    config = dataclasses.replace(presets.preset(args.preset), batch_size=args.batch)
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs, {platform.processor() or ''}")
     print(f"preset {args.preset}, batch {args.batch} per run; chunks of {args.iterations} run-iterations")
     timers = {0: timer(config, 0, max(2, args.iterations))}

@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py beside it, also when imported
-from gan_jax.config import Config, preset  # noqa: E402
+from gan_jax.config import Config  # noqa: E402
+from gan_jax.presets import preset  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
 from gan_jax.step import create_train_state, make_train_step  # noqa: E402

@@ -16,7 +16,9 @@ Where things are (each file owns one thing; imports go down this list, never up:
   sampling.py        images from a train state (grids, evaluation, gan_jax.sample)
   step.py            the train state and the pure train step, from named pieces (d_terms, d_update, g_update, ...)
   metrics/           the shipped Fashion-MNIST classifier (and its training command), the score maths, the reference
-  config.py          every tunable, declared once (flag, help, kind, check), presets, the command line parser
+  flags.py           the command line of a config: a --flag per field, --preset, --config, --print-config
+  presets.py         the named configs: each the default with only what its source changes
+  config.py          every tunable, declared once (flag, help, kind, check): the schema, its checks, its JSON form
   models.py          the networks (Flax linen); ARCHITECTURES
   losses.py          the losses (D's and G's function each), accuracy; LOSSES
   penalties.py       the penalties on D; PENALTIES

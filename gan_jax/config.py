@@ -1,4 +1,5 @@
-"""Every tunable of a run, in one frozen dataclass; named presets; the command-line parser.
+"""Every tunable of a run, in one frozen dataclass: its schema, checks and JSON form (presets.py names
+variants of it; flags.py makes the command line from it).
 
 The defaults ARE the reference program (`shared/reference/keras_reference.md`): a run with
 no flags is the Keras GAN of the blog post, in JAX. Presets derive from the default by changing
@@ -6,7 +7,7 @@ only what differs.
 
     config = Config()                                    # the reference
     config = dataclasses.replace(Config(), batch_size=256)
-    config = preset("pytorch_gan")                       # a named variant
+    config = presets.preset("pytorch_gan")               # a named variant (gan_jax/presets.py)
     config = load("runs/x/config.json")                  # any run's config (or a file you wrote)
 
 Each field is declared once, with `setting(default, help, kind, group, check)`: its `--flag`, help
@@ -21,13 +22,10 @@ derive from that declaration. Kinds:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import itertools
 import json
 import math
 import os
-import sys
 import typing
 from typing import Literal
 
@@ -233,16 +231,16 @@ class Config:
         for f in dataclasses.fields(self):
             value, check = getattr(self, f.name), f.metadata["check"]
             if check is not None and value is not None and not CHECKS[check][0](value):
-                raise UserError(f"--{_flag(f.name)} {CHECKS[check][1]}, got {_shown(value)}")
+                raise UserError(f"--{flag_name(f.name)} {CHECKS[check][1]}, got {shown(value)}")
             allowed = choices(f.name)
             if allowed is not None and f.metadata["several"]:
                 names = value.split(",")
                 if any(n not in allowed for n in names) or len(set(names)) != len(names) or \
                         (len(names) > 1 and allowed[0] in names):
-                    raise UserError(f"--{_flag(f.name)} must be {allowed[0]} or one or more of "
+                    raise UserError(f"--{flag_name(f.name)} must be {allowed[0]} or one or more of "
                                     f"{', '.join(allowed[1:])}, comma-separated, each once; got {value!r}")
             elif allowed is not None and value not in allowed:
-                raise UserError(f"--{_flag(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
+                raise UserError(f"--{flag_name(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
         check_limits(self)
         if self.eval_every and self.eval_samples < 10:
             raise UserError(f"--eval-samples must be at least 10, got {self.eval_samples}")
@@ -289,7 +287,7 @@ def check_limits(config: Config) -> None:
     float32 cannot hold; a value that fits passes unchanged."""
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(config):
-        value, flag = getattr(config, f.name), f"--{_flag(f.name)}"
+        value, flag = getattr(config, f.name), f"--{flag_name(f.name)}"
         if value is None or isinstance(value, bool) or not f.metadata["flag"]:
             continue
         if f.name == "seed" and value > UINT32_MAX:
@@ -297,7 +295,7 @@ def check_limits(config: Config) -> None:
                             f"{value % 2**32}); use at most {UINT32_MAX}")
         ints = value if isinstance(value, tuple) else (value,) if hints[f.name] is int else ()
         if f.name != "seed" and any(v > INT32_MAX for v in ints):
-            raise UserError(f"{flag} {_shown(value)} is more than an int32 holds (steps, counts and sizes are int32); "
+            raise UserError(f"{flag} {shown(value)} is more than an int32 holds (steps, counts and sizes are int32); "
                             f"use at most {INT32_MAX}")
         if isinstance(value, float):
             _check_float32(flag, value, f.metadata["check"])
@@ -348,78 +346,6 @@ def choices(name: str) -> tuple[str, ...] | None:
     return typing.get_args(hint) if typing.get_origin(hint) is Literal else None
 
 
-_DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint",
-                             "fake_bn": "train"}
-"""The dcgan preset (below), which dcgan_acgan extends."""
-
-_R3GAN: dict[str, object] = {"arch": "r3gan", "loss": "rpgan", "d_update": "joint", "penalty": "r1,r2",
-                              "penalty_weight": 2.0, "latent_dim": 64, "batch_size": 64, "learning_rate": 2e-4,
-                              "beta1": 0.0, "beta2": 0.9, "adam_eps": 1e-8, "g_ema": 0.999}
-"""R3GAN (Huang et al., NeurIPS 2024): RpGAN + R1 + R2 (one gamma for both), the normalization-free ResNet
-scaled down (models.R3GAN_*), G EMA. Hyperparameters: the starting values of the CIFAR-10 preset of
-R3GAN's train.py as published (lr 2e-4 decaying to 5e-5, Adam beta1 0 and beta2 0.9 rising to 0.99,
-eps 1e-8, gamma 2 decaying to 0.2, noise 64, G EMA), held constant here (gan_jax has no schedules);
-batch 64 instead of 512 (CPU), EMA decay 0.999 per iteration."""
-
-PRESETS: dict[str, dict[str, object]] = {
-    # The Keras blog post, exactly (the default).
-    "reference": {},
-    # The reference with bfloat16 matmul inputs, float32 accumulation and state (issue 12's quality
-    # comparison: `python -m gan_jax.study --presets reference,reference_bf16`).
-    "reference_bf16": {"compute_dtype": "bfloat16"},
-    # PyTorch-GAN's `gan.py` schedule: one joint D update, G in train mode for the fakes.
-    "pytorch_gan": {"d_update": "joint", "fake_bn": "train"},
-    # --- from the literature: each the default with only what its paper changes ---
-    # Least-squares GAN (Mao et al. 2017): the reference with the LSGAN loss (their Adam 2e-4, 0.5).
-    "lsgan": {"loss": "lsgan"},
-    # Minimax GAN (Goodfellow et al. 2014): the saturating G loss.
-    "minimax": {"loss": "minimax"},
-    # WGAN (Arjovsky et al. 2017): critic loss, weights clipped to 0.01, 5 critic steps, lr 5e-5
-    # (the paper's RMSProp rate; here Adam with beta1 0.5).
-    "wgan": {"loss": "wgan", "d_clip": 0.01, "d_steps": 5, "learning_rate": 5e-5, "d_update": "joint"},
-    # WGAN-GP (Gulrajani et al. 2017, Algorithm 1): critic loss + gradient penalty 10,
-    # Adam(1e-4, 0, 0.9), 5 critic steps, one critic update on both terms.
-    "wgan_gp": {"loss": "wgan", "penalty": "wgan_gp", "penalty_weight": 10.0, "learning_rate": 1e-4,
-                "beta1": 0.0, "beta2": 0.9, "d_steps": 5, "d_update": "joint"},
-    # DRAGAN (Kodali et al. 2017): the NS loss + their penalty around the reals, lambda 10.
-    "dragan": {"penalty": "dragan", "penalty_weight": 10.0, "d_update": "joint"},
-    # SN-GAN (Miyato et al. 2018) with two time scales (Heusel et al. 2017; Zhang et al. 2019):
-    # hinge loss, spectral norm in D, Adam(beta1 0, beta2 0.9), D at 4e-4 and G at 1e-4.
-    "sngan": {"loss": "hinge", "d_norm": "spectral", "d_update": "joint", "beta1": 0.0, "beta2": 0.9,
-              "g_learning_rate": 1e-4, "d_learning_rate": 4e-4},
-    # DCGAN-style conv nets as Lucic et al. (2018) ran them on Fashion-MNIST (InfoGAN's architecture,
-    # BatchNorm in both nets, batch 64), NS loss, one joint D update, G in train mode throughout.
-    "dcgan": _DCGAN,
-    # --- class-conditional (part 2) ---
-    # Keras-GAN's cgan.py, the reference's sibling: label embeddings multiplied into G's noise and D's
-    # image, D three Dense 512 with Dropout 0.4 after the second and third, batch 32, 20,000
-    # iterations, samples every 200; D's fakes take the real batch's labels.
-    "keras_cgan": {"condition": "concat", "d_hidden": (512, 512, 512), "d_dropout": 0.4, "batch_size": 32,
-                   "iterations": 20000, "sample_every": 200, "fake_labels": "real"},
-    # The dcgan preset conditioned as AC-GAN (Odena et al. 2017): G multiplies its noise by a label
-    # embedding, D also predicts the class (issue 10's measured conditional preset).
-    "dcgan_acgan": {**_DCGAN, "condition": "acgan"},
-    # --- a modern baseline (issue 22) ---
-    "r3gan": _R3GAN,
-    # DiffAugment (Zhao et al. 2020): colour, translation and cutout on every image D sees, p = 1.
-    "r3gan_diffaug": {**_R3GAN, "augment": "diffaug"},
-    "dcgan_diffaug": {**_DCGAN, "augment": "diffaug"},
-    # --- from measurements (part 3) ---
-    # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
-    # docs/results.md, "The study"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
-    "best": _DCGAN,
-    # A few seconds on a CPU: for trying the CLI and for tests.
-    "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
-}
-
-
-def preset(name: str) -> Config:
-    """The named preset: the default Config with only the preset's differences applied."""
-    if name not in PRESETS:
-        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    return dataclasses.replace(Config(), **PRESETS[name])
-
-
 def to_dict(config: Config) -> dict[str, object]:
     """JSON-ready dict of every field (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
@@ -454,160 +380,15 @@ def load(path: str) -> Config:
         raise UserError(f"config file {path!r} has a bad value ({e}); compare it with --print-config's output") from None
 
 
-# ----------------------------------------------------------------------------------------------
-# Command line: one --flag per field, from its declaration.
-
-
-def _flag(name: str) -> str:
+def flag_name(name: str) -> str:
+    """A field's command-line flag, without its dashes: batch_size -> batch-size."""
     return name.replace("_", "-")
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """A value as a user types it: 256,512 for a tuple, on/off for a bool."""
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return str(value)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose errors are one line (`prog: error: ... (see --help)`) with exit status 2."""
-
-    def error(self, message: str) -> typing.NoReturn:  # noqa: D102
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def _positive_widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,512, got {text!r}")
-    return widths
-
-
-def _float_list(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers like 1e-4,2e-4, got {text!r}")
-    return values
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number from 1 to INT32_MAX (`--runs 4`, `--iterations 2000`, `--n 10000`)."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    if int(text) > INT32_MAX:
-        raise argparse.ArgumentTypeError(f"{text} is more than an int32 holds; use at most {INT32_MAX}")
-    return int(text)
-
-
-def seed(text: str) -> int:
-    """An argparse type: a seed, a whole number from 0 to UINT32_MAX (what jax.random.PRNGKey holds)."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
-    if int(text) > UINT32_MAX:
-        raise argparse.ArgumentTypeError(f"{text} is more than the random key's uint32 holds (it would repeat seed "
-                                         f"{int(text) % 2**32}); use at most {UINT32_MAX}")
-    return int(text)
-
-
-def seed_list(text: str) -> tuple[int, ...]:
-    """`--seeds 0,1,2` -> (0, 1, 2): distinct non-negative integers."""
-    try:
-        seeds = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}")
-    if min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"seeds must be distinct and >= 0, got {text!r}")
-    if max(seeds) > UINT32_MAX:
-        raise argparse.ArgumentTypeError(f"seed {max(seeds)} is more than the random key's uint32 holds; use at most "
-                                         f"{UINT32_MAX}")
-    return seeds
-
-
-def _flag_kwargs(field: dataclasses.Field, hint: typing.Any) -> dict[str, typing.Any]:
-    """argparse keyword arguments of a field's flag: its type or choices and its help with the default."""
-    default = "" if field.default is None else f" (default: {_shown(field.default)})"
-    kwargs: dict[str, typing.Any] = {"default": None, "dest": field.name, "help": field.metadata["help"] + default}
-    if hint is bool:
-        kwargs["action"] = argparse.BooleanOptionalAction
-    elif field.metadata["several"]:  # checked by Config.validate
-        kwargs.update(type=str, metavar="{" + ",".join(choices(field.name)) + "}[,...]")
-    elif choices(field.name) is not None:
-        kwargs.update(choices=choices(field.name), metavar="{" + ",".join(choices(field.name)) + "}")
-    elif hint == tuple[int, ...]:
-        kwargs.update(type=_positive_widths, metavar="W1,W2,...")
-    elif field.metadata["kind"] == "population" and field.name != "seed":  # one value, or several for a population
-        kwargs.update(type=_float_list, metavar="X[,X,...]")
-    elif hint in (int, float):
-        kwargs.update(type=hint, metavar="N" if hint is int else "X")
-    else:  # str or str | None
-        kwargs.update(type=str, metavar="NAME" if field.name == "dataset" else "PATH")
-    return kwargs
-
-
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """Add `--preset`, `--config`, `--print-config` and one flag per Config field, grouped by concern;
-    defaults are left unset (None) so that only the flags actually given override the starting config."""
-    start = parser.add_argument_group("the starting config (default: the Keras reference); flags override it")
-    one = start.add_mutually_exclusive_group()
-    one.add_argument("--preset", default=None, choices=list(PRESETS), metavar="NAME",
-                     help=f"A named starting point: {', '.join(PRESETS)}.")
-    one.add_argument("--config", default=None, metavar="FILE",
-                     help="Start from the config in this JSON file (any run's config.json works).")
-    start.add_argument("--print-config", action="store_true",
-                       help="Print the resolved config as JSON and exit (nothing is trained or written).")
-    hints = typing.get_type_hints(Config)
-    groups = {name: parser.add_argument_group(name) for name in GROUPS}
-    for f in dataclasses.fields(Config):
-        if f.metadata["flag"]:
-            groups[f.metadata["group"]].add_argument(f"--{_flag(f.name)}", **_flag_kwargs(f, hints[f.name]))
-
-
-def starting_config(args: argparse.Namespace) -> Config:
-    """The config the flags start from: --config FILE, else --preset NAME, else the reference."""
-    if getattr(args, "config", None):
-        return load(args.config)
-    return preset(getattr(args, "preset", None) or "reference")
-
-
-def config_from_args(args: argparse.Namespace, base: Config | None = None) -> Config:
-    """`base` (default: starting_config(args)) with every given flag applied, validated.
-    UserError if the flags describe several runs (comma lists: see configs_from_args)."""
-    configs = configs_from_args(args, base)
-    if len(configs) > 1:
-        raise UserError("comma-separated values describe several runs; train them as a population "
-                        "(python -m gan_jax.train ... --seeds S1,S2 or --runs K)")
-    return configs[0]
-
-
-def configs_from_args(args: argparse.Namespace, base: Config | None = None,
-                      seeds: typing.Sequence[int] | None = None) -> list[Config]:
-    """Every config the flags describe, validated: `base` (default: starting_config(args)) with each
-    given flag applied; a comma list of a POPULATION_FIELDS flag, and `seeds`, make the grid of all
-    their combinations (seeds vary fastest), in a stable order."""
-    base = base if base is not None else starting_config(args)
-    overrides, grid = {}, {}
-    for f in dataclasses.fields(Config):
-        value = getattr(args, f.name, None)
-        if value is None:
-            continue
-        if f.name in POPULATION_FIELDS and isinstance(value, tuple):
-            if len(set(value)) != len(value):
-                raise UserError(f"--{_flag(f.name)} lists a value twice: {','.join(map(str, value))}")
-            grid[f.name] = value
-        else:
-            overrides[f.name] = value
-    if seeds is not None:
-        grid["seed"] = tuple(seeds)
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    return [dataclasses.replace(base, **overrides, **combo).validate() for combo in combos]
-
-
-def print_config(configs: list[Config]) -> None:
-    """--print-config: the config as JSON on stdout (a population's: a list, one per run)."""
-    values = [to_dict(c) for c in configs]
-    print(json.dumps(values[0] if len(values) == 1 else values, indent=2))

@@ -25,6 +25,7 @@ import numpy as np
 
 from gan_jax import compile_cache
 from gan_jax import config as config_lib
+from gan_jax import flags
 from gan_jax import files, input_pipeline, run
 from gan_jax.errors import UserError, run_cli
 from gan_jax.metrics.reference import Reference
@@ -85,11 +86,11 @@ def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = config_lib.OneLineParser(prog="python -m gan_jax.evaluate", description=__doc__.split("\n\n")[0])
+    parser = flags.OneLineParser(prog="python -m gan_jax.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", help="A training run's folder.")
     parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
-    parser.add_argument("--n", type=config_lib.positive_int, default=10000, help="Samples and real images compared (default: 10000).")
-    parser.add_argument("--seed", type=config_lib.seed, default=0, help="Seed of the samples and of the real subset.")
+    parser.add_argument("--n", type=flags.positive_int, default=10000, help="Samples and real images compared (default: 10000).")
+    parser.add_argument("--seed", type=flags.seed, default=0, help="Seed of the samples and of the real subset.")
     parser.add_argument("--raw-g", action="store_true",
                         help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")

@@ -133,7 +133,7 @@ def check_resumable(stored: Config, config: Config, warn: bool = True) -> dict[s
     if shape_changes:
         detail = ", ".join(f"{k} {changes[k][0]} -> {changes[k][1]}" for k in shape_changes)
         raise UserError(f"cannot resume: the checkpoints have other shapes ({detail}); resume without "
-                        f"changing {', '.join('--' + config_lib._flag(k) for k in shape_changes)}, "
+                        f"changing {', '.join('--' + config_lib.flag_name(k) for k in shape_changes)}, "
                         f"or start a new --workdir")
     math_changes = sorted(set(changes) & set(config_lib.MATH_FIELDS))
     if math_changes and warn:

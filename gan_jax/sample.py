@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import compile_cache
-from gan_jax import config as config_lib, plotting
+from gan_jax import config as config_lib, flags, plotting
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError, run_cli
 from gan_jax.sampling import balanced_labels, class_index, decode, generate, latents, slerp
@@ -31,12 +31,12 @@ from gan_jax.sampling import balanced_labels, class_index, decode, generate, lat
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m gan_jax.sample` parser."""
-    parser = config_lib.OneLineParser(prog="python -m gan_jax.sample",
+    parser = flags.OneLineParser(prog="python -m gan_jax.sample",
                                       description="Generate images from a training run's checkpoint.")
     parser.add_argument("--workdir", required=True, help="The run's folder (as given to gan_jax.train).")
     parser.add_argument("--checkpoint", type=int, default=None, help="Checkpoint step (default: the newest).")
-    parser.add_argument("--n", type=config_lib.positive_int, default=64, help="Number of images (default: 64).")
-    parser.add_argument("--seed", type=config_lib.seed, default=0, help="Seed of the noise (default: 0).")
+    parser.add_argument("--n", type=flags.positive_int, default=64, help="Number of images (default: 64).")
+    parser.add_argument("--seed", type=flags.seed, default=0, help="Seed of the noise (default: 0).")
     parser.add_argument("--class", dest="class_", default=None, metavar="NAME|INDEX",
                         help="The class to make, by name (e.g. Sneaker) or index; conditional runs only "
                              "(default: every class in turn).")
@@ -49,10 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--truncation", type=_psi, default=None, metavar="PSI",
                         help="The truncation trick: every noise coordinate with |z| > PSI drawn again (smaller PSI: "
                              "more typical, less varied images; default: off).")
-    parser.add_argument("--interpolate", type=config_lib.positive_int, default=None, metavar="FRAMES",
+    parser.add_argument("--interpolate", type=flags.positive_int, default=None, metavar="FRAMES",
                         help="A latent walk instead of samples: FRAMES images from each of --seeds' noise to the "
                              "next (spherical interpolation), one row per step of the walk.")
-    parser.add_argument("--seeds", type=config_lib.seed_list, default=(0, 1, 2, 3), metavar="S1,S2,...",
+    parser.add_argument("--seeds", type=flags.seed_list, default=(0, 1, 2, 3), metavar="S1,S2,...",
                         help="The walk's waypoints: the noise of each seed (default: 0,1,2,3).")
     parser.add_argument("--gif", default=None, metavar="PATH", help="With --interpolate: also the walk as an animated GIF.")
     parser.add_argument("--overwrite", action="store_true", help="Replace --out / --npz / --gif if they exist.")

@@ -53,6 +53,7 @@ import numpy as np
 
 from gan_jax import compile_cache
 from gan_jax import config as config_lib
+from gan_jax import flags, presets
 from gan_jax import files, run
 from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
 
@@ -73,7 +74,7 @@ METRICS = ("fid", "precision", "recall", "classifier_score", "kid", "class_entro
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m gan_jax.study` parser."""
-    parser = config_lib.OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    parser = flags.OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--workdir", default=os.path.join("runs", "study"),
                         help="Folder of the study: one folder per config, the table and the plot (default: runs/study).")
     parser.add_argument("--presets", type=_preset_list, default=None, metavar="P1,P2,...",
@@ -86,14 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", type=_shard, default=None, metavar="I/N",
                         help="Train and score only slice I (0 .. N-1) of N of the runs, and write no table; the "
                              "command without --shard then summarizes.")
-    parser.add_argument("--seeds", type=config_lib.seed_list, default=(0, 1, 2), metavar="S1,S2,...",
+    parser.add_argument("--seeds", type=flags.seed_list, default=(0, 1, 2), metavar="S1,S2,...",
                         help="The seeds of every config (default: 0,1,2; at least 2 for a spread).")
-    parser.add_argument("--iterations", type=config_lib.positive_int, default=config_lib.Config().iterations,
+    parser.add_argument("--iterations", type=flags.positive_int, default=config_lib.Config().iterations,
                         metavar="N",
                         help="The fixed budget: training iterations of every run (default: the reference's 10001).")
-    parser.add_argument("--n", type=config_lib.positive_int, default=10000,
+    parser.add_argument("--n", type=flags.positive_int, default=10000,
                         help="Samples and real training images per score (default: 10000, as Lucic et al.).")
-    parser.add_argument("--eval-seed", type=config_lib.seed, default=0,
+    parser.add_argument("--eval-seed", type=flags.seed, default=0,
                         help="Seed of the samples and of the real subset (the same for every run; default 0).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
     parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")
@@ -177,7 +178,7 @@ def write_study(args: argparse.Namespace, runs: dict[str, list[dict]], failed: d
 def study_configs(args: argparse.Namespace) -> dict[str, list[config_lib.Config]]:
     """label -> the config of each seed: the presets, then the config files, in the order given, each at the
     study's budget (iterations, no evaluation during training) and --dataset."""
-    bases = {name: config_lib.preset(name) for name in (args.presets or (() if args.configs else LITERATURE_PRESETS))}
+    bases = {name: presets.preset(name) for name in (args.presets or (() if args.configs else LITERATURE_PRESETS))}
     for entry in args.configs:
         label, _, path = entry.rpartition("=")
         label = label or os.path.splitext(os.path.basename(path))[0]
@@ -402,10 +403,10 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _preset_list(text: str) -> tuple[str, ...]:
     names = tuple(n for n in text.split(",") if n)
-    unknown = [n for n in names if n not in config_lib.PRESETS]
+    unknown = [n for n in names if n not in presets.PRESETS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"unknown preset {', '.join(unknown) or repr(text)}; choose from "
-                                         f"{', '.join(config_lib.PRESETS)}")
+                                         f"{', '.join(presets.PRESETS)}")
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a preset is listed twice in {text!r}")
     return names

@@ -18,6 +18,7 @@ import sys
 
 from gan_jax import compile_cache
 from gan_jax import config as config_lib
+from gan_jax import flags
 from gan_jax import multihost, run
 from gan_jax.errors import RunFailed, Stopped, UserError, exit_with, run_cli
 
@@ -26,7 +27,7 @@ PROG = "python -m gan_jax.train"
 
 def build_parser() -> argparse.ArgumentParser:
     """The `python -m gan_jax.train` parser: run flags plus one flag per Config field."""
-    parser = config_lib.OneLineParser(
+    parser = flags.OneLineParser(
         prog=PROG,
         description="Train the Fashion-MNIST GAN. With no flags: the Keras reference program, in JAX.")
     parser.add_argument("--workdir", default=None,
@@ -39,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     pop = parser.add_argument_group(
         "a population", "Several independent runs in one program (one compilation, the step vmapped over a run "
         "axis), each into WORKDIR/seed_S (under NAME_VALUE/ folders for the other varied flags). The flags of "
-        f"{', '.join('--' + config_lib._flag(f) for f in config_lib.POPULATION_FIELDS if f != 'seed')} take "
+        f"{', '.join('--' + config_lib.flag_name(f) for f in config_lib.POPULATION_FIELDS if f != 'seed')} take "
         "comma-separated values: the population is the grid of every list with every seed. See population.py.")
     seeds = pop.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", metavar="S1,S2,...", type=config_lib.seed_list, default=None,
+    seeds.add_argument("--seeds", metavar="S1,S2,...", type=flags.seed_list, default=None,
                        help="Train one run per seed.")
-    seeds.add_argument("--runs", metavar="K", type=config_lib.positive_int, default=None,
+    seeds.add_argument("--runs", metavar="K", type=flags.positive_int, default=None,
                        help="Train K runs, seeds --seed .. --seed + K - 1.")
     group = parser.add_argument_group(
         "several processes", "One run over several processes (machines): the same command on each; the mesh spans "
@@ -52,14 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         "files, so --workdir must be a folder every process sees (a shared file system).")
     group.add_argument("--coordinator", metavar="HOST:PORT", type=_host_port, default=None,
                        help="Where process 0 listens for the others (env JAX_COORDINATOR_ADDRESS also works).")
-    group.add_argument("--num-processes", metavar="N", type=config_lib.positive_int, default=None,
+    group.add_argument("--num-processes", metavar="N", type=flags.positive_int, default=None,
                        help="How many processes the run has.")
     group.add_argument("--process-id", metavar="I", type=_non_negative_int, default=None,
                        help="This process's index, 0 .. N-1 (0 writes the run's files).")
     group.add_argument("--distributed", action="store_true",
                        help="Join with the coordinates JAX detects from the cluster (SLURM, Open MPI, TPU pods, "
                             "JAX_COORDINATOR_ADDRESS); the three flags above override what it detects.")
-    config_lib.add_config_flags(parser)
+    flags.add_config_flags(parser)
     return parser
 
 
@@ -103,10 +104,10 @@ def _train(args: argparse.Namespace) -> int:
     if args.runs is not None:  # seeds --seed .. --seed + K - 1
         first = args.seed if args.seed is not None else 0
         seeds = tuple(range(first, first + args.runs))
-    configs = config_lib.configs_from_args(args, seeds=seeds)
+    configs = flags.configs_from_args(args, seeds=seeds)
     population = len(configs) > 1 or seeds is not None
     if args.print_config and (population or not args.resume):
-        config_lib.print_config(configs)  # (a population: the configs its flags give, resumed or not)
+        flags.print_config(configs)  # (a population: the configs its flags give, resumed or not)
         return 0
     if population:
         if args.resume and args.overwrite:
@@ -122,12 +123,12 @@ def _train(args: argparse.Namespace) -> int:
         if run.holds_run(workdir):  # continue the run: its config is the base, flags given change it
             stored = run.stored_config(workdir)
             if args.preset is not None or args.config is not None:
-                _check_same_run(stored, config_lib.config_from_args(args), workdir)
+                _check_same_run(stored, flags.config_from_args(args), workdir)
             base = stored
         # else: no run there yet (first start, or killed before writing its config): start it.
-    config = config_lib.config_from_args(args, base)
+    config = flags.config_from_args(args, base)
     if args.print_config:  # (--resume: the stored run's config with the flags given)
-        config_lib.print_config([config])
+        flags.print_config([config])
         return 0
     # Imported here, after the flags are checked: a mistyped flag is answered without loading the
     # loop's libraries (matplotlib, orbax, tensorboardX: ~0.7 s on the AMD EPYC).

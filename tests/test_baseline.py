@@ -12,7 +12,8 @@ import optax
 import pytest
 
 from gan_jax import augment, models, sample, sampling
-from gan_jax.config import Config, preset
+from gan_jax.config import Config
+from gan_jax.presets import preset
 from gan_jax.errors import UserError
 from gan_jax.step import abstract_train_state, create_train_state, make_train_step, parts
 

@@ -1,5 +1,6 @@
 """The command lines: help texts, and one-line errors (exit 2, no traceback) for bad flags."""
 
+import argparse
 import dataclasses
 import json
 import subprocess
@@ -8,6 +9,8 @@ import pytest
 
 from conftest import assert_one_line_error, in_process, run_module
 from gan_jax import config as config_lib
+from gan_jax import presets
+from gan_jax import flags
 from gan_jax.errors import UserError
 
 
@@ -96,16 +99,16 @@ def test_numbers_are_checked_against_what_holds_them(fits, past, needle):
     """Config.validate (every run, population member, study config, --config file and resume goes through it):
     the largest value its int32 / uint32 / float32 holds passes, one past it is a one-line UserError."""
     base = config_lib.Config()
-    for flags, ok in ((fits, True), (past, False)):
-        values = dict(zip(flags[::2], flags[1::2]))
-        parser = config_lib.argparse.ArgumentParser()
-        config_lib.add_config_flags(parser)
+    for given, ok in ((fits, True), (past, False)):
+        values = dict(zip(given[::2], given[1::2]))
+        parser = argparse.ArgumentParser()
+        flags.add_config_flags(parser)
         args = parser.parse_args([a for k, v in values.items() for a in (k, v)])
         if ok:
-            config_lib.config_from_args(args, base)
+            flags.config_from_args(args, base)
         else:
             with pytest.raises(UserError) as error:
-                config_lib.config_from_args(args, base)
+                flags.config_from_args(args, base)
             assert needle in str(error.value) and "\n" not in str(error.value)
 
 
@@ -131,12 +134,12 @@ def test_sample_errors(tmp_path, capfd):
 
 
 def test_presets_change_only_what_differs():
-    assert config_lib.preset("reference") == config_lib.Config()
-    pg = config_lib.preset("pytorch_gan")
+    assert presets.preset("reference") == config_lib.Config()
+    pg = presets.preset("pytorch_gan")
     diff = {f.name for f in dataclasses.fields(pg) if getattr(pg, f.name) != getattr(config_lib.Config(), f.name)}
     assert diff == {"d_update", "fake_bn"}
     with pytest.raises(UserError, match="unknown preset"):
-        config_lib.preset("nope")
+        presets.preset("nope")
 
 
 def test_config_round_trips_and_rejects_unknown_fields():
@@ -149,17 +152,17 @@ def test_config_round_trips_and_rejects_unknown_fields():
 def test_literature_presets_are_their_papers():
     """Each preset is valid and differs from the default in exactly what its paper changes."""
     default = config_lib.Config()
-    for name in config_lib.PRESETS:
-        config_lib.preset(name).validate()
-    gp = config_lib.preset("wgan_gp")
+    for name in presets.PRESETS:
+        presets.preset(name).validate()
+    gp = presets.preset("wgan_gp")
     assert (gp.loss, gp.penalty, gp.penalty_weight, gp.learning_rate, gp.beta1, gp.beta2, gp.d_steps) == (
         "wgan", "wgan_gp", 10.0, 1e-4, 0.0, 0.9, 5)
-    sn = config_lib.preset("sngan")
+    sn = presets.preset("sngan")
     assert (sn.loss, sn.d_norm, sn.adam("g"), sn.adam("d")) == ("hinge", "spectral", (1e-4, 0.0, 0.9), (4e-4, 0.0, 0.9))
-    dc = config_lib.preset("dcgan")
+    dc = presets.preset("dcgan")
     assert (dc.arch, dc.d_norm, dc.batch_size) == ("dcgan", "batch", 64)
-    assert config_lib.preset("lsgan") == dataclasses.replace(default, loss="lsgan")
-    assert config_lib.preset("reference_bf16") == dataclasses.replace(default, compute_dtype="bfloat16")
+    assert presets.preset("lsgan") == dataclasses.replace(default, loss="lsgan")
+    assert presets.preset("reference_bf16") == dataclasses.replace(default, compute_dtype="bfloat16")
     assert default.adam("g") == default.adam("d") == (2e-4, 0.5, 0.999)  # shared unless given
 
 
@@ -218,11 +221,11 @@ def test_print_config_and_a_config_file(tmp_path, capfd):
 
 
 def test_the_argparse_number_types_stop_at_what_holds_them():
-    assert config_lib.positive_int("2147483647") == 2147483647 and config_lib.seed("4294967295") == 4294967295
-    assert config_lib.seed_list("0,4294967295") == (0, 4294967295)
-    for parse, past in ((config_lib.positive_int, "2147483648"), (config_lib.seed, "4294967296"),
-                        (config_lib.seed_list, "0,4294967296")):
-        with pytest.raises(config_lib.argparse.ArgumentTypeError, match="holds"):
+    assert flags.positive_int("2147483647") == 2147483647 and flags.seed("4294967295") == 4294967295
+    assert flags.seed_list("0,4294967295") == (0, 4294967295)
+    for parse, past in ((flags.positive_int, "2147483648"), (flags.seed, "4294967296"),
+                        (flags.seed_list, "0,4294967296")):
+        with pytest.raises(argparse.ArgumentTypeError, match="holds"):
             parse(past)
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_module
 from gan_jax import config as config_lib
+from gan_jax import presets
 from gan_jax import chunk, evaluate, input_pipeline, loop, models, sample
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError
@@ -142,7 +143,7 @@ def test_unconditional_step_ignores_labels(tiny_config, tiny_data):
 def test_keras_cgan_preset_is_cgan_py():
     """Parameter counts of Keras-GAN cgan.py's model.summary(): G = the reference's 1,489,936 +
     Embedding(10, 100); D = Embedding(10, 784) + Dense 784->512, 512->512, 512->512, 512->1."""
-    config = config_lib.preset("keras_cgan")
+    config = presets.preset("keras_cgan")
     assert (config.condition, config.d_hidden, config.d_dropout, config.batch_size, config.iterations,
             config.sample_every, config.fake_labels, config.g_hidden) == (
         "concat", (512, 512, 512), 0.4, 32, 20000, 200, "real", (256, 512, 1024))
@@ -250,7 +251,7 @@ def test_sample_cli_class_and_its_errors(conditional_run, tmp_path, monkeypatch)
 
 def test_sample_class_on_an_unconditional_run_is_one_line(tmp_path):
     data = input_pipeline.synthetic_dataset(32, seed=2)
-    config = dataclasses.replace(config_lib.preset("smoke"), iterations=2, batch_size=8, latent_dim=8,
+    config = dataclasses.replace(presets.preset("smoke"), iterations=2, batch_size=8, latent_dim=8,
                                  g_hidden=(16,), d_hidden=(16,), eval_every=0, progress=False)
     loop.train_and_evaluate(config, str(tmp_path / "plain"), dataset=data)
     assert_one_line_error(run_module("gan_jax.sample", "--workdir", str(tmp_path / "plain"), "--class", "Bag"),

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_module
 from gan_jax import config as config_lib
+from gan_jax import flags
 from gan_jax import train
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError
@@ -21,7 +22,7 @@ from gan_jax.step import create_train_state, with_hyperparams
 def _configs(*argv):
     args = train.build_parser().parse_args(list(argv))
     seeds = args.seeds or (tuple(range(args.runs)) if args.runs else None)
-    return config_lib.configs_from_args(args, seeds=seeds)
+    return flags.configs_from_args(args, seeds=seeds)
 
 
 def _records(folder):
@@ -47,7 +48,7 @@ def test_population_errors():
     with pytest.raises(UserError, match="lists a value twice"):
         _configs("--learning-rate", "1e-4,1e-4")
     with pytest.raises(UserError, match="describe several runs"):
-        config_lib.config_from_args(train.build_parser().parse_args(["--beta1", "0.5,0.0"]))
+        flags.config_from_args(train.build_parser().parse_args(["--beta1", "0.5,0.0"]))
     with pytest.raises(UserError, match="--g-ema must be > 0 in every run"):
         check_population([config_lib.Config(), config_lib.Config(g_ema=0.99)])
     assert_one_line_error(run_module("gan_jax.train", "--seeds", "0,0", "--workdir", "/tmp/never"),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, assert_one_line_error, in_process, run_module
-from gan_jax import config as config_lib
+from gan_jax import presets
 from gan_jax import evaluate, population, study
 from gan_jax.errors import Stopped
 
@@ -169,5 +169,5 @@ def test_the_best_preset_is_the_winner_of_the_committed_study():
     assert result["settings"]["n"] == 10000 and result["failed"] == {}
     fids = {name: s["fid"]["mean"] for name, s in result["summary"].items()}
     winner = min(fids, key=fids.get)
-    assert config_lib.PRESETS["best"] == config_lib.PRESETS[winner]
+    assert presets.PRESETS["best"] == presets.PRESETS[winner]
     assert all(len(runs) == len(result["settings"]["seeds"]) for runs in result["runs"].values())

@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from torch_nets import TorchGAN, count, nets, to_nchw  # noqa: E402
 
 from gan_jax import step as step_lib  # noqa: E402
-from gan_jax.config import TRACED_FIELDS, preset  # noqa: E402
+from gan_jax.config import TRACED_FIELDS  # noqa: E402
+from gan_jax.presets import preset  # noqa: E402
 from gan_jax.models import count_params  # noqa: E402
 
 TOL = 1e-5

@@ -126,10 +126,10 @@ def test_the_compiled_initial_state_is_bitwise_the_op_by_op_one(preset, changes)
     conv kernels (uniform and normal initializers), embeddings, BatchNorm, Adam and EMA states, the
     traced hyperparameters of a population set afterwards. (Spectral norm's init stays op by op, see
     create_train_state: compiled, sngan's D kernels would differ in the last bit.)"""
-    from gan_jax import config as config_lib
+    from gan_jax import presets
     from gan_jax.step import _build_initial_state
 
-    config = dataclasses.replace(config_lib.preset(preset), **changes).with_data((16, 16, 1), tuple("abcd"))
+    config = dataclasses.replace(presets.preset(preset), **changes).with_data((16, 16, 1), tuple("abcd"))
     key = jax.random.PRNGKey(config.seed)
     compiled = create_train_state(config, key)
     op_by_op = _build_initial_state(config, key)  # not compiled: op by op

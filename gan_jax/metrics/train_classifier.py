@@ -25,6 +25,8 @@ import optax
 from flax import serialization
 
 from gan_jax import config as config_lib
+
+from gan_jax import flags
 from gan_jax import input_pipeline
 from gan_jax.errors import UserError, run_cli
 from gan_jax.metrics.classifier import Classifier, features_and_probs, init_variables, weights_dir
@@ -83,7 +85,7 @@ def accuracy(variables: dict, data: input_pipeline.Dataset) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = config_lib.OneLineParser(prog="python -m gan_jax.metrics.train_classifier", description=__doc__)
+    parser = flags.OneLineParser(prog="python -m gan_jax.metrics.train_classifier", description=__doc__)
     parser.add_argument("--dataset", default="fashion_mnist", metavar="NAME",
                         help="tfds image-classification dataset, as gan_jax.train's --dataset.")
     parser.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,

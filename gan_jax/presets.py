@@ -1,0 +1,82 @@
+"""Named configs: each the default (the Keras reference) with only what its source changes.
+
+    config = preset("dcgan")            # `python -m gan_jax.train --preset dcgan`
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gan_jax.config import Config
+from gan_jax.errors import UserError
+
+_DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint",
+                             "fake_bn": "train"}
+"""The dcgan preset (below), which dcgan_acgan extends."""
+
+_R3GAN: dict[str, object] = {"arch": "r3gan", "loss": "rpgan", "d_update": "joint", "penalty": "r1,r2",
+                              "penalty_weight": 2.0, "latent_dim": 64, "batch_size": 64, "learning_rate": 2e-4,
+                              "beta1": 0.0, "beta2": 0.9, "adam_eps": 1e-8, "g_ema": 0.999}
+"""R3GAN (Huang et al., NeurIPS 2024): RpGAN + R1 + R2 (one gamma for both), the normalization-free ResNet
+scaled down (models.R3GAN_*), G EMA. Hyperparameters: the starting values of the CIFAR-10 preset of
+R3GAN's train.py as published (lr 2e-4 decaying to 5e-5, Adam beta1 0 and beta2 0.9 rising to 0.99,
+eps 1e-8, gamma 2 decaying to 0.2, noise 64, G EMA), held constant here (gan_jax has no schedules);
+batch 64 instead of 512 (CPU), EMA decay 0.999 per iteration."""
+
+PRESETS: dict[str, dict[str, object]] = {
+    # The Keras blog post, exactly (the default).
+    "reference": {},
+    # The reference with bfloat16 matmul inputs, float32 accumulation and state (issue 12's quality
+    # comparison: `python -m gan_jax.study --presets reference,reference_bf16`).
+    "reference_bf16": {"compute_dtype": "bfloat16"},
+    # PyTorch-GAN's `gan.py` schedule: one joint D update, G in train mode for the fakes.
+    "pytorch_gan": {"d_update": "joint", "fake_bn": "train"},
+    # --- from the literature: each the default with only what its paper changes ---
+    # Least-squares GAN (Mao et al. 2017): the reference with the LSGAN loss (their Adam 2e-4, 0.5).
+    "lsgan": {"loss": "lsgan"},
+    # Minimax GAN (Goodfellow et al. 2014): the saturating G loss.
+    "minimax": {"loss": "minimax"},
+    # WGAN (Arjovsky et al. 2017): critic loss, weights clipped to 0.01, 5 critic steps, lr 5e-5
+    # (the paper's RMSProp rate; here Adam with beta1 0.5).
+    "wgan": {"loss": "wgan", "d_clip": 0.01, "d_steps": 5, "learning_rate": 5e-5, "d_update": "joint"},
+    # WGAN-GP (Gulrajani et al. 2017, Algorithm 1): critic loss + gradient penalty 10,
+    # Adam(1e-4, 0, 0.9), 5 critic steps, one critic update on both terms.
+    "wgan_gp": {"loss": "wgan", "penalty": "wgan_gp", "penalty_weight": 10.0, "learning_rate": 1e-4,
+                "beta1": 0.0, "beta2": 0.9, "d_steps": 5, "d_update": "joint"},
+    # DRAGAN (Kodali et al. 2017): the NS loss + their penalty around the reals, lambda 10.
+    "dragan": {"penalty": "dragan", "penalty_weight": 10.0, "d_update": "joint"},
+    # SN-GAN (Miyato et al. 2018) with two time scales (Heusel et al. 2017; Zhang et al. 2019):
+    # hinge loss, spectral norm in D, Adam(beta1 0, beta2 0.9), D at 4e-4 and G at 1e-4.
+    "sngan": {"loss": "hinge", "d_norm": "spectral", "d_update": "joint", "beta1": 0.0, "beta2": 0.9,
+              "g_learning_rate": 1e-4, "d_learning_rate": 4e-4},
+    # DCGAN-style conv nets as Lucic et al. (2018) ran them on Fashion-MNIST (InfoGAN's architecture,
+    # BatchNorm in both nets, batch 64), NS loss, one joint D update, G in train mode throughout.
+    "dcgan": _DCGAN,
+    # --- class-conditional (part 2) ---
+    # Keras-GAN's cgan.py, the reference's sibling: label embeddings multiplied into G's noise and D's
+    # image, D three Dense 512 with Dropout 0.4 after the second and third, batch 32, 20,000
+    # iterations, samples every 200; D's fakes take the real batch's labels.
+    "keras_cgan": {"condition": "concat", "d_hidden": (512, 512, 512), "d_dropout": 0.4, "batch_size": 32,
+                   "iterations": 20000, "sample_every": 200, "fake_labels": "real"},
+    # The dcgan preset conditioned as AC-GAN (Odena et al. 2017): G multiplies its noise by a label
+    # embedding, D also predicts the class (issue 10's measured conditional preset).
+    "dcgan_acgan": {**_DCGAN, "condition": "acgan"},
+    # --- a modern baseline (issue 22) ---
+    "r3gan": _R3GAN,
+    # DiffAugment (Zhao et al. 2020): colour, translation and cutout on every image D sees, p = 1.
+    "r3gan_diffaug": {**_R3GAN, "augment": "diffaug"},
+    "dcgan_diffaug": {**_DCGAN, "augment": "diffaug"},
+    # --- from measurements (part 3) ---
+    # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
+    # docs/results.md, "The study"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.
+    "best": _DCGAN,
+    # A few seconds on a CPU: for trying the CLI and for tests.
+    "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
+}
+
+
+def preset(name: str) -> Config:
+    """The named preset: the default Config with only the preset's differences applied."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    return dataclasses.replace(Config(), **PRESETS[name])
