@@ -108,13 +108,13 @@ def dispatched_chunk(iteration: Iteration, check: Callable[[TrainState, jax.Arra
     iteration), then `check`. streamed: (batches, their sharding, whether the step takes labels): each
     iteration's (images, labels) are the next of `batches`, put on the devices, instead of the arguments."""
     step_once, check = jax.jit(iteration, donate_argnums=0), jax.jit(check)
+    batches, sharding, conditional = streamed if streamed is not None else (None, None, False)
 
     def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array,
                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics, jax.Array]:
         first_bad = no_bad
         for _ in range(int(num_steps)):
-            if streamed is not None:
-                batches, sharding, conditional = streamed
+            if batches is not None:
                 images, labels = jax.device_put(next(batches), sharding)
                 labels = labels if conditional else None
             state, metrics, first_bad = step_once(state, images, labels, first_bad)
