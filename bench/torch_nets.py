@@ -219,8 +219,8 @@ def nets(config):
     if config.arch == "r3gan":
         assert config.condition == "none"
         stages = models.r3gan_stages(config.image_shape)
-        widths = [models.R3GAN_WIDTHS[min(i, len(models.R3GAN_WIDTHS) - 1)] for i in range(stages)]
-        shape = (models.R3GAN_BLOCKS, models.R3GAN_EXPANSION, models.R3GAN_GROUP_SIZE)
+        widths = models.stage_widths(config.r3gan_widths, stages)
+        shape = (config.r3gan_blocks, models.R3GAN_EXPANSION, models.R3GAN_GROUP_SIZE)
         return R3G(config.latent_dim, config.image_shape, widths, *shape), R3D(config.image_shape, widths, *shape)
     raise ValueError(f"no PyTorch port of --arch {config.arch}")
 

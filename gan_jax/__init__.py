@@ -15,6 +15,7 @@ Where things are (each file owns one thing; imports go down this list, never up:
   multihost.py       several processes: jax.distributed, who writes, barriers, a lost peer
   sampling.py        images from a train state (grids, evaluation, gan_jax.sample)
   step.py            the train state and the pure train step, from named pieces (d_terms, d_update, g_update, ...)
+  schedules.py       hyperparameters that move over a run (start -> end, cosine / linear), read by the step at its iteration
   metrics/           the shipped Fashion-MNIST classifier (and its training command), the score maths, the reference
   flags.py           the command line of a config: a --flag per field, --preset, --config, --print-config
   presets.py         the named configs: each the default with only what its source changes

@@ -86,7 +86,7 @@ def augment(images: jax.Array, key: jax.Array, names: Sequence[str], p: float) -
     for i, name in enumerate(names):
         k = jax.random.fold_in(key, i)
         changed = AUGMENTS[name](images, k)
-        if p < 1.0:
+        if not (isinstance(p, (int, float)) and p >= 1):  # a traced or scheduled p always draws its coin flips
             apply = jax.random.bernoulli(jax.random.fold_in(k, 1), p, (images.shape[0], 1, 1, 1))
             changed = jnp.where(apply, changed, images)
         images = changed

@@ -34,7 +34,7 @@ import numpy as np
 from gan_jax.errors import UserError
 from gan_jax.input_pipeline import FASHION_MNIST_CLASSES
 from gan_jax.losses import LOSSES, is_coupled
-from gan_jax.models import ARCHITECTURES
+from gan_jax.models import ARCHITECTURES, R3GAN_BLOCKS, R3GAN_WIDTHS, r3gan_stages
 from gan_jax.augment import AUGMENTS
 from gan_jax.penalties import PENALTIES
 
@@ -117,6 +117,9 @@ class Config:
     d_norm: Literal["none", "batch", "layer", "spectral"] = setting(
         "none", "Normalization of D's layers: none (the reference), batch, layer, spectral (Miyato et al. 2018).",
         "shape", "networks")
+    penalty_weight_end: float | None = setting(None, "The penalty weight at the end of the schedule (--schedule; "
+                                               "R3GAN's gamma falls 10x); default: --penalty-weight throughout.",
+                                               "population", "loss and penalties", ">=0", traced="step")
     d_steps: int = setting(1, "D updates per G update (WGAN's n_critic), each on a fresh real batch and fresh "
                            "fakes.", "math", "schedule", ">=1")
     d_clip: float = setting(0.0, "Clip every D weight to [-C, C] after each D update (WGAN, Arjovsky et al. 2017); "
@@ -124,6 +127,30 @@ class Config:
     g_ema: float = setting(0.0, "Decay of an exponential moving average of G's weights and BatchNorm statistics, "
                            "updated every iteration; when > 0 the grids, evaluation, gan_jax.sample and "
                            "gan_jax.evaluate use it. 0 = off.", "population", "optimizer", "[0,1)", traced="step")
+
+    g_ema_half_life: float | None = setting(None, "G's moving average given as R3GAN and StyleGAN give it: its "
+                                            "half-life in images (decay 0.5 ** (batch / half-life) per iteration; 0 "
+                                            "copies G), instead of --g-ema's decay; with --g-ema-half-life-end, its "
+                                            "start. Default: --g-ema.", "population", "optimizer", ">=0",
+                                            traced="step")
+    g_ema_half_life_end: float | None = setting(None, "The EMA half-life in images at the end of the schedule (R3GAN: "
+                                                "0 -> 5M); default: --g-ema-half-life throughout.", "population",
+                                                "optimizer", ">=0", traced="step")
+    g_ema_rampup: float | None = setting(None, "StyleGAN's EMA ramp-up: the half-life is at most this times the "
+                                         "images seen so far (StyleGAN2: 0.05); default: no ramp-up. With "
+                                         "--g-ema-half-life.", "math", "optimizer", ">0")
+
+    # --- schedules: hyperparameters that move from a start to an end value over the run (gan_jax/schedules.py) ---
+    schedule: Literal["cosine", "linear"] = setting(
+        "cosine", "How every value given an end (--learning-rate-end, --beta2-end, --penalty-weight-end, "
+        "--augment-p-end, --g-ema-half-life-end) moves from its start to its end over --schedule-iterations: "
+        "cosine (R3GAN's: start + (end - start) * (1 - cos(pi t / T)) / 2) or linear; it stays at the end after.",
+        "math", "optimizer")
+    schedule_iterations: int = setting(0, "The schedules' horizon T in iterations; 0 = --iterations (so a resume "
+                                       "that extends --iterations stretches them: give T to keep it).",
+                                       "math", "optimizer", ">=0")
+    warmup_iterations: int = setting(0, "Learning-rate warm-up: both learning rates times min(1, (t + 1) / W) at "
+                                     "iteration t; 0 = none.", "math", "optimizer", ">=0")
 
     # --- class conditioning (default: none, the reference) ---
     condition: Literal["none", "concat", "projection", "acgan"] = setting(
@@ -148,6 +175,12 @@ class Config:
                                         "Dense, LeakyReLU, BatchNorm).", "shape", "networks", "widths")
     d_hidden: tuple[int, ...] = setting((512, 256), "Widths of the discriminator's hidden Dense layers (each: "
                                         "Dense, LeakyReLU).", "shape", "networks", "widths")
+    r3gan_widths: tuple[int, ...] = setting(R3GAN_WIDTHS, "--arch r3gan: channels per stage, coarsest first, each a "
+                                            "multiple of 8 (the grouped conv's groups of 16 over twice the width); "
+                                            "finer stages repeat the last (R3GAN's CIFAR-10: 768 at every stage).",
+                                            "shape", "networks", "widths")
+    r3gan_blocks: int = setting(R3GAN_BLOCKS, "--arch r3gan: residual blocks per stage (R3GAN's CIFAR-10: 2).", "shape",
+                                "networks", ">=1")
     leaky_slope: float = setting(0.2, "Negative slope of every LeakyReLU.", "math", "networks")
     bn_momentum: float = setting(0.8, "Keras BatchNorm momentum: moving = momentum * moving + (1 - momentum) * "
                                  "batch statistic.", "math", "networks", "[0,1)")
@@ -160,6 +193,11 @@ class Config:
                                    traced="adam")
     beta1: float = setting(0.5, "Adam beta_1, both networks.", "population", "optimizer", "[0,1)", traced="adam")
     beta2: float = setting(0.999, "Adam beta_2, both networks.", "population", "optimizer", "[0,1)", traced="adam")
+    learning_rate_end: float | None = setting(None, "Both networks' Adam learning rate at the end of the schedule "
+                                              "(each moves from its own start; R3GAN: 2e-4 -> 5e-5); default: "
+                                              "constant.", "population", "optimizer", "rate", traced="step")
+    beta2_end: float | None = setting(None, "Both networks' Adam beta_2 at the end of the schedule (R3GAN: 0.9 -> "
+                                      "0.99); default: constant.", "population", "optimizer", "[0,1)", traced="step")
     adam_eps: float = setting(1e-7, "Adam epsilon (Keras default; optax adds it to sqrt(v_hat), see docs/reference.md).",
                               "math", "optimizer", ">0")
     g_learning_rate: float | None = setting(None, "G's Adam learning rate (two time scales, Heusel et al. 2017); "
@@ -206,8 +244,12 @@ class Config:
                            "step (DiffAugment, Zhao et al. 2020): none (the reference), diffaug (= "
                            "color,translation,cutout), or any comma-separated of color, translation, cutout.",
                            "math", "data", choices=lambda: ("none", "diffaug", *AUGMENTS), several=True)
-    augment_p: float = setting(1.0, "Probability that each augmentation is applied to each image (DiffAugment: 1).",
-                               "math", "data", "[0,1]")
+    augment_p: float = setting(1.0, "Probability that each augmentation is applied to each image (DiffAugment: 1); "
+                               "with --augment-p-end, its value at the start of the schedule.", "population", "data",
+                               "[0,1]", traced="step")
+    augment_p_end: float | None = setting(None, "The augmentation probability at the end of the schedule "
+                                          "(--schedule); default: --augment-p throughout.", "population", "data",
+                                          "[0,1]", traced="step")
     device_data_mb: int = setting(4096, "Largest training set kept whole on the device, in MB of uint8 pixels "
                                   "(Fashion-MNIST: 47); a larger one streams from tfds through tf.data instead "
                                   "(shuffled without replacement per pass, prefetched to the device). 0 always "
@@ -252,6 +294,7 @@ class Config:
         if self.d_update == "sequential" and is_coupled(self.loss):
             raise UserError(f"--loss {self.loss} couples D's real and fake terms, so it has no sequential schedule; "
                             f"add --d-update joint")
+        _check_settings(self)
         return self
 
     def with_data(self, image_shape: tuple[int, ...], class_names: tuple[str, ...]) -> "Config":
@@ -264,6 +307,19 @@ class Config:
         own = [getattr(self, f"{network}_{name}") for name in ("learning_rate", "beta1", "beta2")]
         shared = (self.learning_rate, self.beta1, self.beta2)
         return tuple(o if o is not None else s for o, s in zip(own, shared))  # type: ignore[return-value]
+
+    def keeps_g_ema(self) -> bool:
+        """Whether the run keeps a moving average of G (--g-ema > 0, or --g-ema-half-life given): the state holds
+        its copy of G, and the grids, scores and samples use it."""
+        return self.g_ema > 0 or self.g_ema_half_life is not None
+
+    def g_ema_name(self) -> str:
+        """Which G a run's samples come from, as evaluation records name it: 'raw', 'ema DECAY' or
+        'ema half-life START[->END]' (images)."""
+        if self.g_ema_half_life is not None:
+            end = "" if self.g_ema_half_life_end is None else f"->{self.g_ema_half_life_end:g}"
+            return f"ema half-life {self.g_ema_half_life:g}{end}"
+        return f"ema {self.g_ema}" if self.g_ema > 0 else "raw"
 
     def resolved_manual_dir(self) -> str | None:
         """The manual download folder: the flag, else $GAN_JAX_MANUAL_DIR, else None."""
@@ -304,6 +360,33 @@ def check_limits(config: Config) -> None:
                         f"than an int32 holds; use a product of at most {INT32_MAX}")
 
 
+def _check_settings(config: Config) -> None:
+    """Raise UserError for a setting that nothing would read, two that contradict, or an architecture's own
+    setting it cannot build."""
+    if config.penalty_weight_end is not None and config.penalty == "none":
+        raise UserError("--penalty-weight-end moves the weight of a penalty, and --penalty is none; give --penalty "
+                        "or drop --penalty-weight-end")
+    if config.augment_p_end is not None and config.augment == "none":
+        raise UserError("--augment-p-end moves the augmentations' probability, and --augment is none; give "
+                        "--augment or drop --augment-p-end")
+    if config.g_ema_half_life is not None and config.g_ema > 0:
+        raise UserError(f"--g-ema {config.g_ema} and --g-ema-half-life both set G's moving average; give one")
+    h, w, _ = config.image_shape
+    if config.arch == "dcgan" and (h % 4 or w % 4):
+        raise UserError(f"--arch dcgan makes images whose height and width are multiples of 4 (28 x 28, 32 x 32); "
+                        f"--dataset {config.dataset} has {h} x {w}: use --arch dense")
+    stages = r3gan_stages(config.image_shape)
+    if config.arch == "r3gan" and (w % 2 ** (stages - 1) or config.d_norm != "none"):
+        raise UserError(f"--arch r3gan takes square-ish images whose sides halve {stages - 1} times (28 x 28, 32 x 32) "
+                        f"and --d-norm none; got {h} x {w} and --d-norm {config.d_norm}")
+    if config.arch == "r3gan" and any(width % 8 for width in config.r3gan_widths):
+        raise UserError(f"--r3gan-widths must be multiples of 8 (the grouped 3x3 conv splits twice each width into "
+                        f"groups of 16 channels); got {shown(config.r3gan_widths)}")
+    if config.g_ema_half_life is None and (config.g_ema_half_life_end is not None or config.g_ema_rampup is not None):
+        raise UserError("--g-ema-half-life-end and --g-ema-rampup go with --g-ema-half-life (the start, in images); "
+                        "give it too")
+
+
 def _check_float32(flag: str, value: float, check: str | None) -> None:
     as_float32 = float(np.float32(value)) if abs(value) <= FLOAT32_MAX else math.inf
     if not math.isfinite(as_float32):
@@ -333,8 +416,8 @@ MATH_FIELDS = _fields_where(kind="math") + POPULATION_FIELDS
 DERIVED_FIELDS = _fields_where(flag=False)
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
 TRACED_FIELDS = _fields_where(traced="step")
-"""The step's own hyperparameters kept in TrainState.hyper under traced_hyperparams (Adam's are in its
-inject_hyperparams state, the seed in the key)."""
+"""The step's own hyperparameters a population may vary (schedules.step_values puts those a config uses in
+TrainState.hyper under traced_hyperparams; Adam's starts are in its inject_hyperparams state, the seed in the key)."""
 
 
 def choices(name: str) -> tuple[str, ...] | None:

@@ -62,7 +62,7 @@ def score_run(config: config_lib.Config, step: int, state, reference: Reference,
     labels = balanced_labels(config, n) if config.condition != "none" else None
     fakes = generate(config, state, n, seed, raw=raw, labels=labels)
     return {"dataset": config.dataset, "checkpoint": step, "n": n, "seed": seed,
-            "generator": "raw" if raw or config.g_ema == 0 else f"ema {config.g_ema}", "condition": config.condition,
+            "generator": "raw" if raw else config.g_ema_name(), "condition": config.condition,
             **reference.score(fakes, labels=labels)}
 
 

@@ -87,8 +87,8 @@ def _flag_kwargs(field: dataclasses.Field, hint: typing.Any) -> dict[str, typing
         kwargs.update(type=_positive_widths, metavar="W1,W2,...")
     elif field.metadata["kind"] == "population" and field.name != "seed":  # one value, or several for a population
         kwargs.update(type=_float_list, metavar="X[,X,...]")
-    elif hint in (int, float):
-        kwargs.update(type=hint, metavar="N" if hint is int else "X")
+    elif hint in (int, float, float | None):
+        kwargs.update(type=int if hint is int else float, metavar="N" if hint is int else "X")
     else:  # str or str | None
         kwargs.update(type=str, metavar="NAME" if field.name == "dataset" else "PATH")
     return kwargs

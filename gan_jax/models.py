@@ -48,8 +48,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.errors import UserError
-
 FASHION_MNIST_SHAPE = (28, 28, 1)
 """Height, width, channels of a Fashion-MNIST image (the networks' default)."""
 
@@ -310,9 +308,11 @@ class DCGANDiscriminator(nn.Module):
 # CIFAR-10 nets: width 768 at every stage, 2 blocks per stage, group size 16, 4 stages):
 R3GAN_WIDTHS = (128, 64, 32)
 """Channels per stage, coarsest first (the paper: 768 each): more where the maps are small, the cost
-of a stage being width^2 x pixels. Finer stages than listed repeat the last width."""
+of a stage being width^2 x pixels. Finer stages than listed repeat the last width. The default of
+--r3gan-widths (Config.r3gan_widths)."""
 R3GAN_BLOCKS = 1
-"""Residual blocks per stage (the paper: 2): one halves the step time, and D's R1 + R2 double it again."""
+"""Residual blocks per stage (the paper: 2): one halves the step time, and D's R1 + R2 double it again.
+The default of --r3gan-blocks."""
 R3GAN_GROUP_SIZE = 16
 """Channels per group of the grouped 3x3 conv (as the paper's: 2 x 768 / 96 groups = 16)."""
 R3GAN_EXPANSION = 2
@@ -327,6 +327,11 @@ def r3gan_stages(image_shape: Sequence[int]) -> int:
     while h % 2 == 0 and h > 7:
         h, stages = h // 2, stages + 1
     return stages
+
+
+def stage_widths(widths: Sequence[int], stages: int) -> list[int]:
+    """The channels of each of `stages` stages, coarsest first: `widths`, its last repeated for finer stages."""
+    return [widths[min(i, len(widths) - 1)] for i in range(stages)]
 
 
 def _he(gain: float = 1.0) -> Callable:
@@ -411,11 +416,13 @@ class R3Generator(nn.Module):
     dtype: Any = jnp.float32
     condition: str = "none"
     num_classes: int = 10
+    widths: Sequence[int] = R3GAN_WIDTHS
+    blocks: int = R3GAN_BLOCKS
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool, labels: jax.Array | None = None) -> jax.Array:  # noqa: ARG002
         stages = r3gan_stages(self.image_shape)
-        widths = [R3GAN_WIDTHS[min(i, len(R3GAN_WIDTHS) - 1)] for i in range(stages)]
+        widths = stage_widths(self.widths, stages)
         h, w, c = self.image_shape
         h0, w0 = h // 2 ** (stages - 1), w // 2 ** (stages - 1)
         if self.condition != "none":
@@ -427,8 +434,8 @@ class R3Generator(nn.Module):
             if i:
                 x = _pointwise(width, self.dtype)(x) if x.shape[-1] != width else x
                 x = _resize(x, x.shape[1] * 2, x.shape[2] * 2)
-            for _ in range(R3GAN_BLOCKS):
-                x = _R3Block(stages * R3GAN_BLOCKS, self.dtype)(x)
+            for _ in range(self.blocks):
+                x = _R3Block(stages * self.blocks, self.dtype)(x)
         return _pointwise(c, self.dtype)(x).astype(jnp.float32)
 
 
@@ -442,18 +449,20 @@ class R3Discriminator(nn.Module):
     dtype: Any = jnp.float32
     condition: str = "none"
     num_classes: int = 10
+    widths: Sequence[int] = R3GAN_WIDTHS
+    blocks: int = R3GAN_BLOCKS
 
     @nn.compact
     def __call__(self, images: jax.Array, labels: jax.Array | None = None, update_stats: bool = False
                  ) -> jax.Array | tuple[jax.Array, jax.Array]:
         stages = r3gan_stages(images.shape[1:])
-        widths = [R3GAN_WIDTHS[min(i, len(R3GAN_WIDTHS) - 1)] for i in range(stages)][::-1]
+        widths = stage_widths(self.widths, stages)[::-1]
         if self.condition == "concat":
             images = _times_label_embedding(images, labels, self.num_classes)
         x = _pointwise(widths[0], self.dtype)(images)
         for i, width in enumerate(widths):
-            for _ in range(R3GAN_BLOCKS):
-                x = _R3Block(stages * R3GAN_BLOCKS, self.dtype)(x)
+            for _ in range(self.blocks):
+                x = _R3Block(stages * self.blocks, self.dtype)(x)
             if i + 1 < stages:
                 x = _resize(x, x.shape[1] // 2, x.shape[2] // 2)
                 x = _pointwise(widths[i + 1], self.dtype)(x) if widths[i + 1] != width else x
@@ -483,11 +492,7 @@ def dense(config) -> tuple[nn.Module, nn.Module]:
 def dcgan(config) -> tuple[nn.Module, nn.Module]:
     """The InfoGAN/Lucic et al. conv nets: (DCGANGenerator, DCGANDiscriminator) from a Config's
     bn_momentum, bn_epsilon, leaky_slope, d_norm, d_dropout, condition, class_names and image_shape
-    (H and W multiples of 4)."""
-    h, w, _ = config.image_shape
-    if h % 4 or w % 4:
-        raise UserError(f"--arch dcgan makes images whose height and width are multiples of 4 (28 x 28, 32 x 32); "
-                        f"--dataset {config.dataset} has {h} x {w}: use --arch dense")
+    (H and W multiples of 4: Config.validate checks)."""
     dtype = jnp.dtype(config.compute_dtype)
     return (DCGANGenerator(bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon, dtype=dtype,
                            image_shape=tuple(config.image_shape), **_conditioning(config)),
@@ -497,16 +502,12 @@ def dcgan(config) -> tuple[nn.Module, nn.Module]:
 
 def r3gan(config) -> tuple[nn.Module, nn.Module]:
     """The scaled-down R3GAN nets: (R3Generator, R3Discriminator) from a Config's image_shape (H, W
-    multiples of 2^(stages-1): 28 x 28, 32 x 32), condition, class_names and compute_dtype. --d-norm must
-    be none (R3GAN is normalization-free)."""
-    h, w, _ = config.image_shape
-    stages = r3gan_stages(config.image_shape)
-    if w % 2 ** (stages - 1) or config.d_norm != "none":
-        raise UserError(f"--arch r3gan takes square-ish images whose sides halve {stages - 1} times (28 x 28, 32 x 32) "
-                        f"and --d-norm none; got {h} x {w} and --d-norm {config.d_norm}")
+    multiples of 2^(stages-1): 28 x 28, 32 x 32), r3gan_widths, r3gan_blocks, condition, class_names and
+    compute_dtype; --d-norm none (R3GAN is normalization-free; Config.validate checks both)."""
     dtype = jnp.dtype(config.compute_dtype)
-    return (R3Generator(image_shape=tuple(config.image_shape), dtype=dtype, **_conditioning(config)),
-            R3Discriminator(dtype=dtype, **_conditioning(config)))
+    size = {"widths": tuple(config.r3gan_widths), "blocks": config.r3gan_blocks}
+    return (R3Generator(image_shape=tuple(config.image_shape), dtype=dtype, **size, **_conditioning(config)),
+            R3Discriminator(dtype=dtype, **size, **_conditioning(config)))
 
 
 ARCHITECTURES: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dense": dense, "dcgan": dcgan, "r3gan": r3gan}

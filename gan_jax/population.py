@@ -27,7 +27,7 @@ import os
 import jax
 
 from gan_jax import config as config_lib
-from gan_jax import input_pipeline, run
+from gan_jax import input_pipeline, run, schedules
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.loop import train_runs
@@ -52,9 +52,12 @@ def check_population(configs: list[Config]) -> list[str]:
                         f"these differ: {', '.join(structural)}")
     if len({tuple(getattr(c, name) for name in varied) for c in configs}) != len(configs):
         raise UserError("two runs of the population are the same run; list each seed and value once")
-    if len({c.g_ema > 0 for c in configs}) > 1:
+    if len({c.keeps_g_ema() for c in configs}) > 1:
         raise UserError("--g-ema must be > 0 in every run of a population or in none (the moving average is "
                         "part of the state's structure)")
+    if len({schedules.structure(c) for c in configs}) > 1:
+        raise UserError("every run of a population must give the same schedule ends and EMA settings (each "
+                        "--*-end and --g-ema-half-life in all runs or in none: they are part of the state's structure)")
     return varied
 
 

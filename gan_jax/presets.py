@@ -10,18 +10,28 @@ import dataclasses
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 
+R3GAN_EMA_HALF_LIFE_END = 5e6 * 10001 * 64 / 2e7
+"""R3GAN's EMA half-life at the end of its schedule (5M images over a 2e7-image horizon), scaled to the preset's
+horizon of 10,001 iterations of 64 images: 160,016 images, a quarter of the run as in R3GAN."""
+
 _DCGAN: dict[str, object] = {"arch": "dcgan", "d_norm": "batch", "batch_size": 64, "d_update": "joint",
                              "fake_bn": "train"}
 """The dcgan preset (below), which dcgan_acgan extends."""
 
 _R3GAN: dict[str, object] = {"arch": "r3gan", "loss": "rpgan", "d_update": "joint", "penalty": "r1,r2",
-                              "penalty_weight": 2.0, "latent_dim": 64, "batch_size": 64, "learning_rate": 2e-4,
-                              "beta1": 0.0, "beta2": 0.9, "adam_eps": 1e-8, "g_ema": 0.999}
+                              "latent_dim": 64, "batch_size": 64, "beta1": 0.0, "adam_eps": 1e-8,
+                              # R3GAN's CIFAR-10 schedules (cosine, over the run's --iterations):
+                              "learning_rate": 2e-4, "learning_rate_end": 5e-5, "beta2": 0.9, "beta2_end": 0.99,
+                              "penalty_weight": 0.05, "penalty_weight_end": 0.005,
+                              "g_ema_half_life": 0.0, "g_ema_half_life_end": R3GAN_EMA_HALF_LIFE_END}
 """R3GAN (Huang et al., NeurIPS 2024): RpGAN + R1 + R2 (one gamma for both), the normalization-free ResNet
-scaled down (models.R3GAN_*), G EMA. Hyperparameters: the starting values of the CIFAR-10 preset of
-R3GAN's train.py as published (lr 2e-4 decaying to 5e-5, Adam beta1 0 and beta2 0.9 rising to 0.99,
-eps 1e-8, gamma 2 decaying to 0.2, noise 64, G EMA), held constant here (gan_jax has no schedules);
-batch 64 instead of 512 (CPU), EMA decay 0.999 per iteration."""
+scaled down (models.R3GAN_*), and the recipe of the CIFAR-10 preset of R3GAN's train.py: Adam beta1 0, eps
+1e-8, noise 64, and five values on cosine schedules: learning rate 2e-4 -> 5e-5, beta2 0.9 -> 0.99, gamma
+0.05 -> 0.005, G's EMA half-life 0 -> 5M images, augmentation probability 0 -> 0.55 (of ADA's pipeline,
+which gan_jax does not have: r3gan has no augmentation, r3gan_diffaug DiffAugment's own policy at p = 1).
+R3GAN's horizon (2e7 images) becomes the run's --iterations (10,001 x 64 = 640,064 images), and the EMA's
+end scales with it (R3GAN_EMA_HALF_LIFE_END). Batch 64 instead of 512 (CPU). Before 2026-12-02 the preset
+held the FFHQ-64 starting values constant (gamma 2, EMA decay 0.999); docs/research.md."""
 
 PRESETS: dict[str, dict[str, object]] = {
     # The Keras blog post, exactly (the default).
@@ -64,8 +74,8 @@ PRESETS: dict[str, dict[str, object]] = {
     # --- a modern baseline (issue 22) ---
     "r3gan": _R3GAN,
     # DiffAugment (Zhao et al. 2020): colour, translation and cutout on every image D sees, p = 1.
-    "r3gan_diffaug": {**_R3GAN, "augment": "diffaug"},
-    "dcgan_diffaug": {**_DCGAN, "augment": "diffaug"},
+    "r3gan_diffaug": {**_R3GAN, "augment": "color,translation,cutout"},
+    "dcgan_diffaug": {**_DCGAN, "augment": "color,translation,cutout"},
     # --- from measurements (part 3) ---
     # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
     # docs/results.md, "The study"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json.

@@ -128,8 +128,11 @@ def check_resumable(stored: Config, config: Config, warn: bool = True) -> dict[s
     changes = {f.name: [getattr(stored, f.name), getattr(config, f.name)] for f in dataclasses.fields(Config)
                if getattr(stored, f.name) != getattr(config, f.name)}
     shape_changes = sorted(set(changes) & set(config_lib.SHAPE_FIELDS))
-    if (stored.g_ema > 0) != (config.g_ema > 0):  # the EMA copy of G exists only when on
+    if stored.keeps_g_ema() != config.keeps_g_ema():  # the EMA copy of G exists only when on
         shape_changes.append("g_ema")
+    elif _structure(stored) != _structure(config):  # an end given or dropped
+        shape_changes += sorted(name for name in changes if name.endswith("_end")
+                               or name in ("warmup_iterations", "g_ema_half_life", "augment"))
     if shape_changes:
         detail = ", ".join(f"{k} {changes[k][0]} -> {changes[k][1]}" for k in shape_changes)
         raise UserError(f"cannot resume: the checkpoints have other shapes ({detail}); resume without "
@@ -140,6 +143,11 @@ def check_resumable(stored: Config, config: Config, warn: bool = True) -> dict[s
         print(f"warning: resuming with changed {', '.join(math_changes)}: the numbers will differ from "
               f"an uninterrupted run", file=sys.stderr)
     return changes
+
+
+def _structure(config: Config) -> tuple:
+    from gan_jax.schedules import structure  # noqa: PLC0415 - JAX only once a run resumes
+    return structure(config)
 
 
 def keep_metrics_before(path: str, start: int) -> None:

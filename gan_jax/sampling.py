@@ -49,9 +49,9 @@ def decode(config: Config, state: TrainState, z: np.ndarray, labels: np.ndarray 
 
 
 def generator_variables(config: Config, state: TrainState, raw: bool = False) -> dict:
-    """The G a run samples from: the moving average of G when the run keeps one (config.g_ema > 0), unless
+    """The G a run samples from: the moving average of G when the run keeps one (config.keeps_g_ema()), unless
     `raw`; else G's own weights. Flax variables ({'params', 'batch_stats'})."""
-    if config.g_ema > 0 and not raw:
+    if config.keeps_g_ema() and not raw:
         return state.g_ema
     return {"params": state.g_params, "batch_stats": state.g_batch_stats}
 
@@ -63,7 +63,7 @@ def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
 
     labels: int32 (n,), the classes asked for (a conditional run, config.condition != 'none'); None
     draws them uniformly from fold_in(key, 1). Unconditional runs ignore them. Uses the moving
-    average of G when the run keeps one (config.g_ema > 0), unless `raw`.
+    average of G when the run keeps one (config.keeps_g_ema()), unless `raw`.
     """
     generator, _, _ = build_models(config)
 

@@ -6,16 +6,17 @@ Read top to bottom:
   create_train_state   initial state from the config and the root key
   Parts                what one compiled step is made of: networks, loss, penalty, and what they read
   d_terms              D's terms on one batch: loss on the reals and/or fakes, penalty, AC-GAN class loss
-  d_objective          the weighted sum of those terms that one D update minimises
+  objective            the weighted sum of terms that one update minimises (D's terms; G's loss and class term)
   d_update             one Adam update of D on some of its terms (then WGAN's clipping)
   d_schedule           the D updates of one real batch: 'sequential' (real, then fake) or 'joint'
   g_update             one Adam update of G through the (fixed) D
+  hyperparams_now      the step's hyperparameters at its iteration (constants, traced or scheduled)
   make_train_step      (state, real, key) -> (state, metrics): fakes, D's updates (d_steps times), G, EMA
   abstract_train_state the state's shapes and dtypes (for restoring checkpoints)
 
 Each feature is one line in one of these: a loss is called in d_terms and g_update, a penalty and
-the AC-GAN class loss are terms in d_terms, their weights are in d_objective, clipping is in
-d_update, EMA in make_train_step.
+the AC-GAN class loss are terms in d_terms (class_term), their weights are in objective, clipping is in
+d_update, EMA in make_train_step; a schedule moves a value in schedules.py.
 
 Randomness: one root key from the seed. Iteration i uses fold_in(state.key, i) (see loop.py), so a
 run is the same whether it is done in chunks of 1 or 1000, and resumes to the same numbers.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, Sharding
 
-from gan_jax import augment
-from gan_jax.config import POPULATION_FIELDS, TRACED_FIELDS, Config
+from gan_jax import augment, schedules
+from gan_jax.config import POPULATION_FIELDS, Config
 from gan_jax.losses import DECISION_THRESHOLD, LOSSES, accuracy, class_cross_entropy, is_coupled
 from gan_jax.models import ARCHITECTURES
 from gan_jax.penalties import PENALTIES
@@ -65,10 +65,11 @@ class TrainState:
     collection (BatchNorm moving mean/var; {} for a G without state). d_batch_stats: D's
     (BatchNorm moving statistics, spectral norm's power-iteration vectors u and sigma); {} for the
     reference's D. Two independent optax Adam states, one per network (with
-    config.traced_hyperparams, optax inject_hyperparams states holding each Adam's learning rate and
-    betas). g_ema: {'params', 'batch_stats'}, the moving average of G (config.g_ema > 0), else None.
-    hyper: with config.traced_hyperparams, {'penalty_weight', 'g_ema', 'acgan_weight'} as float32
-    scalars (the step reads them there, so runs of a population may differ in them), else None.
+    config.traced_hyperparams or a schedule that moves Adam's values, optax inject_hyperparams states holding
+    each Adam's learning rate and betas). g_ema: {'params', 'batch_stats'}, the moving average of G
+    (config.keeps_g_ema()), else None. hyper: with config.traced_hyperparams, schedules.step_values' names
+    ({'penalty_weight', 'g_ema', 'acgan_weight'} and each scheduled start and end) as float32 scalars (the
+    step reads them there, so runs of a population may differ in them), else None.
     """
 
     step: jax.Array
@@ -91,16 +92,21 @@ def build_models(config: Config) -> tuple[nn.Module, nn.Module, tuple[optax.Grad
     (any state that changes in training: BatchNorm statistics, spectral norm's vectors), nothing else.
     """
     generator, discriminator = ARCHITECTURES[config.arch](config)
-    adam = optax.inject_hyperparams(optax.adam) if config.traced_hyperparams else optax.adam
+    adam = optax.inject_hyperparams(optax.adam) if config.traced_hyperparams or schedules.moves_adam(config) \
+        else optax.adam
     optimizers = tuple(adam(lr, b1=b1, b2=b2, eps=config.adam_eps) for lr, b1, b2 in (config.adam("g"), config.adam("d")))
     return generator, discriminator, optimizers
 
 
+def takes_labels(config: Config, network: str) -> bool:
+    """Whether `config.condition` conditions `network` ('g' or 'd') on the class: G under every condition;
+    D under 'concat' and 'projection', not 'acgan', whose D predicts it."""
+    return config.condition != "none" if network == "g" else config.condition in ("concat", "projection")
+
+
 def label_kwargs(config: Config, network: str, labels: jax.Array | None) -> dict[str, jax.Array]:
-    """{'labels': labels} for a network ('g' or 'd') that `config.condition` conditions on the class
-    (G under every condition; D under 'concat' and 'projection', not 'acgan', whose D predicts it), else {}."""
-    takes = config.condition != "none" if network == "g" else config.condition in ("concat", "projection")
-    return {"labels": labels} if takes else {}
+    """{'labels': labels} for a network that takes them (takes_labels), else {}."""
+    return {"labels": labels} if takes_labels(config, network) else {}
 
 
 def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
@@ -119,11 +125,12 @@ def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
 
 def _init_config(config: Config) -> Config:
     """`config` with what the initial state does not depend on set to one value: the seed (the key is
-    an argument) and the population's fields (with traced_hyperparams, with_hyperparams sets their
-    values; g_ema only decides whether the state holds an EMA copy of G)."""
+    an argument) and the population's fields (with_hyperparams sets their values; only whether the state holds
+    an EMA copy of G and an inject_hyperparams Adam, i.e. whether a None-default field is given, is kept)."""
     defaults = Config()
-    same = {name: getattr(defaults, name) for name in POPULATION_FIELDS}
-    return dataclasses.replace(config, **{**same, "g_ema": 0.5 if config.g_ema > 0 else 0.0})
+    same = {name: 0.0 if getattr(defaults, name) is None and getattr(config, name) is not None
+            else getattr(defaults, name) for name in POPULATION_FIELDS}
+    return dataclasses.replace(config, **{**same, "g_ema": 0.5 if config.keeps_g_ema() else 0.0})
 
 
 def _build_initial_state(config: Config, root_key: jax.Array) -> TrainState:
@@ -150,8 +157,8 @@ def _build_initial_state(config: Config, root_key: jax.Array) -> TrainState:
         key=jax.random.fold_in(root_key, TRAIN_STREAM),
         # A copy, not the same buffers: the loop donates the state, and a buffer can be donated once.
         g_ema=jax.tree_util.tree_map(jnp.copy, {"params": g_vars["params"], "batch_stats": g_stats})
-        if config.g_ema > 0 else None,
-        hyper={name: jnp.float32(getattr(config, name)) for name in TRACED_FIELDS} if config.traced_hyperparams else None,
+        if config.keeps_g_ema() else None,
+        hyper=None,  # with_hyperparams sets it
     )
 
 
@@ -160,10 +167,11 @@ _initial_state = jax.jit(_build_initial_state, static_argnums=0,
 
 
 def with_hyperparams(state: TrainState, config: Config) -> TrainState:
-    """`state` (config.traced_hyperparams) holding `config`'s values of the traced hyperparameters: both
-    Adams' learning rate and betas, and TrainState.hyper. For a resume that changes them (a checkpoint
-    holds the values it was trained with). Without traced_hyperparams, `state` itself."""
-    if not config.traced_hyperparams:
+    """`state` holding `config`'s values of the traced or scheduled hyperparameters: both Adams' learning
+    rate and betas (with an inject_hyperparams Adam), and TrainState.hyper (schedules.step_values, with
+    traced_hyperparams). Also for a resume that changes them (a checkpoint holds the values it was trained
+    with). Without either, `state` itself."""
+    if not (config.traced_hyperparams or schedules.moves_adam(config)):
         return state
 
     def adam_state(opt_state, network):
@@ -172,15 +180,19 @@ def with_hyperparams(state: TrainState, config: Config) -> TrainState:
         return opt_state._replace(hyperparams={k: jnp.full_like(v, values.get(k, v))
                                                for k, v in opt_state.hyperparams.items()})
 
-    return state.replace(g_opt_state=adam_state(state.g_opt_state, "g"), d_opt_state=adam_state(state.d_opt_state, "d"),
-                         hyper={name: jnp.full_like(state.hyper[name], getattr(config, name)) for name in TRACED_FIELDS})
+    state = state.replace(g_opt_state=adam_state(state.g_opt_state, "g"), d_opt_state=adam_state(state.d_opt_state, "d"))
+    if not config.traced_hyperparams:
+        return state
+    old = state.hyper or {}
+    return state.replace(hyper={name: jnp.full_like(old[name], value) if name in old else jnp.float32(value)
+                                for name, value in schedules.step_values(config).items()})
 
 
 @dataclasses.dataclass(frozen=True)
 class Parts:
-    """What one compiled step is made of, read from the config once (see `parts`)."""
+    """What one compiled step is made of, read from the config once (see `parts`): the pieces below read
+    these, never the config."""
 
-    config: Config
     generator: nn.Module
     discriminator: nn.Module
     g_optimizer: optax.GradientTransformation
@@ -192,6 +204,18 @@ class Parts:
     g_reads_reals: bool           # G's loss reads D's outputs on the reals (relativistic losses)
     threshold: float              # D's output above it counts as "real" (d_acc)
     shard: Callable[[jax.Array], jax.Array]
+    latent_dim: int               # G's noise size
+    num_classes: int              # the dataset's classes (labels drawn in [0, num_classes))
+    g_takes_labels: bool          # G is conditioned on the class (every --condition but none)
+    d_takes_labels: bool          # D is conditioned on the class (concat, projection)
+    acgan: bool                   # D also predicts the class, and both losses add class_term
+    dropout: bool                 # D drops out (--d-dropout > 0): its passes get dropout keys
+    d_clip: float                 # WGAN's clipping of D's weights after each update; 0 = none
+    joint: bool                   # one D update on both sides (else the reference's real, then fake)
+    fakes_in_train_mode: bool     # G makes D's fakes with batch statistics (--fake-bn train)
+    fakes_take_real_labels: bool  # D's fakes are of the real batch's classes (or unconditional)
+    d_steps: int                  # D rounds per G update
+    keeps_g_ema: bool             # the state holds G's moving average
 
 
 def parts(config: Config, batch_sharding: NamedSharding | None = None) -> Parts:
@@ -201,28 +225,31 @@ def parts(config: Config, batch_sharding: NamedSharding | None = None) -> Parts:
     d_loss, g_loss = LOSSES[config.loss]
     if config.d_update == "sequential" and is_coupled(config.loss):
         raise ValueError(f"--loss {config.loss} couples the real and fake terms: it needs --d-update joint")
-    use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams)
+    use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams
+                                                or config.penalty_weight_end is not None)
     penalties = tuple((PENALTIES[name], penalty_side(name))
                       for name in (config.penalty.split(",") if use_penalty else ()))
     shard = (lambda v: v) if batch_sharding is None else (lambda v: jax.lax.with_sharding_constraint(v, batch_sharding))
-    return Parts(config, generator, discriminator, g_optimizer, d_optimizer, d_loss, g_loss, penalties,
-                 augment.names_of(config.augment), is_coupled(config.loss),
-                 DECISION_THRESHOLD.get(config.loss, 0.0), shard)
+    return Parts(generator, discriminator, g_optimizer, d_optimizer, d_loss, g_loss, penalties,
+                 augment.names_of(config.augment), is_coupled(config.loss), DECISION_THRESHOLD.get(config.loss, 0.0),
+                 shard, config.latent_dim, len(config.class_names), takes_labels(config, "g"),
+                 takes_labels(config, "d"), config.condition == "acgan", config.d_dropout > 0, config.d_clip,
+                 config.d_update == "joint", config.fake_bn == "train",
+                 config.condition == "none" or config.fake_labels == "real", config.d_steps, config.keeps_g_ema())
 
 
 def d_apply(p: Parts, d_params: Any, d_stats: Any, images: jax.Array, labels: jax.Array, update: bool,
             key: jax.Array) -> tuple[jax.Array, jax.Array | None, Any]:
     """(D's outputs float32 (B,), its class logits (B, C) or None, its state (changed only if `update`)).
     key: its dropout masks (with d_dropout > 0)."""
-    config = p.config
-    kwargs = {**label_kwargs(config, "d", labels), "rngs": {"dropout": key} if config.d_dropout > 0 else {}}
+    kwargs = {**({"labels": labels} if p.d_takes_labels else {}), "rngs": {"dropout": key} if p.dropout else {}}
     if not d_stats:  # no state (the reference's D)
         out = p.discriminator.apply({"params": d_params}, images, **kwargs)
     else:
         out, new = p.discriminator.apply({"params": d_params, "batch_stats": d_stats}, images,
                                          update_stats=update, mutable=["batch_stats"], **kwargs)
         d_stats = new["batch_stats"] if update else d_stats
-    out, class_logits = out if config.condition == "acgan" else (out, None)
+    out, class_logits = out if p.acgan else (out, None)
     return out, class_logits, d_stats
 
 
@@ -256,14 +283,23 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
             terms["penalty"] = value if "penalty" not in terms else terms["penalty"] + value
     if "penalty" in terms:
         metrics["d_penalty"] = terms["penalty"]
-    if p.config.condition == "acgan":
-        for side in sides:
-            metrics[f"d_class_loss_{side}"] = class_cross_entropy(logits[side], batch[f"{side}_labels"])
-        terms["class"] = functools.reduce(operator.add, [metrics[f"d_class_loss_{side}"] for side in sides])
+    for side in sides:
+        class_term(p, terms, metrics, f"d_class_loss_{side}", logits[side], batch[f"{side}_labels"])
     return terms, metrics, d_stats
 
 
-def d_objective(terms: dict[str, jax.Array], hyper: dict[str, Any], scale: float = 1.0) -> jax.Array:
+def class_term(p: Parts, terms: dict[str, jax.Array], metrics: dict[str, jax.Array], name: str,
+               class_logits: jax.Array | None, labels: jax.Array) -> None:
+    """AC-GAN's term (Odena et al. 2017), the one place it is written: with --condition acgan, the class
+    cross-entropy of `class_logits` (B, C) against `labels` (B,) is metric `name` and is added to terms['class']
+    (which `objective` weighs by acgan_weight); otherwise nothing."""
+    if not p.acgan:
+        return
+    metrics[name] = class_cross_entropy(class_logits, labels)
+    terms["class"] = metrics[name] if "class" not in terms else terms["class"] + metrics[name]
+
+
+def objective(terms: dict[str, jax.Array], hyper: dict[str, Any], scale: float = 1.0) -> jax.Array:
     """scale * (the loss terms + penalty_weight * penalty + acgan_weight * class), summed in `terms`' order."""
     weights = {"penalty": hyper["penalty_weight"], "class": hyper["acgan_weight"]}
     total = None
@@ -279,15 +315,15 @@ def d_update(p: Parts, d: tuple, batch: dict[str, jax.Array], sides: tuple[str, 
     every D weight clipped to [-d_clip, d_clip] (WGAN). Metrics: those of d_terms, before the update."""
     d_params, d_stats, d_opt_state = d
 
-    def objective(params):
+    def d_loss(params):
         terms, metrics, new_stats = d_terms(p, params, d_stats, batch, sides, key)
-        return d_objective(terms, hyper, scale), (metrics, new_stats)
+        return objective(terms, hyper, scale), (metrics, new_stats)
 
-    (_, (metrics, d_stats)), grads = jax.value_and_grad(objective, has_aux=True)(d_params)
+    (_, (metrics, d_stats)), grads = jax.value_and_grad(d_loss, has_aux=True)(d_params)
     updates, d_opt_state = p.d_optimizer.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
-    if p.config.d_clip > 0:
-        d_params = jax.tree_util.tree_map(lambda w: jnp.clip(w, -p.config.d_clip, p.config.d_clip), d_params)
+    if p.d_clip > 0:
+        d_params = jax.tree_util.tree_map(lambda w: jnp.clip(w, -p.d_clip, p.d_clip), d_params)
     return (d_params, d_stats, d_opt_state), metrics
 
 
@@ -297,7 +333,7 @@ def d_schedule(p: Parts, d: tuple, batch: dict[str, jax.Array], hyper: dict[str,
     real side, then one on the fake side. 'joint': one update on half the sum of every term
     (PyTorch-GAN's mean of the two losses; Adam ignores the scale)."""
     k_drop = jax.random.fold_in(key, DROPOUT_STREAM)
-    if p.config.d_update == "joint":
+    if p.joint:
         return d_update(p, d, batch, ("real", "fake"), hyper, k_drop, scale=0.5)
     d, real_metrics = d_update(p, d, batch, ("real",), hyper, k_drop)
     d, fake_metrics = d_update(p, d, batch, ("fake",), hyper, jax.random.fold_in(k_drop, FAKE_UPDATE))
@@ -311,10 +347,10 @@ def make_fakes(p: Parts, state: TrainState, key: jax.Array, labels: jax.Array) -
     """The fakes D trains on (of classes `labels` when conditional), before D's updates, not regenerated:
     G with its moving statistics ('inference', Keras `generator.predict`) or batch statistics ('train',
     this pass's statistics update discarded)."""
-    z = p.shard(jax.random.normal(key, (labels.shape[0], p.config.latent_dim), jnp.float32))
+    z = p.shard(jax.random.normal(key, (labels.shape[0], p.latent_dim), jnp.float32))
     g_vars = {"params": state.g_params, "batch_stats": state.g_batch_stats}
-    kwargs = label_kwargs(p.config, "g", labels)
-    if p.config.fake_bn == "inference":
+    kwargs = {"labels": labels} if p.g_takes_labels else {}
+    if not p.fakes_in_train_mode:
         fakes = p.generator.apply(g_vars, z, train=False, **kwargs)
     else:
         fakes, _ = p.generator.apply(g_vars, z, train=True, mutable=["batch_stats"], **kwargs)
@@ -323,7 +359,7 @@ def make_fakes(p: Parts, state: TrainState, key: jax.Array, labels: jax.Array) -
 
 def draw_labels(p: Parts, key: jax.Array, batch: int) -> jax.Array:
     """Classes int32 (batch,), uniform over the dataset's classes."""
-    return p.shard(jax.random.randint(key, (batch,), 0, len(p.config.class_names)))
+    return p.shard(jax.random.randint(key, (batch,), 0, p.num_classes))
 
 
 def d_round(p: Parts, state: TrainState, d: tuple, real: jax.Array, real_labels: jax.Array, key: jax.Array,
@@ -331,13 +367,12 @@ def d_round(p: Parts, state: TrainState, d: tuple, real: jax.Array, real_labels:
     """One of the d_steps rounds: fakes (classes uniform, or the real batch's with fake_labels 'real'),
     both batches augmented (--augment; reals from fold_in(k, 0), fakes from fold_in(k, 1) of the round's
     AUGMENT_STREAM), then d_schedule on them."""
-    conditional = p.config.condition != "none"
-    fake_labels = real_labels if not conditional or p.config.fake_labels == "real" else \
+    fake_labels = real_labels if p.fakes_take_real_labels else \
         draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), real.shape[0])
     fakes = make_fakes(p, state, key, fake_labels)
     if p.augments:
         k_aug = jax.random.fold_in(key, AUGMENT_STREAM)
-        real, fakes = (augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, p.config.augment_p)
+        real, fakes = (augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, hyper["augment_p"])
                        for i, x in enumerate((real, fakes)))
     batch = {"real": real, "real_labels": real_labels, "fake": fakes, "fake_labels": fake_labels,
              "penalty_key": jax.random.fold_in(key, PENALTY_STREAM)}
@@ -349,30 +384,40 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
     """One Adam update of G on its loss through D (fixed): fresh noise, classes uniform; G's BatchNorm
     statistics advance. With 'acgan', + acgan_weight * the class cross-entropy of its fakes. A loss that
     reads D's outputs on reals (relativistic) gets them on `real`. -> (params, batch_stats, Adam state, metrics)."""
-    config, batch = p.config, real.shape[0]
-    z = p.shard(jax.random.normal(key, (batch, config.latent_dim), jnp.float32))
-    labels = draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), batch) if config.condition != "none" else None
+    batch = real.shape[0]
+    z = p.shard(jax.random.normal(key, (batch, p.latent_dim), jnp.float32))
+    labels = draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), batch) if p.g_takes_labels else None
     k_drop, k_aug = jax.random.fold_in(key, DROPOUT_STREAM), jax.random.fold_in(key, AUGMENT_STREAM)
-    seen = (lambda x, i: augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, config.augment_p)) \
+    seen = (lambda x, i: augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, hyper["augment_p"])) \
         if p.augments else (lambda x, i: x)  # what D sees, with G's own draws: fakes 0, reals 1 (D's: reals 0, fakes 1)
     real_out = jax.lax.stop_gradient(d_apply(p, d_params, d_stats, seen(real, 1), real_labels, False,
                                              jax.random.fold_in(k_drop, 1))[0]) if p.g_reads_reals else None
 
-    def objective(g_params):
+    def g_loss(g_params):
         images, new_vars = p.generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, train=True,
-                                             mutable=["batch_stats"], **label_kwargs(config, "g", labels))
+                                             mutable=["batch_stats"], **({"labels": labels} if p.g_takes_labels else {}))
         images = seen(images, 0)
         out, class_logits, _ = d_apply(p, d_params, d_stats, images, labels, False, k_drop)
         metrics = {"g_loss": p.g_loss(out, real_out)}
-        total = metrics["g_loss"]
-        if config.condition == "acgan":
-            metrics["g_class_loss"] = class_cross_entropy(class_logits, labels)
-            total = total + hyper["acgan_weight"] * metrics["g_class_loss"]
-        return total, (metrics, new_vars.get("batch_stats", {}))
+        terms = {"loss": metrics["g_loss"]}
+        class_term(p, terms, metrics, "g_class_loss", class_logits, labels)
+        return objective(terms, hyper), (metrics, new_vars.get("batch_stats", {}))
 
-    (_, (metrics, g_stats)), grads = jax.value_and_grad(objective, has_aux=True)(state.g_params)
+    (_, (metrics, g_stats)), grads = jax.value_and_grad(g_loss, has_aux=True)(state.g_params)
     updates, g_opt_state = p.g_optimizer.update(grads, state.g_opt_state, state.g_params)
     return optax.apply_updates(state.g_params, updates), g_stats, g_opt_state, metrics
+
+
+def hyperparams_now(config: Config, state: TrainState) -> tuple[TrainState, dict[str, Any]]:
+    """(state with Adam's learning rates and beta2 of this iteration, the step's other hyperparameters at this
+    iteration): constants of the compiled step, or (a population's) arrays in the state, each scheduled one
+    moved to iteration state.step (schedules.py)."""
+    hyper = schedules.at_iteration(config, state.hyper if config.traced_hyperparams else schedules.step_values(config),
+                                   state.step)
+    if schedules.moves_adam(config):
+        state = state.replace(g_opt_state=schedules.with_adam(state.g_opt_state, hyper, "g"),
+                              d_opt_state=schedules.with_adam(state.d_opt_state, hyper, "d"))
+    return state, hyper
 
 
 def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
@@ -393,37 +438,37 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
       2-3. D's updates on the real batch and those fakes                               d_schedule
       (1-3 repeat d_steps times, each on a fresh real batch and fresh fakes)          d_round
       4. one Adam update of G through D (D fixed); G's BatchNorm stats update          g_update
-      5. with g_ema > 0: ema = g_ema * ema + (1 - g_ema) * G (weights and BatchNorm statistics)
+      5. with an EMA: ema = g_ema * ema + (1 - g_ema) * G (weights and BatchNorm statistics)
+    Every scheduled hyperparameter (gan_jax/schedules.py) takes its value at iteration state.step first.
     batch_sharding: where the batch axis lives across devices (None: wherever JAX puts it).
     """
     p = parts(config, batch_sharding)
 
     def train_step(state: TrainState, real: jax.Array, key: jax.Array,
                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
-        batch = real.shape[0] // config.d_steps
+        batch = real.shape[0] // p.d_steps
         if labels is None:
-            if config.condition != "none":
+            if p.g_takes_labels:
                 raise ValueError(f"--condition {config.condition}: the train step needs the real images' labels")
             labels = jnp.zeros((real.shape[0],), jnp.int32)  # a placeholder no network reads
         k_fake, k_gen = jax.random.split(key)
-        # The step's own hyperparameters: constants of the compiled step, or (a population's) arrays in the state.
-        hyper = state.hyper if config.traced_hyperparams else {name: getattr(config, name) for name in TRACED_FIELDS}
+        state, hyper = hyperparams_now(config, state)
         d = (state.d_params, state.d_batch_stats, state.d_opt_state)
-        reals, labels = real.reshape((config.d_steps, batch, *real.shape[1:])), labels.reshape((config.d_steps, batch))
-        if config.d_steps == 1:
+        reals, labels = real.reshape((p.d_steps, batch, *real.shape[1:])), labels.reshape((p.d_steps, batch))
+        if p.d_steps == 1:
             d, d_metrics = d_round(p, state, d, p.shard(real), p.shard(labels[0]), k_fake, hyper)
         else:
             def body(d, xs):
                 j, real_j, labels_j = xs
                 return d_round(p, state, d, p.shard(real_j), p.shard(labels_j), jax.random.fold_in(k_fake, j), hyper)
 
-            d, d_metrics = jax.lax.scan(body, d, (jnp.arange(config.d_steps), reals, labels))
+            d, d_metrics = jax.lax.scan(body, d, (jnp.arange(p.d_steps), reals, labels))
             d_metrics = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
         d_params, d_stats, d_opt_state = d
         g_params, g_stats, g_opt_state, g_metrics = g_update(p, state, d_params, d_stats, p.shard(reals[-1]),
                                                              p.shard(labels[-1]), k_gen, hyper)
         g_ema = state.g_ema
-        if config.g_ema > 0:
+        if p.keeps_g_ema:
             g_ema = optax.incremental_update({"params": g_params, "batch_stats": g_stats}, g_ema,
                                              step_size=1.0 - hyper["g_ema"])
         new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, d_params=d_params,

@@ -257,7 +257,7 @@ def _score(folder: str, reference, n: int, seed: int) -> dict:
     config, step, state = load_run(folder)
     stored = _read_json(out)
     if stored and (stored.get("checkpoint"), stored.get("n"), stored.get("seed"), stored.get("generator", "raw")) \
-            == (step, n, seed, "raw" if config.g_ema == 0 else f"ema {config.g_ema}"):
+            == (step, n, seed, config.g_ema_name()):
         return stored
     result = {"workdir": folder, **score_run(config, step, state, reference, n, seed)}
     _write(out, json.dumps(result, indent=2))

@@ -34,6 +34,18 @@ def test_r3gan_parameter_counts_and_no_state(shape, condition, g_params, d_param
     assert models.r3gan_stages(shape) == (3 if shape[0] == 28 else 4)
 
 
+def test_r3gan_widths_and_blocks_are_settings():
+    """--r3gan-widths 16 --r3gan-blocks 2, counted by hand: a block at width 16 is 16x32 + 32 (bias) + 3x3x16x32
+    (2 groups of 16) + 32 (bias) + 32x16 = 5,696, 3 stages x 2 blocks; G adds its 7x7x16 basis, z's 64x16 map
+    and the 16x1 output, D its 1x16 input, 7x7x16 basis and 16x1 head. Widths not multiples of 8 are refused."""
+    config = dataclasses.replace(Config(), arch="r3gan", latent_dim=64, r3gan_widths=(16,), r3gan_blocks=2).validate()
+    state = abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    assert models.count_params(state.g_params) == 784 + 64 * 16 + 6 * 5696 + 16 == 36_000
+    assert models.count_params(state.d_params) == 16 + 6 * 5696 + 784 + 16 == 34_992
+    with pytest.raises(UserError, match="--r3gan-widths must be multiples of 8"):
+        dataclasses.replace(config, r3gan_widths=(12,)).validate()
+
+
 def test_r3gan_block_starts_as_the_identity_with_fixup_init():
     """Each residual block's last convolution is zero at init (fix-up), the others He-initialized with gain
     sqrt(2 / 1.04) * L^(-1/4)."""
@@ -63,8 +75,13 @@ R3GAN_DIFFAUG_STEPS = [
 convolution became one dense convolution per group): the step must agree with them to float rounding."""
 
 
+R3GAN_CONSTANT = {"penalty_weight": 2.0, "penalty_weight_end": None, "learning_rate_end": None, "beta2_end": None,
+                  "g_ema": 0.999, "g_ema_half_life": None, "g_ema_half_life_end": None}
+"""What the r3gan presets held before they had R3GAN's schedules (the FFHQ-64 gamma 2, EMA decay 0.999, constant)."""
+
+
 def test_r3gan_preset_trains_and_agrees_with_the_previous_implementation():
-    config = dataclasses.replace(preset("r3gan_diffaug"), batch_size=4)
+    config = dataclasses.replace(preset("r3gan_diffaug"), batch_size=4, **R3GAN_CONSTANT)
     state = create_train_state(config, jax.random.PRNGKey(0))
     real = jax.random.uniform(jax.random.PRNGKey(1), (4, 28, 28, 1), minval=-1, maxval=1)
     step = jax.jit(make_train_step(config))

@@ -193,7 +193,9 @@ def test_every_config_field_is_declared_once_with_its_kind():
     for f in dataclasses.fields(config_lib.Config):
         assert f.metadata.get("kind") in config_lib.KINDS, f"{f.name} lacks a kind (declare it with setting())"
         assert f.metadata["group"] in config_lib.GROUPS and f.metadata["help"], f.name
-    assert set(config_lib.TRACED_FIELDS) == {"penalty_weight", "g_ema", "acgan_weight"}
+    assert set(config_lib.TRACED_FIELDS) == {"penalty_weight", "g_ema", "acgan_weight", "augment_p", "augment_p_end",
+                                             "penalty_weight_end", "g_ema_half_life", "g_ema_half_life_end",
+                                             "learning_rate_end", "beta2_end"}
     assert set(config_lib.POPULATION_FIELDS) <= set(config_lib.MATH_FIELDS)
     assert not set(config_lib.SHAPE_FIELDS) & set(config_lib.MATH_FIELDS)
     assert config_lib.choices("penalty")[0] == "none" and config_lib.choices("d_norm") == ("none", "batch", "layer",

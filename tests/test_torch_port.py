@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from torch_nets import TorchGAN, count, nets, to_nchw  # noqa: E402
 
 from gan_jax import step as step_lib  # noqa: E402
-from gan_jax.config import TRACED_FIELDS  # noqa: E402
+from gan_jax.schedules import step_values  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
 from gan_jax.models import count_params  # noqa: E402
 
@@ -68,11 +68,11 @@ def test_the_pytorch_port_computes_the_same_step(name):
     # D's objective, its terms and its gradient
     batch = {"real": jnp.asarray(real), "fake": jnp.asarray(fake), "real_labels": labels, "fake_labels": labels,
              "penalty_key": jax.random.PRNGKey(3)}
-    hyper = {field: getattr(config, field) for field in TRACED_FIELDS}
+    hyper = step_values(config)
 
     def d_objective(d_params):
         terms, _, _ = step_lib.d_terms(p, d_params, state.d_batch_stats, batch, ("real", "fake"), jax.random.PRNGKey(4))
-        return step_lib.d_objective(terms, hyper, scale=0.5), terms
+        return step_lib.objective(terms, hyper, scale=0.5), terms
 
     (value, terms), d_grads = jax.jit(jax.value_and_grad(d_objective, has_aux=True))(state.d_params)
     port_value, port_terms = port.d_objective(to_nchw(real), to_nchw(fake))

@@ -127,12 +127,12 @@ def test_the_compiled_initial_state_is_bitwise_the_op_by_op_one(preset, changes)
     traced hyperparameters of a population set afterwards. (Spectral norm's init stays op by op, see
     create_train_state: compiled, sngan's D kernels would differ in the last bit.)"""
     from gan_jax import presets
-    from gan_jax.step import _build_initial_state
+    from gan_jax.step import _build_initial_state, with_hyperparams
 
     config = dataclasses.replace(presets.preset(preset), **changes).with_data((16, 16, 1), tuple("abcd"))
     key = jax.random.PRNGKey(config.seed)
     compiled = create_train_state(config, key)
-    op_by_op = _build_initial_state(config, key)  # not compiled: op by op
+    op_by_op = with_hyperparams(_build_initial_state(config, key), config)  # not compiled: op by op
     paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(op_by_op)]
     assert paths == [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(compiled)]
     for path, a, b in zip(paths, jax.tree_util.tree_leaves(op_by_op), jax.tree_util.tree_leaves(compiled)):
