@@ -7,6 +7,7 @@ Read top to bottom:
   step_values      the step's own hyperparameters of a config (constants of the step, or TrainState.hyper)
   at_iteration     those values at iteration t: every scheduled one moved, G's EMA decay from its half-life
   with_adam        an Adam state (optax.inject_hyperparams) set to iteration t's learning rate and beta_2
+  logged           the values that move, as metrics (schedule_NAME in metrics.jsonl and TensorBoard)
   structure        what a config's schedules add to the train state's structure (resume / population checks)
 
 One mechanism for every schedulable value (R3GAN, Huang et al. 2024, moves five along cosine schedules):
@@ -124,6 +125,16 @@ def with_adam(opt_state: optax.OptState, values: dict[str, Any], network: str) -
     hyper["learning_rate"] = jnp.asarray(values[f"{network}_learning_rate"], hyper["learning_rate"].dtype)
     hyper["b2"] = jnp.asarray(values[f"{network}_beta2"], hyper["b2"].dtype)
     return opt_state._replace(hyperparams=hyper)
+
+
+def logged(config: Config, now: dict[str, Any]) -> dict[str, jax.Array]:
+    """The values that move, as at_iteration gave them, as metrics 'schedule_NAME' float32 (so metrics.jsonl and
+    TensorBoard show each run's schedule): each scheduled start's current value, G's EMA decay when given by a
+    half-life, both networks' Adam learning rate and beta2 when Adam is scheduled; {} without schedules."""
+    names = [start for start, end in ENDS.items() if end in now]
+    names += ["g_ema"] if "g_ema_half_life" in now else []
+    names += list(ADAM_STARTS) if moves_adam(config) else []
+    return {f"schedule_{name}": jnp.asarray(now[name], jnp.float32) for name in names}
 
 
 def structure(config: Config) -> tuple:

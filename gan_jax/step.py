@@ -429,7 +429,8 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
     [0, num_classes), the real images' classes (required under --condition, else unused).
     Metrics are float32 scalars: d_loss (mean of the real and fake terms), d_acc, g_loss,
     d_loss_real, d_loss_fake, d_acc_real, d_acc_fake, d_penalty with a penalty, and with 'acgan'
-    d_class_loss_real, d_class_loss_fake, g_class_loss. Losses are those of the forward pass that
+    d_class_loss_real, d_class_loss_fake, g_class_loss; with schedules, each moving value as schedule_NAME
+    (schedules.logged). Losses are those of the forward pass that
     computed each gradient (before the update), as Keras `train_on_batch` reports; with d_steps > 1,
     of the last D round.
 
@@ -474,7 +475,8 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, d_params=d_params,
                                   d_batch_stats=d_stats, g_opt_state=g_opt_state, d_opt_state=d_opt_state, g_ema=g_ema)
         metrics = {"d_loss": 0.5 * (d_metrics["d_loss_real"] + d_metrics["d_loss_fake"]),
-                   "d_acc": 0.5 * (d_metrics["d_acc_real"] + d_metrics["d_acc_fake"]), **d_metrics, **g_metrics}
+                   "d_acc": 0.5 * (d_metrics["d_acc_real"] + d_metrics["d_acc_fake"]), **d_metrics, **g_metrics,
+                   **schedules.logged(config, hyper)}
         return new_state, metrics
 
     return train_step

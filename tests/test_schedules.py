@@ -67,7 +67,7 @@ def test_without_schedules_the_step_reads_the_same_constants():
     as before schedules existed), and Adam stays optax.adam (no inject_hyperparams state)."""
     config = Config()
     assert schedules.step_values(config) == {"penalty_weight": 10.0, "g_ema": 0.0, "acgan_weight": 1.0}
-    assert _at(config, 123) == schedules.step_values(config)
+    assert _at(config, 123) == schedules.step_values(config) and schedules.logged(config, _at(config, 5)) == {}
     state = create_train_state(config, jax.random.PRNGKey(0))
     assert not hasattr(state.d_opt_state, "hyperparams") and state.hyper is None
 
@@ -121,6 +121,13 @@ def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, tiny_
     train_and_evaluate(dataclasses.replace(config, iterations=6), part, dataset=tiny_data)
     train_and_evaluate(config, part, dataset=tiny_data, resume=True)
     assert _records(part) == _records(whole) and len(_records(whole)) == 12
+    last = _records(whole)[-1]  # iteration 11 of T = 12: the schedule as metrics, the hand values
+    assert last["schedule_penalty_weight"] == pytest.approx(_cosine(2.0, 0.2, 11, 12), rel=1e-6)
+    assert last["schedule_d_learning_rate"] == pytest.approx(_cosine(2e-4, 5e-5, 11, 12), rel=1e-6)
+    assert last["schedule_g_ema"] == pytest.approx(0.5 ** (8 / _cosine(0.0, 400.0, 11, 12)), rel=1e-5)
+    assert {k for k in last if k.startswith("schedule_")} == {
+        "schedule_penalty_weight", "schedule_augment_p", "schedule_g_ema_half_life", "schedule_g_ema",
+        "schedule_g_learning_rate", "schedule_d_learning_rate", "schedule_g_beta2", "schedule_d_beta2"}
     stored = json.load(open(os.path.join(whole, "config.json")))
     assert stored["learning_rate_end"] == 5e-5 and stored["schedule"] == "cosine" and stored["schedule_iterations"] == 12
 
