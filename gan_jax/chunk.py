@@ -55,15 +55,18 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
     own key; metrics and first_bad then have that leading axis too.
     """
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
-    iteration = checked_iteration(config, make_train_step(config, batch_sharding), streamed=batches is not None)
+    dispatched = batches is not None or not fuses_loop(config)
+    lazy = dispatched and config.penalty_every > 1  # the host picks the penalty's branch (step.lazy_d_rounds)
     check, no_bad = weights_check, jnp.int32(-1)
+    iterations = [checked_iteration(config, make_train_step(config, batch_sharding, now), streamed=batches is not None)
+                  for now in ((False, True) if lazy else (None,))]
     if runs:  # the population: each function once per run (the images and labels shared)
-        iteration, check = jax.vmap(iteration, in_axes=(0, None, None, 0)), jax.vmap(weights_check)
-        no_bad = jnp.full((runs,), -1, jnp.int32)
-    if batches is not None or not fuses_loop(config):
+        iterations = [jax.vmap(iteration, in_axes=(0, None, None, 0)) for iteration in iterations]
+        check, no_bad = jax.vmap(weights_check), jnp.full((runs,), -1, jnp.int32)
+    if dispatched:
         streamed = None if batches is None else (batches, batch_sharding, config.condition != "none")
-        return dispatched_chunk(iteration, check, no_bad, streamed)
-    return fused_chunk(iteration, check, no_bad)
+        return dispatched_chunk(iterations, check, no_bad, streamed, config.penalty_every)
+    return fused_chunk(iterations[0], check, no_bad)
 
 
 def fuses_loop(config: Config) -> bool:
@@ -102,21 +105,27 @@ def fused_chunk(iteration: Iteration, check: Callable[[TrainState, jax.Array], j
     return train_chunk
 
 
-def dispatched_chunk(iteration: Iteration, check: Callable[[TrainState, jax.Array], jax.Array], no_bad: jax.Array,
-                     streamed: tuple[Iterator, NamedSharding | None, bool] | None = None) -> Chunk:
-    """The chunk as num_steps calls of the jitted `iteration`, dispatched asynchronously (no host sync per
-    iteration), then `check`. streamed: (batches, their sharding, whether the step takes labels): each
+def dispatched_chunk(iterations: list[Iteration], check: Callable[[TrainState, jax.Array], jax.Array],
+                     no_bad: jax.Array, streamed: tuple[Iterator, NamedSharding | None, bool] | None = None,
+                     penalty_every: int = 1) -> Chunk:
+    """The chunk as num_steps calls of a jitted iteration, dispatched asynchronously (no host sync per
+    iteration), then `check`. iterations: [the iteration], or with lazy regularization (penalty_every K > 1)
+    [without the penalty, with it], the latter called on the iterations t with t % K == 0 (t read from the
+    state once per chunk). streamed: (batches, their sharding, whether the step takes labels): each
     iteration's (images, labels) are the next of `batches`, put on the devices, instead of the arguments."""
-    step_once, check = jax.jit(iteration, donate_argnums=0), jax.jit(check)
+    steps, check = [jax.jit(iteration, donate_argnums=0) for iteration in iterations], jax.jit(check)
     batches, sharding, conditional = streamed if streamed is not None else (None, None, False)
 
     def host_chunk(state: TrainState, images: jax.Array | None, num_steps: jax.Array,
                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics, jax.Array]:
         first_bad = no_bad
-        for _ in range(int(num_steps)):
+        # every run of a population is at the same step; the local copy serves several processes too
+        start = int(np.ravel(np.asarray(state.step.addressable_data(0)))[0]) if len(steps) > 1 else 0
+        for i in range(int(num_steps)):
             if batches is not None:
                 images, labels = jax.device_put(next(batches), sharding)
                 labels = labels if conditional else None
+            step_once = steps[int((start + i) % penalty_every == 0)] if len(steps) > 1 else steps[0]
             state, metrics, first_bad = step_once(state, images, labels, first_bad)
         return state, metrics, check(state, first_bad)
 

@@ -120,6 +120,11 @@ class Config:
     penalty_weight_end: float | None = setting(None, "The penalty weight at the end of the schedule (--schedule; "
                                                "R3GAN's gamma falls 10x); default: --penalty-weight throughout.",
                                                "population", "loss and penalties", ">=0", traced="step")
+    penalty_every: int = setting(1, "Lazy regularization (StyleGAN2, Karras et al. 2020): the penalty only on every "
+                                 "K-th iteration (t % K == 0), its weight times K; the other iterations' D updates "
+                                 "carry no penalty (d_penalty 0). 1 = every iteration. Conv nets on the CPU then "
+                                 "compile two steps (docs/speed.md).", "math", "loss and penalties",
+                                 ">=1")
     d_steps: int = setting(1, "D updates per G update (WGAN's n_critic), each on a fresh real batch and fresh "
                            "fakes.", "math", "schedule", ">=1")
     d_clip: float = setting(0.0, "Clip every D weight to [-C, C] after each D update (WGAN, Arjovsky et al. 2017); "
@@ -366,6 +371,9 @@ def _check_settings(config: Config) -> None:
     if config.penalty_weight_end is not None and config.penalty == "none":
         raise UserError("--penalty-weight-end moves the weight of a penalty, and --penalty is none; give --penalty "
                         "or drop --penalty-weight-end")
+    if config.penalty_every > 1 and config.penalty == "none":
+        raise UserError(f"--penalty-every {config.penalty_every} spaces out a penalty, and --penalty is none; give "
+                        f"--penalty or drop --penalty-every")
     if config.augment_p_end is not None and config.augment == "none":
         raise UserError("--augment-p-end moves the augmentations' probability, and --augment is none; give "
                         "--augment or drop --augment-p-end")

@@ -9,6 +9,7 @@ Read top to bottom:
   objective            the weighted sum of terms that one update minimises (D's terms; G's loss and class term)
   d_update             one Adam update of D on some of its terms (then WGAN's clipping)
   d_schedule           the D updates of one real batch: 'sequential' (real, then fake) or 'joint'
+  d_rounds             D's d_steps rounds; lazy_d_rounds: with the penalty on every K-th iteration only
   g_update             one Adam update of G through the (fixed) D
   hyperparams_now      the step's hyperparameters at its iteration (constants, traced or scheduled)
   make_train_step      (state, real, key) -> (state, metrics): fakes, D's updates (d_steps times), G, EMA
@@ -215,6 +216,9 @@ class Parts:
     fakes_in_train_mode: bool     # G makes D's fakes with batch statistics (--fake-bn train)
     fakes_take_real_labels: bool  # D's fakes are of the real batch's classes (or unconditional)
     d_steps: int                  # D rounds per G update
+    penalty_every: int            # lazy regularization: the penalties on every K-th iteration only (weight x K)
+    penalty_now: bool | None      # lazy: None decides per iteration in the step (lax.cond); True/False: this
+                                  # step is the one branch (chunk.dispatched_chunk picks it on the host)
     keeps_g_ema: bool             # the state holds G's moving average
 
 
@@ -235,7 +239,8 @@ def parts(config: Config, batch_sharding: NamedSharding | None = None) -> Parts:
                  shard, config.latent_dim, len(config.class_names), takes_labels(config, "g"),
                  takes_labels(config, "d"), config.condition == "acgan", config.d_dropout > 0, config.d_clip,
                  config.d_update == "joint", config.fake_bn == "train",
-                 config.condition == "none" or config.fake_labels == "real", config.d_steps, config.keeps_g_ema())
+                 config.condition == "none" or config.fake_labels == "real", config.d_steps, config.penalty_every,
+                 None, config.keeps_g_ema())
 
 
 def d_apply(p: Parts, d_params: Any, d_stats: Any, images: jax.Array, labels: jax.Array, update: bool,
@@ -379,6 +384,46 @@ def d_round(p: Parts, state: TrainState, d: tuple, real: jax.Array, real_labels:
     return d_schedule(p, d, batch, hyper, key)
 
 
+def d_rounds(p: Parts, state: TrainState, d: tuple, real: jax.Array, labels: jax.Array, key: jax.Array,
+             hyper: dict[str, Any]) -> tuple[tuple, dict[str, jax.Array]]:
+    """D's d_steps rounds (d_round), the j-th on the j-th batch of B of real (d_steps * B, H, W, C) and labels
+    (d_steps, B), with key fold_in(key, j) (d_steps 1: `key` itself); metrics of the last round."""
+    if p.d_steps == 1:
+        return d_round(p, state, d, p.shard(real), p.shard(labels[0]), key, hyper)
+    reals = real.reshape((p.d_steps, real.shape[0] // p.d_steps, *real.shape[1:]))
+
+    def body(d, xs):
+        j, real_j, labels_j = xs
+        return d_round(p, state, d, p.shard(real_j), p.shard(labels_j), jax.random.fold_in(key, j), hyper)
+
+    d, metrics = jax.lax.scan(body, d, (jnp.arange(p.d_steps), reals, labels))
+    return d, jax.tree_util.tree_map(lambda m: m[-1], metrics)
+
+
+def lazy_d_rounds(p: Parts, state: TrainState, d: tuple, real: jax.Array, labels: jax.Array, key: jax.Array,
+                  hyper: dict[str, Any]) -> tuple[tuple, dict[str, jax.Array]]:
+    """d_rounds, with lazy regularization when p.penalty_every = K > 1 (StyleGAN2, Karras et al. 2020): on the
+    iterations t = state.step with t % K == 0 the penalties carry K times their weight, on the others D's updates
+    carry none and d_penalty is 0. One lax.cond chooses (only the branch taken runs), unless p.penalty_now
+    fixes the branch: XLA:CPU runs convolutions inside a conditional ~3x slower (bench/lazy_penalty.py), so
+    there the host picks one of the two compiled steps per iteration (chunk.dispatched_chunk)."""
+    if p.penalty_every == 1 or not p.penalties:
+        return d_rounds(p, state, d, real, labels, key, hyper)
+    heavy = {**hyper, "penalty_weight": hyper["penalty_weight"] * p.penalty_every}
+    plain = dataclasses.replace(p, penalties=())
+
+    def with_penalty(d):
+        return d_rounds(p, state, d, real, labels, key, heavy)
+
+    def without_penalty(d):
+        d, metrics = d_rounds(plain, state, d, real, labels, key, hyper)
+        return d, {**metrics, "d_penalty": jnp.zeros((), jnp.float32)}
+
+    if p.penalty_now is not None:
+        return with_penalty(d) if p.penalty_now else without_penalty(d)
+    return jax.lax.cond(state.step % p.penalty_every == 0, with_penalty, without_penalty, d)
+
+
 def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax.Array, real_labels: jax.Array,
              key: jax.Array, hyper: dict[str, Any]) -> tuple[Any, Any, Any, dict[str, jax.Array]]:
     """One Adam update of G on its loss through D (fixed): fresh noise, classes uniform; G's BatchNorm
@@ -420,7 +465,7 @@ def hyperparams_now(config: Config, state: TrainState) -> tuple[TrainState, dict
     return state, hyper
 
 
-def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
+def make_train_step(config: Config, batch_sharding: NamedSharding | None = None, penalty_now: bool | None = None
                     ) -> Callable[..., tuple[TrainState, Metrics]]:
     """The pure train step of one iteration.
 
@@ -441,9 +486,11 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
       4. one Adam update of G through D (D fixed); G's BatchNorm stats update          g_update
       5. with an EMA: ema = g_ema * ema + (1 - g_ema) * G (weights and BatchNorm statistics)
     Every scheduled hyperparameter (gan_jax/schedules.py) takes its value at iteration state.step first.
-    batch_sharding: where the batch axis lives across devices (None: wherever JAX puts it).
+    batch_sharding: where the batch axis lives across devices (None: wherever JAX puts it). penalty_now: with
+    --penalty-every K > 1, None (the step decides per iteration) or the branch this step always takes (True: the
+    penalty's iterations, t % K == 0), for a caller that picks per iteration (lazy_d_rounds).
     """
-    p = parts(config, batch_sharding)
+    p = dataclasses.replace(parts(config, batch_sharding), penalty_now=penalty_now)
 
     def train_step(state: TrainState, real: jax.Array, key: jax.Array,
                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
@@ -456,15 +503,7 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None
         state, hyper = hyperparams_now(config, state)
         d = (state.d_params, state.d_batch_stats, state.d_opt_state)
         reals, labels = real.reshape((p.d_steps, batch, *real.shape[1:])), labels.reshape((p.d_steps, batch))
-        if p.d_steps == 1:
-            d, d_metrics = d_round(p, state, d, p.shard(real), p.shard(labels[0]), k_fake, hyper)
-        else:
-            def body(d, xs):
-                j, real_j, labels_j = xs
-                return d_round(p, state, d, p.shard(real_j), p.shard(labels_j), jax.random.fold_in(k_fake, j), hyper)
-
-            d, d_metrics = jax.lax.scan(body, d, (jnp.arange(p.d_steps), reals, labels))
-            d_metrics = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
+        d, d_metrics = lazy_d_rounds(p, state, d, real, labels, k_fake, hyper)
         d_params, d_stats, d_opt_state = d
         g_params, g_stats, g_opt_state, g_metrics = g_update(p, state, d_params, d_stats, p.shard(reals[-1]),
                                                              p.shard(labels[-1]), k_gen, hyper)

@@ -12,6 +12,8 @@ import numpy as np
 import optax
 import pytest
 
+from gan_jax.config import Config
+from gan_jax.errors import UserError
 from gan_jax.step import PENALTY_STREAM, build_models, create_train_state, make_train_step
 
 
@@ -275,3 +277,49 @@ def test_networks_without_batchnorm_or_state(tiny_config, tiny_data, monkeypatch
     assert new.g_batch_stats == {} and new.d_batch_stats == {} and new.g_ema["batch_stats"] == {}
     assert all(np.isfinite(float(v)) for v in metrics.values())
     assert not np.array_equal(new.g_params["Dense_0"]["kernel"], state.g_params["Dense_0"]["kernel"])
+
+
+def test_lazy_regularization_puts_the_penalty_on_every_kth_iteration_times_k():
+    """--penalty-every 3 (StyleGAN2's lazy regularization): at iteration 3 the step equals the every-iteration
+    step with 3x the penalty weight; at iteration 4 it equals the step without a penalty (d_penalty 0)."""
+    base = dataclasses.replace(Config(), batch_size=6, latent_dim=4, g_hidden=(8,), d_hidden=(8,), loss="hinge",
+                               d_update="joint", penalty="r1", penalty_weight=2.0, adam_eps=1e-3)  # Adam sees the scale
+    lazy = dataclasses.replace(base, penalty_every=3).validate()
+    real = jax.random.uniform(jax.random.PRNGKey(1), (6, 28, 28, 1), minval=-1, maxval=1)
+
+    def one_step(config, t):
+        state = create_train_state(config, jax.random.PRNGKey(0)).replace(step=jnp.int32(t))
+        return make_train_step(config)(state, real, jax.random.PRNGKey(2))
+
+    for t, twin in ((3, dataclasses.replace(base, penalty_weight=6.0)), (4, dataclasses.replace(base, penalty="none"))):
+        (a, metrics_a), (b, metrics_b) = one_step(lazy, t), one_step(twin, t)
+        for name in metrics_b:
+            np.testing.assert_allclose(float(metrics_a[name]), float(metrics_b[name]), rtol=1e-6, err_msg=f"{t} {name}")
+        for x, y in zip(jax.tree_util.tree_leaves((a.d_params, a.g_params)), jax.tree_util.tree_leaves((b.d_params, b.g_params))):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+    assert float(one_step(lazy, 4)[1]["d_penalty"]) == 0.0 and float(one_step(lazy, 3)[1]["d_penalty"]) > 0
+    unscaled = one_step(base, 3)[0].d_params["Dense_0"]["kernel"]  # the weight not multiplied by K: told apart
+    assert np.abs(np.asarray(unscaled) - np.asarray(one_step(lazy, 3)[0].d_params["Dense_0"]["kernel"])).max() > 1e-5
+    with pytest.raises(UserError, match="--penalty-every 3 spaces out a penalty"):
+        dataclasses.replace(Config(), penalty_every=3).validate()
+
+
+def test_lazy_regularization_in_the_fused_and_the_dispatched_loop(tmp_path, tiny_data):
+    """The fused loop decides per iteration in the step (lax.cond), the dispatched one (conv nets on the CPU) picks
+    one of two compiled steps on the host: the same runs, d_penalty 0 except on iterations 0, 3, 6."""
+    import json
+
+    from gan_jax.loop import train_and_evaluate
+
+    config = dataclasses.replace(Config(), iterations=8, batch_size=8, latent_dim=8, g_hidden=(16,), d_hidden=(16,),
+                                 sample_every=8, log_every=1, checkpoint_every=0, eval_every=0, progress=False,
+                                 penalty="r1", penalty_weight=1.0, penalty_every=3, max_steps_per_call=5)
+    records = {}
+    for fused in ("on", "off"):
+        train_and_evaluate(dataclasses.replace(config, fused_loop=fused), str(tmp_path / fused), dataset=tiny_data)
+        records[fused] = [json.loads(line) for line in open(tmp_path / fused / "metrics.jsonl")]
+    assert [r["iteration"] for r in records["off"]] == list(range(8))
+    assert [r["d_penalty"] > 0 for r in records["off"]] == [t % 3 == 0 for t in range(8)]
+    for a, b in zip(records["on"], records["off"]):
+        for key in a:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7, err_msg=f"{a['iteration']} {key}")
