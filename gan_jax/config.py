@@ -121,7 +121,7 @@ class Config:
                                                "R3GAN's gamma falls 10x); default: --penalty-weight throughout.",
                                                "population", "loss and penalties", ">=0", traced="step")
     penalty_every: int = setting(1, "Lazy regularization (StyleGAN2, Karras et al. 2020): the penalty only on every "
-                                 "K-th iteration (t % K == 0), its weight times K; the other iterations' D updates "
+                                 "K-th iteration (t = 0, K, 2K, ...), its weight times K; the other iterations' D updates "
                                  "carry no penalty (d_penalty 0). 1 = every iteration. Conv nets on the CPU then "
                                  "compile two steps (docs/speed.md).", "math", "loss and penalties",
                                  ">=1")
