@@ -2,6 +2,7 @@
 
 Read top to bottom:
   make_train_chunk     `chunk(state, images, K, labels) -> (state, metrics, first_bad)`, in the form that fits
+  resident_train_chunk make_train_chunk for resident images, once per config in a process
   fuses_loop           whether the K iterations run inside one jitted lax.fori_loop
   fused_chunk          one jitted lax.fori_loop over the K iterations
   dispatched_chunk     K jitted one-iteration calls, dispatched without waiting (conv nets on the CPU; streaming)
@@ -24,7 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from gan_jax import input_pipeline
 from gan_jax.config import Config
 from gan_jax.models import FUSED_ON_CPU
-from gan_jax.step import Metrics, TrainState, make_train_step
+from gan_jax.step import Metrics, TrainState, make_train_step, parts
 
 Chunk = Callable[..., tuple[TrainState, Metrics, jax.Array]]
 """`chunk(state, images, num_steps, labels=None) -> (state, metrics, first_bad)`."""
@@ -56,7 +57,8 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
     """
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     dispatched = batches is not None or not fuses_loop(config)
-    lazy = dispatched and config.penalty_every > 1  # the host picks the penalty's branch (step.lazy_d_rounds)
+    # the host picks the penalty's branch (step.lazy_d_rounds); a penalty of weight 0 is no penalty: one step
+    lazy = dispatched and config.penalty_every > 1 and bool(parts(config).penalties)
     check, no_bad = weights_check, jnp.int32(-1)
     iterations = [checked_iteration(config, make_train_step(config, batch_sharding, now), streamed=batches is not None)
                   for now in ((False, True) if lazy else (None,))]
@@ -67,6 +69,15 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
         streamed = None if batches is None else (batches, batch_sharding, config.condition != "none")
         return dispatched_chunk(iterations, check, no_bad, streamed, config.penalty_every)
     return fused_chunk(iterations[0], check, no_bad)
+
+
+@functools.lru_cache(maxsize=8)
+def resident_train_chunk(config: Config, mesh: Mesh | None = None, runs: int = 0) -> Chunk:
+    """make_train_chunk for resident images (no `batches`), made once per (config, mesh, runs) in a process: a
+    second run of the same config in the process (a resume, a rerun, a study's runs, the tests' runs) reuses the
+    jitted chunk, so it is neither traced nor compiled (nor loaded from the compilation cache) again. The same
+    executable: the same numbers."""
+    return make_train_chunk(config, mesh, None, runs)
 
 
 def fuses_loop(config: Config) -> bool:

@@ -56,6 +56,7 @@ def generator_variables(config: Config, state: TrainState, raw: bool = False) ->
     return {"params": state.g_params, "batch_stats": state.g_batch_stats}
 
 
+@functools.lru_cache(maxsize=8)  # one jitted sampler per config in a process (every run of it, every grid)
 def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
     """`sample(state, key, n, labels=None) -> float32 (n, *config.image_shape)` (in (-1, 1) but r3gan's linear
     output, unbounded), G in

@@ -101,3 +101,22 @@ def test_the_products_alone_are_the_steps_own_dot_generals_counted_by_hand():
     count, gflop, ms = bench.products_alone(jax.jit(f).lower(*args).as_text(), repeats=1)
     assert count == 2 and ms > 0
     assert abs(gflop * 1e9 - (2 * 8 * 16 * 4 + 2 * 3 * 5 * 6 * 14)) < 1e-6
+
+
+def test_the_suite_profile_sums_compilations_per_file_and_function(tmp_path):
+    """bench/suite_profile.py: junit wall seconds and the recorded compile events, summed by hand."""
+    import json
+
+    profile = _load_step("suite_profile")
+    (tmp_path / "junit.xml").write_text(
+        '<testsuites><testsuite><testcase classname="tests.test_a" name="test_x" time="10.0"/>'
+        '<testcase classname="tests.test_a" name="test_y" time="2.5"/>'
+        '<testcase classname="tests.test_b" name="test_z[p]" time="4.0"/></testsuite></testsuites>')
+    (tmp_path / "compiles_1.json").write_text(json.dumps({"tests/test_a.py::test_x": {"jit(train_step)": [6.0, 1],
+                                                                                      "jit(add)": [0.5, 5]}}))
+    (tmp_path / "compiles_2.json").write_text(json.dumps({"tests/test_b.py::test_z[p]": {"jit(train_step)": [3.0, 2]}}))
+    report = profile.summarize(str(tmp_path)).splitlines()
+    assert report[0] == "tests: 3, worker seconds 16.5, of them compiling 9.5 s in 8 compilations (in the pytest processes)"
+    assert report[3:5] == ["    12.5        6.5      2  tests/test_a.py", "     4.0        3.0      1  tests/test_b.py"]
+    assert report[7:9] == ["      9.0      3  jit(train_step)", "      0.5      5  jit(add)"]
+    assert report[11] == "    10.0        6.5      6  tests/test_a.py::test_x"

@@ -26,9 +26,9 @@ from conftest import REPO, in_process, last_logged_iteration
 
 pytestmark = pytest.mark.integration
 
-ARGS = ["--iterations", "120", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
-        "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "60", "--checkpoint-every", "30",
-        "--eval-every", "60", "--eval-samples", "500", "--max-steps-per-call", "5", "--no-progress"]
+ARGS = ["--iterations", "60", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
+        "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "30", "--checkpoint-every", "15",
+        "--eval-every", "30", "--eval-samples", "500", "--max-steps-per-call", "5", "--no-progress"]
 
 PEER_EXIT_S = 10
 """A process whose peer was SIGKILLed must have exited (status 1, one line) within this long."""
@@ -101,11 +101,11 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
     records = [json.loads(line) for line in open(two / "metrics.jsonl")]
-    assert [r["iteration"] for r in records] == list(range(0, 120, 10)) + [119]
+    assert [r["iteration"] for r in records] == list(range(0, 60, 10)) + [59]
     assert {"fid", "recall"} <= set(records[-1])  # evaluation ran (every process scores; process 0 writes)
     _, step, a = _state(two)
     _, _, b = _state(one)
-    assert step == 120
+    assert step == 60
     _assert_same_state(a, b)
 
     # BatchNorm statistics over the global batch: 1 process with 1 device gives the same losses to
@@ -127,9 +127,9 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_p
     (code0, out0, err0), (code1, out1, err1) = results
     assert out1 == "" and err1 == "", (out1, err1)
     assert out0.splitlines()[0].startswith("0 [D loss: ") and len(out0.splitlines()) == len(records)
-    assert err0.splitlines()[-1].startswith("done: 120 iterations")
+    assert err0.splitlines()[-1].startswith("done: 60 iterations")
     assert len(os.listdir(two / "tensorboard")) == 1
-    assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 60, 119)]
+    assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 30, 59)]
     assert not [f for f in os.listdir(two) if f.startswith(".write_test")]
 
 
@@ -149,7 +149,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert not (run / "config.json").exists()
 
     procs = _start_pair(run, env)  # the same command starts the run; then process 1 dies
-    _wait_for(run, procs, 40)
+    _wait_for(run, procs, 20)
     procs[1].kill()
     t_kill = time.time()
     procs[0].wait(timeout=60)
@@ -163,7 +163,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert waited < PEER_EXIT_S, waited
 
     procs = _start_pair(run, env)  # SIGTERM: both stop after the same chunk, with a checkpoint
-    _wait_for(run, procs, 95)
+    _wait_for(run, procs, 30)
     for p in procs:
         p.send_signal(signal.SIGTERM)
     (code0, _, err0), (code1, _, err1) = _finish(procs)
@@ -176,7 +176,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
     _, step_a, a = _state(straight)
     _, step_b, b = _state(run)
-    assert step_a == step_b == 120
+    assert step_a == step_b == 60
     _assert_same_state(a, b)
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert [h["resume"] for h in history] == [False, True, True]
@@ -185,7 +185,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
 def test_streamed_batches_over_two_processes(tmp_path, tfds_dir, manual_dir):
     """--device-data-mb 0 (tf.data batches): each process reads the same seeded stream and puts the
     global batch on the mesh, which moves only its own shards; equal to 1 process with 2 devices."""
-    args = [*ARGS, "--eval-every", "0", "--iterations", "40", "--device-data-mb", "0"]  # later flags win
+    args = [*ARGS, "--eval-every", "0", "--iterations", "30", "--device-data-mb", "0"]  # later flags win
     one = tmp_path / "one_process"
     proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *args], cwd=REPO,
                           env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)

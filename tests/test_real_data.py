@@ -169,7 +169,7 @@ def _final_state(workdir):
     return load_run(str(workdir))
 
 
-def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_dir, capfd):
+def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_dir, capfd, monkeypatch):
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
     straight = tmp_path / "straight"  # (in this process: the processes below are the ones killed)
     proc = in_process(capfd, "train", "--workdir", str(straight), *KILL_ARGS, "--manual-dir", manual_dir,
@@ -187,7 +187,10 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
     code, err = _start_and_signal(run, env, 340, signal.SIGINT, resume=True)
     assert code == 128 + signal.SIGINT and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
-    proc = run_module("gan_jax.train", "--workdir", str(run), *KILL_ARGS, "--resume", env=env)
+    # to the end: the same command, in this process (the processes above are the ones signalled)
+    monkeypatch.setenv("GAN_JAX_MANUAL_DIR", manual_dir)
+    monkeypatch.setenv("GAN_JAX_DATA_DIR", tfds_dir)
+    proc = in_process(capfd, "train", "--workdir", str(run), *KILL_ARGS, "--resume")
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()

@@ -323,3 +323,18 @@ def test_lazy_regularization_in_the_fused_and_the_dispatched_loop(tmp_path, tiny
     for a, b in zip(records["on"], records["off"]):
         for key in a:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7, err_msg=f"{a['iteration']} {key}")
+
+
+def test_lazy_regularization_of_a_zero_weight_penalty_compiles_one_step(monkeypatch):
+    """Where the host picks the penalty's branch (the dispatched loop), a penalty of weight 0 (not traced) is no
+    penalty: one step is made, not two identical ones; with a weight, the two (without, with the penalty)."""
+    from gan_jax import chunk
+
+    made = []
+    monkeypatch.setattr(chunk, "make_train_step", lambda config, sharding, now: made.append(now) or (lambda *a: a))
+    config = dataclasses.replace(Config(), penalty="r1", penalty_every=4, fused_loop="off")
+    chunk.make_train_chunk(dataclasses.replace(config, penalty_weight=0.0))
+    assert made == [None]
+    made.clear()
+    chunk.make_train_chunk(dataclasses.replace(config, penalty_weight=1.0))
+    assert made == [False, True]
