@@ -48,20 +48,6 @@ def pytest_configure(config) -> None:  # noqa: ARG001
     jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILATION_CACHE_MIN_SECONDS)
 
 
-FILE_SECONDS = {"test_step_options": 185, "test_real_data": 177, "test_multiprocess": 177, "test_conditional": 149,
-                "test_train_loop": 132, "test_datasets": 91, "test_baseline": 84, "test_population": 60,
-                "test_study": 50, "test_faults": 50, "test_schedules": 44, "test_train_step": 37, "test_bench": 36,
-                "test_readme": 35, "test_sharding": 34, "test_packaging": 33, "test_models": 32, "test_cli": 28}
-"""Worker seconds per test file (a 2-worker suite on an AMD EPYC family 25, 2026-12-02: bench/results/
-tests_profile_epyc25.txt). The two workers take files in this order, longest first, so that no long file
-starts last while the other worker idles (xdist's own order, by number of tests, put the three
-longest-per-test files last). Files not listed (a few seconds each) come after, in their own order."""
-
-
-def pytest_collection_modifyitems(session, config, items) -> None:  # noqa: ARG001
-    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.stem, 0))  # stable: a file's tests keep their order
-
-
 def pytest_unconfigure(config) -> None:  # noqa: ARG001
     if os.environ.get("GAN_JAX_TEST_SESSION_OWNER") == str(os.getpid()):
         shutil.rmtree(os.environ[SESSION_DIR], ignore_errors=True)
