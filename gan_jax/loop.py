@@ -189,8 +189,11 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
     else:
         images, batches = jax.device_put(dataset.images, replicated), None
         labels = jax.device_put(dataset.labels, replicated) if config.condition != "none" else None
-    k = len(runs.configs) if runs.stacked else 0
-    train_chunk = chunk.make_train_chunk(config, mesh, batches, k) if streaming else chunk.resident_train_chunk(config, mesh, k)
+    k = len(runs.configs) if runs.stacked else 0  # a population's run axis
+    if streaming:  # the batches' iterator is this run's own
+        train_chunk = chunk.make_train_chunk(config, mesh, batches, k)
+    else:
+        train_chunk = chunk.resident_train_chunk(config, mesh, k)
     with _open_outputs(runs):
         return chunk_loop(runs, state, start, train_chunk, images, labels, evaluators, schedule, stop)
 
