@@ -61,12 +61,17 @@ def write_metrics(folder: str, metrics_file, tensorboard: TensorBoard, iteration
 class TensorBoard:
     """A run's scalars as TensorBoard event files (tensorboardX's record writer), written in the calling
     thread: SummaryWriter's writer thread would die on a full disk with a traceback, and then hang the
-    run on its full queue."""
+    run on its full queue.
+
+    Each writer opens a new file, `events.out.tfevents.<second>.<host>.<n>` with n the number of files
+    already in `logdir`: tensorboardX opens its file with mode 'wb', so a resume started within the
+    second of the previous writer's file would otherwise truncate it (lost scalars)."""
 
     def __init__(self, logdir: str) -> None:
         os.makedirs(logdir, exist_ok=True)
         events_writer, self._event, self._scalar = _tensorboardx()
-        self._writer = events_writer(os.path.join(logdir, "events"))
+        suffix = f".{len(os.listdir(logdir))}"
+        self._writer = events_writer(os.path.join(logdir, "events"), filename_suffix=suffix)
 
     def add_scalars(self, values: dict[str, float], step: int) -> None:
         """One event per scalar at `step`, flushed."""

@@ -68,6 +68,25 @@ def test_outputs_of_a_run(tiny_config, tiny_data, tmp_path):
         assert json.load(f)["g_hidden"] == [16, 32]
 
 
+def test_a_second_tensorboard_writer_in_the_same_second_keeps_the_first_file(tmp_path, monkeypatch):
+    """A resume within the second of the previous writer (same host) opens a new file: tensorboardX opens
+    'events.out.tfevents.<second>.<host>' with mode 'wb', which truncated the first (CI, 2026-12-02)."""
+    from gan_jax import outputs
+
+    monkeypatch.setattr("time.time", lambda: 1796247176.25)
+    logdir = str(tmp_path / "tensorboard")
+    first = outputs.TensorBoard(logdir)
+    first.add_scalars({"g_loss": 0.5}, 0)
+    first.close()
+    (name,) = os.listdir(logdir)
+    content = _read(os.path.join(logdir, name))
+    second = outputs.TensorBoard(logdir)
+    second.add_scalars({"g_loss": 0.25}, 1)
+    second.close()
+    assert len(os.listdir(logdir)) == 2 and _read(os.path.join(logdir, name)) == content
+    assert all(n.startswith("events.out.tfevents.1796247176.") for n in os.listdir(logdir))
+
+
 def test_chunks_end_exactly_on_event_points(tiny_config):
     # log after 0, 3, 6, 9; sample after 0, 5, 10; checkpoint after 3, 7, 11 (4, 8, 12 done); last 11.
     assert list(np.cumsum(chunk_lengths(tiny_config, 0)) - 1) == [0, 3, 5, 6, 7, 9, 10, 11]
