@@ -8,6 +8,12 @@ derivative R1 takes (the kernel gradient of a squared input gradient), each jitt
   stacked    9 shifted views stacked, one matmul batched over the groups (gan_jax before 2026-12-02)
   xla        lax.conv_general_dilated with feature_group_count (XLA:CPU's grouped convolution)
   per_group  one dense 3x3 convolution per group on its slice of the channels (models.GroupedConv3x3)
+  block_diag one dense 3x3 convolution over all channels with a block-diagonal kernel (groups x the FLOPs)
+  group_vjp  per_group with its own kernel gradient (jax.custom_vjp): the input and the output gradient
+             moved to channel-major (C, H, W, B) once each, in two cache-friendly transposes, and each
+             group's kernel gradient a convolution over its contiguous slice; XLA's own lowering instead
+             transposes each group's slice to (c, H, W, B) with B innermost, one cache miss per element
+             (bench/results/r3gan_profile_epyc25.txt)
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -42,6 +50,52 @@ def per_group(x, kernel, groups):
     return GroupedConv3x3(kernel.shape[-1], groups).apply({"params": {"kernel": kernel}}, x)
 
 
+def block_diag(x, kernel, groups):
+    c_in, c_out = x.shape[-1] // groups, kernel.shape[-1] // groups
+    full = jnp.zeros((3, 3, x.shape[-1], kernel.shape[-1]), kernel.dtype)
+    for g in range(groups):
+        full = full.at[:, :, g * c_in:(g + 1) * c_in, g * c_out:(g + 1) * c_out].set(kernel[..., g * c_out:(g + 1) * c_out])
+    return xla(x, full, 1)
+
+
+def _conv_per_group(x, kernel, groups, padding="SAME"):
+    c_in, c_out = x.shape[-1] // groups, kernel.shape[-1] // groups
+    return jnp.concatenate([jax.lax.conv_general_dilated(
+        x[..., g * c_in:(g + 1) * c_in], kernel[..., g * c_out:(g + 1) * c_out], (1, 1), padding,
+        dimension_numbers=("NHWC", "HWIO", "NHWC")) for g in range(groups)], axis=-1)
+
+
+def _channel_major(x):
+    """(B, H, W, C) -> (C, H, W, B): first (H, W, B, C), whole rows of C moved; then C to the front."""
+    return jnp.transpose(jax.lax.optimization_barrier(jnp.transpose(x, (1, 2, 0, 3))), (3, 0, 1, 2))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def group_vjp(x, kernel, groups):
+    return _conv_per_group(x, kernel, groups)
+
+
+def _group_vjp_forward(x, kernel, groups):
+    return _conv_per_group(x, kernel, groups), (x, kernel)
+
+
+def _group_vjp_backward(groups, saved, dy):
+    x, kernel = saved
+    c_in, c_out = x.shape[-1] // groups, kernel.shape[-1] // groups
+    flipped = jnp.concatenate([jnp.transpose(kernel[::-1, ::-1, :, g * c_out:(g + 1) * c_out], (0, 1, 3, 2))
+                               for g in range(groups)], axis=-1)  # (3, 3, c_out, C_in)
+    dx = _conv_per_group(dy, flipped, groups)
+    xt = _channel_major(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))  # (C_in, H + 2, W + 2, B)
+    dyt = jnp.transpose(dy, (1, 2, 0, 3))  # (H, W, B, C_out): the "kernel" of the kernel gradient
+    dk = jnp.concatenate([jnp.transpose(jax.lax.conv_general_dilated(
+        xt[g * c_in:(g + 1) * c_in], dyt[..., g * c_out:(g + 1) * c_out], (1, 1), "VALID",
+        dimension_numbers=("NHWC", "HWIO", "NHWC")), (1, 2, 0, 3)) for g in range(groups)], axis=-1)
+    return dx, dk
+
+
+group_vjp.defvjp(_group_vjp_forward, _group_vjp_backward)
+
+
 def best_ms(fn, *args, repeats: int = 3) -> float:
     jax.block_until_ready(fn(*args))
     times = []
@@ -61,7 +115,7 @@ def main() -> None:
         kernel = 0.1 * jax.random.normal(jax.random.PRNGKey(1), (3, 3, c // groups, c))
         r = jax.random.normal(jax.random.PRNGKey(2), x.shape)
         reference = jax.jit(stacked, static_argnums=2)(x, kernel, groups)
-        for form in (stacked, xla, per_group):
+        for form in (stacked, xla, per_group, block_diag, group_vjp):
             f = lambda x, k, form=form: form(x, k, groups)  # noqa: E731
             diff = float(jnp.max(jnp.abs(jax.jit(f)(x, kernel) - reference)))
             fwd = best_ms(jax.jit(f), x, kernel)
