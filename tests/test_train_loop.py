@@ -1,8 +1,10 @@
 """The training loop on tiny synthetic data: outputs, determinism, chunking, resume, failures."""
 
 import dataclasses
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 
 import jax
@@ -332,19 +334,23 @@ def test_resume_with_no_run_yet_starts_it(tiny_config, tiny_data, tmp_path, capf
 def test_startup_imports_neither_torch_nor_tensorflow_and_caches_compilations(tmp_path):
     """A fresh process: the TensorBoard writer comes without PyTorch (torch stays importable after it,
     where installed), the loop without TensorFlow, and gan_jax.compile_cache puts JAX's cache in a
-    folder per CPU under $GAN_JAX_CACHE_DIR (off with 'off'; a cache configured already is kept)."""
+    folder per CPU under $GAN_JAX_CACHE_DIR (off with 'off'; a cache configured already is kept); what
+    the process imports is declared in pyproject.toml, and it warns of nothing."""
     import subprocess
     import sys
 
     script = """
 import importlib.util, json, os, sys
+at_start = set(sys.modules)
 import jax
 from gan_jax import compile_cache, loop, outputs
 outputs._tensorboardx()
 facts = {"torch": "torch" in sys.modules, "tensorflow": "tensorflow" in sys.modules}
+facts["dir"] = compile_cache.enable()
+jax.jit(lambda x: x + 1)(1.0).block_until_ready()  # the cache is read (and its lock taken) on a compilation
+facts["imported"] = sorted({name.split(".")[0] for name in set(sys.modules) - at_start})
 if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401
-facts["dir"] = compile_cache.enable()
 facts["jax_dir"] = jax.config.jax_compilation_cache_dir
 facts["again"] = compile_cache.enable()
 os.environ["GAN_JAX_CACHE_DIR"] = "off"
@@ -352,10 +358,38 @@ facts["off"] = compile_cache.cache_dir()
 print(json.dumps(facts))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
-    env["GAN_JAX_CACHE_DIR"] = str(tmp_path / "xla")
+    env.update(GAN_JAX_CACHE_DIR=str(tmp_path / "xla"), JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     facts = json.loads(out.stdout.strip().splitlines()[-1])
     assert facts["torch"] is False and facts["tensorflow"] is False
     assert os.path.dirname(facts["dir"]) == str(tmp_path / "xla") and os.path.basename(facts["dir"]).startswith("cpu-")
     assert facts["jax_dir"] == facts["dir"] and os.path.isdir(facts["dir"])
     assert facts["again"] is None and facts["off"] is None
+    assert "Warning" not in out.stderr, out.stderr  # e.g. JAX's "Please install the `filelock` package"
+    # Every package the process imported is gan_jax's declared dependency (or one of theirs): a fresh venv
+    # made by `pip install -e .` has it. (filelock, which the cache's size limit needs, once was not.)
+    declared = _declared_dependencies("gan-jax")
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = [module for module in facts["imported"] if module in distributions
+                  and not any(_normalized(d) in declared for d in distributions[module])]
+    assert not undeclared, undeclared
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared_dependencies(distribution: str) -> set[str]:
+    """The installed distributions `distribution` requires, transitively, without its extras."""
+    todo, seen = [distribution], set()
+    while todo:
+        name = _normalized(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requirements = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        todo += [re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in requirements if "extra ==" not in r]
+    return seen
