@@ -18,11 +18,10 @@ derivative R1 takes (the kernel gradient of a squared input gradient), each jitt
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
-
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -58,13 +57,6 @@ def block_diag(x, kernel, groups):
     return xla(x, full, 1)
 
 
-def _conv_per_group(x, kernel, groups, padding="SAME"):
-    c_in, c_out = x.shape[-1] // groups, kernel.shape[-1] // groups
-    return jnp.concatenate([jax.lax.conv_general_dilated(
-        x[..., g * c_in:(g + 1) * c_in], kernel[..., g * c_out:(g + 1) * c_out], (1, 1), padding,
-        dimension_numbers=("NHWC", "HWIO", "NHWC")) for g in range(groups)], axis=-1)
-
-
 def _channel_major(x):
     """(B, H, W, C) -> (C, H, W, B): first (H, W, B, C), whole rows of C moved; then C to the front."""
     return jnp.transpose(jax.lax.optimization_barrier(jnp.transpose(x, (1, 2, 0, 3))), (3, 0, 1, 2))
@@ -72,11 +64,11 @@ def _channel_major(x):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def group_vjp(x, kernel, groups):
-    return _conv_per_group(x, kernel, groups)
+    return per_group(x, kernel, groups)
 
 
 def _group_vjp_forward(x, kernel, groups):
-    return _conv_per_group(x, kernel, groups), (x, kernel)
+    return per_group(x, kernel, groups), (x, kernel)
 
 
 def _group_vjp_backward(groups, saved, dy):
@@ -84,7 +76,7 @@ def _group_vjp_backward(groups, saved, dy):
     c_in, c_out = x.shape[-1] // groups, kernel.shape[-1] // groups
     flipped = jnp.concatenate([jnp.transpose(kernel[::-1, ::-1, :, g * c_out:(g + 1) * c_out], (0, 1, 3, 2))
                                for g in range(groups)], axis=-1)  # (3, 3, c_out, C_in)
-    dx = _conv_per_group(dy, flipped, groups)
+    dx = per_group(dy, flipped, groups)
     xt = _channel_major(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))  # (C_in, H + 2, W + 2, B)
     dyt = jnp.transpose(dy, (1, 2, 0, 3))  # (H, W, B, C_out): the "kernel" of the kernel gradient
     dk = jnp.concatenate([jnp.transpose(jax.lax.conv_general_dilated(
