@@ -1,6 +1,7 @@
 """Milliseconds per training iteration of whole presets, interleaved (e.g. the conv presets against each other).
 
     python bench/presets.py --presets dcgan,r3gan,r3gan_diffaug --iterations 5 --rounds 2
+    python bench/presets.py --presets dcgan --configs bench/frontier/r3gan_s.json --iterations 5 --rounds 3
 
 Each preset's jitted step (one call per iteration, as `--fused-loop auto` runs conv nets on the CPU) on
 random images of its batch, compiled first; then --rounds rounds, each timing --iterations iterations of
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from gan_jax.config import load  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
 from gan_jax.step import create_train_state, make_train_step  # noqa: E402
 
@@ -38,18 +40,24 @@ def cpu_name() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="dcgan,r3gan")
+    parser.add_argument("--configs", nargs="*", default=(), metavar="[LABEL=]FILE",
+                        help="Config files timed after the presets (JSON, as gan_jax.study --configs takes them).")
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    configs = {name: preset(name) for name in args.presets.split(",") if name}
+    for entry in args.configs:
+        label, _, path = entry.rpartition("=")
+        configs[label or os.path.splitext(os.path.basename(path))[0]] = load(path)
     runs = {}
-    for name in args.presets.split(","):
-        config = preset(name)
+    for name, config in configs.items():
         real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (config.batch_size * config.d_steps,
                                                                     *config.image_shape)), jnp.float32)
         step = jax.jit(make_train_step(config), donate_argnums=0)
         state, _ = step(create_train_state(config, jax.random.PRNGKey(0)), real, jax.random.PRNGKey(1))
         jax.block_until_ready(state)
         runs[name] = [step, state, real, []]
+        print(f"compiled {name}", file=sys.stderr, flush=True)
     for _ in range(args.rounds):
         for name, run in runs.items():
             step, state, real, times = run
@@ -65,7 +73,7 @@ def main() -> None:
     for name, (_, _, _, times) in runs.items():
         ms = statistics.median(times)
         first = first or ms
-        print(f"  {name:<16} batch {preset(name).batch_size:>4}: {ms:9.1f} ms per iteration ({ms / first:5.2f}x)  "
+        print(f"  {name:<16} batch {configs[name].batch_size:>4}: {ms:9.1f} ms per iteration ({ms / first:5.2f}x)  "
               f"rounds: {', '.join(f'{t:.1f}' for t in times)}")
 
 

@@ -9,6 +9,7 @@ Read top to bottom:
   checked_iteration    one iteration (a batch drawn or streamed, the step) and the first non-finite iteration
   weights_check        the chunk's last check: every weight finite
   draw_batch           a batch (and its labels) from the uint8 images resident on the device, as float32 in [-1, 1]
+  mirror               --mirror: each real image flipped left-right with probability 1/2
 The pure step is in step.py; the loop that calls the chunk is in loop.py.
 """
 
@@ -26,6 +27,9 @@ from gan_jax import input_pipeline
 from gan_jax.config import Config
 from gan_jax.models import FUSED_ON_CPU
 from gan_jax.step import Metrics, TrainState, make_train_step, parts
+
+MIRROR_STREAM = 1
+"""--mirror's flips: fold_in(the iteration's data key, MIRROR_STREAM)."""
 
 Chunk = Callable[..., tuple[TrainState, Metrics, jax.Array]]
 """`chunk(state, images, num_steps, labels=None) -> (state, metrics, first_bad)`."""
@@ -145,7 +149,7 @@ def dispatched_chunk(iterations: list[Iteration], check: Callable[[TrainState, j
 
 def checked_iteration(config: Config, train_step: Callable, streamed: bool) -> Iteration:
     """One iteration: its batch (streamed: `images` is already the batch; else drawn from the resident `images`
-    with fold_in(state.key, state.step)'s first key), the step with its second key; and first_bad updated: the
+    with fold_in(state.key, state.step)'s first key; under --mirror each image flipped with probability 1/2), the step with its second key; and first_bad updated: the
     iteration's index if any metric is not finite and none was before."""
 
     def iteration(state: TrainState, images: jax.Array, labels: jax.Array | None, first_bad: jax.Array
@@ -156,6 +160,8 @@ def checked_iteration(config: Config, train_step: Callable, streamed: bool) -> I
             real = to_unit_range(images)
         else:
             real, labels = draw_batch(images, labels, k_data, config.d_steps * config.batch_size)
+        if config.mirror:
+            real = mirror(real, jax.random.fold_in(k_data, MIRROR_STREAM))
         state, metrics = train_step(state, real, k_step, labels)
         finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
         return state, metrics, jnp.where((first_bad < 0) & ~finite, index, first_bad)
@@ -180,6 +186,14 @@ def draw_batch(images: jax.Array, labels: jax.Array | None, key: jax.Array, n: i
     `input_pipeline.normalize` of the same images (the reference's x / 127.5 - 1)."""
     idx = jax.random.randint(key, (n,), 0, images.shape[0])
     return to_unit_range(jnp.take(images, idx, axis=0)), None if labels is None else jnp.take(labels, idx, axis=0)
+
+
+def mirror(images: jax.Array, key: jax.Array) -> jax.Array:
+    """Each image of (n, H, W, C) `images` flipped left-right (along W) with probability 1/2, independently
+    (bernoulli from `key`); the same dtype and shape. Drawn with replacement, a batch of the data set and its
+    mirror image (R3GAN's --mirror)."""
+    flipped = jax.random.bernoulli(key, 0.5, (images.shape[0], 1, 1, 1))
+    return jnp.where(flipped, images[:, :, ::-1], images)
 
 
 def to_unit_range(pixels: jax.Array) -> jax.Array:

@@ -245,6 +245,10 @@ class Config:
     dataset: str = setting("fashion_mnist", "tfds image-classification dataset, a name or name/config: "
                            "fashion_mnist (the reference), mnist, kmnist, emnist/letters, cifar10, svhn_cropped, ... "
                            "(any with an image and a class label).", "math", "data")
+    mirror: bool = setting(False, "Flip each real image left-right with probability 1/2 as its batch is drawn "
+                           "(R3GAN's and StyleGAN's --mirror: the data set and its mirror image); off in the "
+                           "reference. Only for datasets whose classes survive a flip (not digits or letters).",
+                           "math", "data")
     augment: str = setting("none", "Differentiable augmentation of every batch D sees, real and fake, inside the "
                            "step (DiffAugment, Zhao et al. 2020): none (the reference), diffaug (= "
                            "color,translation,cutout), or any comma-separated of color, translation, cutout.",
