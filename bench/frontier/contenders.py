@@ -1,0 +1,116 @@
+"""The quality frontier's contenders at one CPU budget: each a config file with its own iteration count.
+
+    python bench/frontier/contenders.py --iterations 10 --only r3gan,r3gan_m,r3gan_s --out /tmp/timed
+    python bench/presets.py --presets dcgan --configs /tmp/timed/r3gan.json /tmp/timed/r3gan_m.json \
+        /tmp/timed/r3gan_s.json --iterations 8 --rounds 3 --json budget.json
+    python bench/frontier/contenders.py --budget budget.json --fraction 0.25 --out ~/gan_jax_runs/screen/configs
+
+The budget B is the wall time of `dcgan`'s 10,001 iterations (its step time x 10,001, from bench/presets.py's
+interleaved measurement in the budget file). Each contender gets the iterations that fit into `fraction` x B at
+its own measured step time (the ms of the label its architecture was timed as, TIMED_AS), and from then on is a
+fixed iteration count: it trains at any speed, stops, resumes, or continues on another machine.
+
+What each contender is, beside CONTENDERS. The r3gan recipes follow R3GAN's CIFAR-10 preset (brownvc/R3GAN
+train.py): cosine schedules from start to end values over a horizon, then held. Two horizons:
+  run    the end values at the last iteration (the r3gan preset today), G's EMA half-life ending at a quarter of
+         the horizon's images (R3GAN: 5M of 2e7 images);
+  hold   R3GAN's own proportion: the end values at HOLD_FRACTION of the run (2e7 of its ~2.5e8 images), then held,
+         the EMA's end half-life a quarter of that horizon (about 2% of the run, as in R3GAN).
+Every file also sets evaluation during training at N = 2,000 every EVAL_POINTS-th of the run (the points of
+the FID-against-time curve) and a checkpoint at each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from gan_jax.config import Config, to_dict  # noqa: E402
+from gan_jax.presets import preset  # noqa: E402
+
+REFERENCE_LABEL, REFERENCE_ITERATIONS = "dcgan", 10001
+"""B: the wall time of this preset's iterations."""
+HOLD_FRACTION = 2e7 / 2.5e8
+"""R3GAN's CIFAR-10 schedules end at 2e7 images of a run of about 2.5e8 (its paper's Table 9)."""
+EVAL_POINTS = 10
+"""Evaluations during training per run (the FID-against-time curve), plus iteration 0."""
+
+R3GAN_S, R3GAN_M = {"r3gan_widths": (64, 32, 16)}, {"r3gan_widths": (96, 48, 24)}
+CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
+    # label: (preset, overrides, r3gan horizon 'run' / 'hold' or None for no schedules)
+    "dcgan": ("dcgan", {}, None),
+    "dcgan_ema": ("dcgan", {"g_ema": 0.999}, None),          # G's EMA (Karras et al. 2018; Yazici et al. 2019)
+    "dcgan_mirror": ("dcgan", {"mirror": True}, None),
+    "r3gan": ("r3gan", {}, "run"),
+    "r3gan_noema": ("r3gan", {"g_ema_half_life_end": None}, "run"),
+    "r3gan_hold": ("r3gan", {}, "hold"),
+    "r3gan_m": ("r3gan", R3GAN_M, "run"),
+    "r3gan_s": ("r3gan", R3GAN_S, "run"),
+    "r3gan_s_hold": ("r3gan", R3GAN_S, "hold"),
+    "r3gan_s_noema": ("r3gan", {**R3GAN_S, "g_ema_half_life_end": None}, "run"),
+    "r3gan_s_mirror": ("r3gan", {**R3GAN_S, "mirror": True}, "run"),
+    # gamma (R1 + R2's weight) from the start value, falling 10x as R3GAN's does (0.05 -> 0.005 is r3gan_s)
+    **{f"r3gan_s_gamma{g}": ("r3gan", {**R3GAN_S, "penalty_weight": g, "penalty_weight_end": g / 10}, "run")
+       for g in (0.01, 0.2, 1)},
+}
+TIMED_AS = {"dcgan": "dcgan", "r3gan": "r3gan", "r3gan_m": "r3gan_m", "r3gan_s": "r3gan_s"}
+"""The budget file's label whose step time a contender has: its architecture and widths (mirror, EMA, gamma
+and schedules cost nothing measurable beside the step)."""
+
+
+def timed_as(label: str, overrides: dict[str, object]) -> str:
+    """The TIMED_AS label of a contender: r3gan_s / r3gan_m by their widths, else its preset's."""
+    if overrides.get("r3gan_widths") == R3GAN_S["r3gan_widths"]:
+        return "r3gan_s"
+    if overrides.get("r3gan_widths") == R3GAN_M["r3gan_widths"]:
+        return "r3gan_m"
+    return TIMED_AS[CONTENDERS[label][0]]
+
+
+def contender(label: str, iterations: int) -> Config:
+    """The config of contender `label` at `iterations`, with its horizon, EMA, evaluation points and checkpoints."""
+    name, overrides, horizon = CONTENDERS[label]
+    config = dataclasses.replace(preset(name), **overrides)
+    if horizon is not None:
+        schedule = iterations if horizon == "run" else max(1, round(HOLD_FRACTION * iterations))
+        ema = None if config.g_ema_half_life_end is None else schedule * config.batch_size / 4
+        config = dataclasses.replace(config, schedule_iterations=schedule, g_ema_half_life_end=ema)
+    every = max(1, iterations // EVAL_POINTS)
+    return dataclasses.replace(config, iterations=iterations, eval_every=every, checkpoint_every=every,
+                               sample_every=every, progress=False).validate()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", default=None, help="bench/presets.py --json's file (ms per iteration).")
+    parser.add_argument("--iterations", type=int, default=None, help="Instead of --budget: this count for all.")
+    parser.add_argument("--fraction", type=float, default=1.0, help="Of B (default 1: the study's budget).")
+    parser.add_argument("--out", required=True, help="Folder for LABEL.json, one per contender.")
+    parser.add_argument("--only", default=None, help="Comma-separated labels (default: every contender).")
+    args = parser.parse_args()
+    if (args.budget is None) == (args.iterations is None):
+        parser.error("give --budget FILE or --iterations N")
+    ms, budget_s = {}, None
+    if args.budget:
+        with open(args.budget) as f:
+            ms = json.load(f)["ms_per_iteration"]
+        budget_s = ms[REFERENCE_LABEL] * REFERENCE_ITERATIONS / 1e3
+    os.makedirs(args.out, exist_ok=True)
+    index = {"budget_file": args.budget, "fraction": args.fraction, "budget_s": budget_s, "contenders": {}}
+    for label in args.only.split(",") if args.only else CONTENDERS:
+        timed = timed_as(label, CONTENDERS[label][1])
+        iterations = args.iterations or max(1, round(args.fraction * budget_s * 1e3 / ms[timed]))
+        with open(os.path.join(args.out, f"{label}.json"), "w") as f:
+            json.dump(to_dict(contender(label, iterations)), f, indent=1)
+        index["contenders"][label] = {"iterations": iterations, "timed_as": timed, "step_ms": ms.get(timed)}
+        print(f"{label:<20} {iterations:>6} iterations" + (f" ({ms[timed]:.1f} ms each)" if ms else ""))
+    with open(os.path.join(args.out, "contenders.json"), "w") as f:
+        json.dump(index, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
