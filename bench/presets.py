@@ -1,7 +1,7 @@
 """Milliseconds per training iteration of whole presets, interleaved (e.g. the conv presets against each other).
 
     python bench/presets.py --presets dcgan,r3gan,r3gan_diffaug --iterations 5 --rounds 2
-    python bench/presets.py --presets dcgan --configs bench/frontier/r3gan_s.json --iterations 5 --rounds 3
+    python bench/presets.py --presets dcgan --configs r3gan_s.json --iterations 8 --rounds 3 --json budget.json
 
 Each preset's jitted step (one call per iteration, as `--fused-loop auto` runs conv nets on the CPU) on
 random images of its batch, compiled first; then --rounds rounds, each timing --iterations iterations of
@@ -12,7 +12,6 @@ iteration per preset, and each preset's ratio to the first.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -25,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py beside it, also when imported
+from timing import cpu_record, run_record  # noqa: E402
 from gan_jax.config import load  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
 from gan_jax.step import create_train_state, make_train_step  # noqa: E402
@@ -39,33 +40,6 @@ def cpu_name() -> str:
         return platform.processor() or "unknown CPU"
 
 
-def cpu_flags() -> str:
-    """lscpu's family and model and the CPU's AVX-512 and AMX flags (what XLA:CPU's speed depends on)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
-    except OSError:
-        return "unknown"
-    info = {k.strip(): v.strip() for k, v in info.items()}
-    flags = sorted(f for f in info.get("flags", "").split() if f.startswith(("avx512", "amx")))
-    return f"family {info.get('cpu family', '?')} model {info.get('model', '?')}; {' '.join(flags) or 'no avx512/amx'}"
-
-
-def commit() -> str:
-    """The repository's commit, with '+changes' if the tree differs from it."""
-    import subprocess  # noqa: PLC0415
-
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+changes" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", default="dcgan,r3gan")
@@ -74,8 +48,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", default=None, metavar="PATH",
-                        help="Also write the medians as JSON (the CPU, date, command, commit, ms per iteration per "
-                             "label, and lscpu's flags): the budget file of bench/frontier/contenders.py.")
+                        help="Also write the medians as JSON (timing.run_record's date, command, commit and CPU, and the "
+                             "ms per iteration of each label): the budget file of bench/frontier/contenders.py.")
     args = parser.parse_args()
     configs = {name: preset(name) for name in args.presets.split(",") if name}
     for entry in args.configs:
@@ -102,9 +76,7 @@ def main() -> None:
     print(f"{cpu_name()}, {os.cpu_count()} cores; jax {jax.__version__}; {args.rounds} rounds x {args.iterations} "
           f"iterations, median")
     if args.json:
-        record = {"cpu": cpu_name(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(), "jax": jax.__version__,
-                  "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                  "command": " ".join(["python", *sys.argv]), "commit": commit(),
+        record = {"record": run_record().splitlines(), "cpu": cpu_record(), "jax": jax.__version__,
                   "ms_per_iteration": {name: statistics.median(r[3]) for name, r in runs.items()},
                   "rounds_ms": {name: r[3] for name, r in runs.items()},
                   "batch_size": {name: c.batch_size for name, c in configs.items()}}

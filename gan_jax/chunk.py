@@ -149,8 +149,9 @@ def dispatched_chunk(iterations: list[Iteration], check: Callable[[TrainState, j
 
 def checked_iteration(config: Config, train_step: Callable, streamed: bool) -> Iteration:
     """One iteration: its batch (streamed: `images` is already the batch; else drawn from the resident `images`
-    with fold_in(state.key, state.step)'s first key; under --mirror each image flipped with probability 1/2), the step with its second key; and first_bad updated: the
-    iteration's index if any metric is not finite and none was before."""
+    with fold_in(state.key, state.step)'s first key; under --mirror each image flipped with probability 1/2), the
+    step with its second key; and first_bad updated: the iteration's index if any metric is not finite and none
+    was before."""
 
     def iteration(state: TrainState, images: jax.Array, labels: jax.Array | None, first_bad: jax.Array
                   ) -> tuple[TrainState, Metrics, jax.Array]:

@@ -88,6 +88,28 @@ def test_the_presets_bench_prints_one_line_per_preset(capsys):
     assert [r[0] for r in rows] == ["smoke", "lsgan"] and "( 1.00x)" in lines[1] and "ms per iteration" in lines[2]
 
 
+def test_the_presets_bench_times_config_files_and_writes_its_record(capsys, tmp_path):
+    """--configs LABEL=FILE is timed beside the presets; --json holds each label's median and the run's record."""
+    import json
+
+    from gan_jax.config import to_dict
+    from gan_jax.presets import preset
+
+    (tmp_path / "mine.json").write_text(json.dumps(to_dict(preset("smoke"))))
+    bench = _load_step("presets")
+    argv, sys.argv = sys.argv, ["presets.py", "--presets", "lsgan", "--configs", f"m={tmp_path / 'mine.json'}",
+                                "--iterations", "1", "--rounds", "2", "--json", str(tmp_path / "out.json")]
+    try:
+        bench.main()
+    finally:
+        sys.argv = argv
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert [r[0] for r in rows] == ["lsgan", "m"] and set(record["ms_per_iteration"]) == {"lsgan", "m"}
+    assert all(len(record["rounds_ms"][k]) == 2 for k in ("lsgan", "m")) and record["batch_size"]["m"] == 128
+    assert [line.split(":")[0] for line in record["record"]] == ["date", "command", "commit", "cpu"]
+
+
 def test_the_products_alone_are_the_steps_own_dot_generals_counted_by_hand():
     import jax
     import jax.numpy as jnp
