@@ -45,6 +45,8 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     "dcgan": ("dcgan", {}, None),
     "dcgan_ema": ("dcgan", {"g_ema": 0.999}, None),          # G's EMA (Karras et al. 2018; Yazici et al. 2019)
     "dcgan_mirror": ("dcgan", {"mirror": True}, None),
+    # StyleGAN2's EMA: half-life 10k images at batch 32 (20k here, batch 64), ramped up over the first 5% of images
+    "dcgan_ema_rampup": ("dcgan", {"g_ema_half_life": 20000.0, "g_ema_rampup": 0.05}, None),
     "r3gan": ("r3gan", {}, "run"),
     "r3gan_noema": ("r3gan", {"g_ema_half_life_end": None}, "run"),
     "r3gan_hold": ("r3gan", {}, "hold"),
