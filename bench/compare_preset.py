@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # step.py, timing.py beside it, also when imported
 from gan_jax.presets import preset  # noqa: E402
-from gan_jax.step import create_train_state, make_train_step  # noqa: E402
+from gan_jax.build import create_train_state, make_train_step  # noqa: E402
 from step import matmul_rate  # noqa: E402
 from timing import run_record  # noqa: E402
 

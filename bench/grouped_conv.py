@@ -7,7 +7,7 @@ For each stage of the r3gan nets on 28 x 28 images (28x28 with 64 channels in 4 
 derivative R1 takes (the kernel gradient of a squared input gradient), each jitted, best of 3:
   stacked    9 shifted views stacked, one matmul batched over the groups (gan_jax before 2026-12-02)
   xla        lax.conv_general_dilated with feature_group_count (XLA:CPU's grouped convolution)
-  per_group  one dense 3x3 convolution per group on its slice of the channels (models.GroupedConv3x3)
+  per_group  one dense 3x3 convolution per group on its slice of the channels (models/r3gan.py)
   block_diag one dense 3x3 convolution over all channels with a block-diagonal kernel (groups x the FLOPs)
   group_vjp  per_group with its own kernel gradient (jax.custom_vjp): the input and the output gradient
              moved to channel-major (C, H, W, B) once each, in two cache-friendly transposes, and each
@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from gan_jax.models import GroupedConv3x3  # noqa: E402
+from gan_jax.models.r3gan import GroupedConv3x3  # noqa: E402
 from timing import run_record  # noqa: E402
 
 

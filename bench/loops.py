@@ -28,7 +28,7 @@ from gan_jax import config as config_lib  # noqa: E402
 from gan_jax import presets  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
-from gan_jax.step import create_train_state  # noqa: E402
+from gan_jax.build import create_train_state  # noqa: E402
 from timing import median_ms_per_call, run_record  # noqa: E402
 
 
@@ -105,7 +105,7 @@ def main() -> None:
 
     import flax.linen as nn  # noqa: PLC0415
 
-    from gan_jax.models import ConvTranspose4x4s2  # noqa: PLC0415
+    from gan_jax.models.dcgan import ConvTranspose4x4s2  # noqa: PLC0415
 
     x = jax.random.normal(jax.random.PRNGKey(1), (64, 7, 7, 128))
     flax_layer = nn.ConvTranspose(64, (4, 4), (2, 2), padding="SAME")

@@ -30,7 +30,7 @@ from gan_jax import config as config_lib  # noqa: E402
 from gan_jax import presets  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
-from gan_jax.step import create_train_state  # noqa: E402
+from gan_jax.build import create_train_state  # noqa: E402
 from timing import median_ms_per_call  # noqa: E402
 
 

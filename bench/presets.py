@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py besi
 from timing import cpu_record, run_record  # noqa: E402
 from gan_jax.config import load  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
-from gan_jax.step import create_train_state, make_train_step  # noqa: E402
+from gan_jax.build import create_train_state, make_train_step  # noqa: E402
 
 
 def cpu_name() -> str:

@@ -33,7 +33,7 @@ from gan_jax.config import Config  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
-from gan_jax.step import create_train_state, make_train_step  # noqa: E402
+from gan_jax.build import create_train_state, make_train_step  # noqa: E402
 from timing import run_record  # noqa: E402
 
 _INSTR = re.compile(r"^\s*(?:ROOT )?%?([\w.\-]+) = (\w+)\[([\d,]*)\][^ ]* (\w[\w\-]*)\((.*)$")

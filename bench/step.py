@@ -34,7 +34,7 @@ from gan_jax import input_pipeline  # noqa: E402
 from gan_jax.config import Config  # noqa: E402
 from gan_jax.chunk import make_train_chunk  # noqa: E402
 from gan_jax.loop import make_mesh  # noqa: E402
-from gan_jax.step import create_train_state  # noqa: E402
+from gan_jax.build import create_train_state  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec as P  # noqa: E402
 
 T_IMPORTS = time.perf_counter()

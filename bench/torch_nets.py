@@ -8,11 +8,11 @@ For the side-by-side timing in bench/compare.py --preset and the equality check 
 tests/test_torch_port.py (outputs, losses, penalties and every gradient against gan_jax on the same
 weights). Not imported by the package.
 
-- dcgan: InfoGAN's conv nets (models.DCGANGenerator / DCGANDiscriminator). gan_jax's ConvTranspose4x4s2
+- dcgan: InfoGAN's conv nets (models/dcgan.py). gan_jax's ConvTranspose4x4s2
   is PyTorch's ConvTranspose2d(4, stride 2, padding 1) on the spatially flipped kernel; D flattens in
   gan_jax's (H, W, C) order. Update (the preset: joint, fake_bn train, ns loss): fakes from G in train
   mode, one D update on the mean of the BCE terms, one G update through D.
-- r3gan: the scaled-down R3GAN nets (models.R3Generator / R3Discriminator): 1x1 convs, grouped 3x3
+- r3gan: the scaled-down R3GAN nets (models/r3gan.py): 1x1 convs, grouped 3x3
   convs (groups of 16 channels), biased leaky ReLUs, bilinear resampling (antialiased when shrinking, as
   jax.image.resize). Update (the preset: joint, rpgan, R1 + R2 with one weight, G EMA): R1 and R2 taken
   from the forward pass D already made (`torch.autograd.grad(..., create_graph=True)`, as R3GAN's code),
@@ -210,7 +210,7 @@ def _bn(bn, p) -> None:
 
 def nets(config):
     """(G, D) in PyTorch for a gan_jax Config of arch dcgan or r3gan (their preset's settings)."""
-    from gan_jax import models  # noqa: PLC0415
+    from gan_jax.models import r3gan as models  # noqa: PLC0415
 
     if config.arch == "dcgan":
         assert config.condition == "none" and config.d_norm == "batch" and config.d_dropout == 0

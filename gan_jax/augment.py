@@ -80,12 +80,13 @@ def names_of(flag: str) -> tuple[str, ...]:
     return tuple(name for name in AUGMENTS if name in listed)
 
 
-def augment(images: jax.Array, key: jax.Array, names: Sequence[str], p: float) -> jax.Array:
-    """images float32 (B, H, W, C) with each of `names` applied (AUGMENTS' order), each to each image with
-    probability p; the i-th augmentation draws from fold_in(key, i) (its coin flips from fold_in of that, 1)."""
-    for i, name in enumerate(names):
+def augment(images: jax.Array, key: jax.Array, augments: Sequence[Augment], p: float | jax.Array) -> jax.Array:
+    """images float32 (B, H, W, C) with each of `augments` (AUGMENTS' functions, in their order) applied, each
+    to each image with probability p; the i-th draws from fold_in(key, i) (its coin flips from fold_in of
+    that, 1)."""
+    for i, fn in enumerate(augments):
         k = jax.random.fold_in(key, i)
-        changed = AUGMENTS[name](images, k)
+        changed = fn(images, k)
         if not (isinstance(p, (int, float)) and p >= 1):  # a traced or scheduled p always draws its coin flips
             apply = jax.random.bernoulli(jax.random.fold_in(k, 1), p, (images.shape[0], 1, 1, 1))
             changed = jnp.where(apply, changed, images)

@@ -15,21 +15,18 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
-import warnings
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
-from absl import logging as absl_logging
 
 from gan_jax import config as config_lib
 from gan_jax import native_output, run
 from gan_jax.errors import RunFailed, UserError
-from gan_jax.step import TrainState, abstract_train_state
+from gan_jax.build import abstract_train_state
+from gan_jax.step import TrainState
 
-absl_logging.set_verbosity(absl_logging.ERROR)  # orbax logs every save at INFO
 
 
 class CheckpointError(RunFailed):
@@ -47,18 +44,26 @@ def manager(workdir: str, keep: int = 3, create: bool = True) -> ocp.CheckpointM
     return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
 
 
+def steps_on_disk(mngr: ocp.CheckpointManager) -> list[int]:
+    """The checkpoint steps in the manager's folder now (read again from disk)."""
+    mngr.reload()
+    return list(mngr.all_steps())
+
+
 def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict) -> None:
     """Write checkpoint `step` holding `state` (any pytree of arrays) and `config` (JSON-able).
 
     A checkpoint already at `step` (one that failed to load, being redone) is replaced.
     Raises CheckpointError, one line naming the newest intact checkpoint, the cause (e.g. no space
-    left on device) and the fix, if the write fails; orbax's own error reports are silenced and its
-    temporary folder removed, so a later resume starts from the intact checkpoint.
+    left on device) and the fix, if the write fails; orbax's own error reports during the save are
+    silenced and its temporary folder removed, so a later resume starts from the intact checkpoint.
+    (Its writer threads may still fail after the save returns; the command lines exit at once after
+    the one line, errors.run_cli, so their reports never print.)
     """
     failure = None
     with native_output.captured((2,), replay_on_error=False), _orbax_quiet():
         try:
-            if step in mngr.all_steps(read=True):
+            if step in steps_on_disk(mngr):
                 mngr.delete(step)
             mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                     config=ocp.args.JsonSave(config)), force=True)
@@ -67,10 +72,9 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, config: dict) -> No
             failure = e
             _settle(mngr)  # orbax's other writer threads fail after it: their reports land in the capture
     if failure is not None:
-        _quiet_after_failure()
         for leftover in glob.glob(os.path.join(str(mngr.directory), f"{step}.orbax-checkpoint-tmp*")):
             shutil.rmtree(leftover, ignore_errors=True)
-        intact = [s for s in mngr.all_steps(read=True) if s != step]
+        intact = [s for s in steps_on_disk(mngr) if s != step]
         previous = f"checkpoint {max(intact)} is intact" if intact else "no earlier checkpoint exists"
         raise CheckpointError(f"could not write checkpoint {step} in {mngr.directory} ({_cause(failure)}); {previous}: "
                               f"free space or fix permissions, then run the same command with --resume")
@@ -98,38 +102,6 @@ def _cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
-def _quiet_after_failure() -> None:
-    """After a failed save the run ends with one line; orbax's writer threads may still fail after it
-    (their asyncio loops closed under them: "Event loop is closed"). Their reports are dropped: thread,
-    unraisable and uncaught exceptions passing through orbax or naming the closed loop, orbax's absl
-    records, the asyncio logger's records and never-awaited-coroutine warnings (for the rest of the
-    process, which is ending)."""
-    thread_hook, unraisable_hook, except_hook = threading.excepthook, sys.unraisablehook, sys.excepthook
-    threading.excepthook = lambda args: None if _from_orbax(args.exc_traceback) else thread_hook(args)
-    sys.unraisablehook = lambda u: None if _from_orbax(u.exc_traceback) else unraisable_hook(u)
-    # tensorstore's callbacks into the closed loops print through sys.excepthook
-    sys.excepthook = lambda kind, value, tb: None if _from_orbax(tb) or _closed_loop(value) else \
-        except_hook(kind, value, tb)
-    logging.getLogger("absl").addFilter(lambda record: "orbax" not in record.pathname)
-    # asyncio reports orbax's abandoned futures when they are collected ("Future exception was never
-    # retrieved", "coroutine ... was never awaited"): after a failed save the process is ending
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
-    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
-
-
-def _closed_loop(error: BaseException) -> bool:
-    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
-
-
-def _from_orbax(tb) -> bool:
-    """Whether a traceback passes through orbax's code."""
-    while tb is not None:
-        if f"{os.sep}orbax{os.sep}" in tb.tb_frame.f_code.co_filename:
-            return True
-        tb = tb.tb_next
-    return False
-
-
 @contextlib.contextmanager
 def _orbax_quiet():
     """Orbax logs each failed write of its threads (with a traceback) before raising: the caller reports it."""
@@ -154,7 +126,7 @@ def restore(mngr: ocp.CheckpointManager, abstract_state: Any, step: int | None =
     With step=None, a corrupt or truncated newest checkpoint is reported on stderr and the
     next older one is tried. Raises UserError if none (or the requested one) can be loaded.
     """
-    steps = sorted(mngr.all_steps(read=True), reverse=True)
+    steps = sorted(steps_on_disk(mngr), reverse=True)
     if step is not None:
         if step not in steps:
             raise UserError(f"no checkpoint {step} in {mngr.directory}; available: {sorted(steps) or 'none'}")

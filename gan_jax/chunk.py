@@ -25,8 +25,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from gan_jax import input_pipeline
 from gan_jax.config import Config
-from gan_jax.models import FUSED_ON_CPU
-from gan_jax.step import Metrics, TrainState, make_train_step, parts
+from gan_jax.build import make_train_step, parts, resolved
+from gan_jax.step import Metrics, TrainState
 
 MIRROR_STREAM = 1
 """--mirror's flips: fold_in(the iteration's data key, MIRROR_STREAM)."""
@@ -75,27 +75,29 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
     return fused_chunk(iterations[0], check, no_bad)
 
 
-@functools.lru_cache(maxsize=8)
 def resident_train_chunk(config: Config, mesh: Mesh | None = None, runs: int = 0) -> Chunk:
-    """make_train_chunk for resident images (no `batches`), made once per (config, mesh, runs) in a process: a
-    second run of the same config in the process (a resume, a rerun, a study's runs, the tests' runs) reuses the
-    jitted chunk, so it is neither traced nor compiled (nor loaded from the compilation cache) again. The same
-    executable: the same numbers."""
+    """make_train_chunk for resident images (no `batches`), made once per (config, its registry entries, mesh,
+    runs) in a process: a second run of the same config in the process (a resume, a rerun, a study's runs, the
+    tests' runs) reuses the jitted chunk, so it is neither traced nor compiled (nor loaded from the compilation
+    cache) again. The same executable: the same numbers."""
+    return _resident_train_chunk(config, resolved(config), mesh, runs)
+
+
+@functools.lru_cache(maxsize=8)
+def _resident_train_chunk(config: Config, entries: tuple, mesh: Mesh | None, runs: int) -> Chunk:  # noqa: ARG001
     return make_train_chunk(config, mesh, None, runs)
 
 
 def fuses_loop(config: Config) -> bool:
     """Whether make_train_chunk runs a chunk's iterations inside one jitted lax.fori_loop.
 
-    config.fused_loop 'auto': yes, except on the CPU for the architectures not in models.FUSED_ON_CPU (the
-    convolutional nets), where XLA:CPU runs the step 3.7x (dcgan) and 7.3x (r3gan) slower inside a while
-    loop than as one jitted call per iteration: inside the loop it leaves every convolution a generic conv thunk instead
-    of the YNNPACK fusion it makes of it outside (dcgan: 1,370 ms per iteration in its 8 convolutions;
-    `python bench/loops.py --preset dcgan --preset r3gan --profile`, bench/results/loops_epyc23.txt).
+    config.fused_loop 'auto': yes, except on the CPU for an architecture whose entry says fused_on_cpu=False
+    (the conv nets: XLA:CPU runs their convolutions several times slower inside a while loop than as one
+    jitted call per iteration; docs/speed.md). Same numbers either way.
     """
     if config.fused_loop != "auto":
         return config.fused_loop == "on"
-    return config.arch in FUSED_ON_CPU or jax.default_backend() != "cpu"
+    return resolved(config)[0].fused_on_cpu or jax.default_backend() != "cpu"
 
 
 Iteration = Callable[[TrainState, jax.Array, jax.Array | None, jax.Array], tuple[TrainState, Metrics, jax.Array]]

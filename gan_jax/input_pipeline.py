@@ -31,11 +31,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from gan_jax import files, native_output
+from gan_jax.config import FASHION_MNIST_CLASSES
 from gan_jax.errors import UserError
 
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-"""Fashion-MNIST's class names, in label order 0..9 (tfds' metadata)."""
 
 TESTED_DATASETS = ("fashion_mnist", "mnist", "kmnist", "emnist/letters", "cifar10", "svhn_cropped")
 """The tfds datasets the tests train on (through tfds.testing.mock_data, Fashion-MNIST for real)."""

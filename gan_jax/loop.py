@@ -33,8 +33,8 @@ from gan_jax.config import Config
 from gan_jax.errors import RunFailed, Stopped, UserError
 from gan_jax.outputs import note
 from gan_jax.sampling import balanced_labels, make_sampler, sample_key
-from gan_jax.step import EVAL_STREAM, Metrics, TrainState, abstract_train_state, build_models, create_train_state, \
-    with_hyperparams
+from gan_jax.build import abstract_train_state, build_models, create_train_state, with_hyperparams
+from gan_jax.step import EVAL_STREAM, Metrics, TrainState
 
 
 def make_mesh(config: Config) -> Mesh:
@@ -238,7 +238,7 @@ def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding) -> 
     run has (a kill between two runs' saves leaves some a checkpoint ahead)."""
     target = None  # the step to restore; None: the newest readable
     if any(resuming):
-        common = set.intersection(*[set(m.all_steps(read=True)) if r else set()
+        common = set.intersection(*[set(checkpoints.steps_on_disk(m)) if r else set()
                                     for m, r in zip(runs.managers, resuming)])
         if not common:
             note(runs.writer, "no checkpoint yet: resuming from iteration 0" if not runs.stacked else

@@ -6,15 +6,16 @@ otherwise) on a batch of real images and a batch of fakes:
     d_loss(real_out, fake_out) -> (real_term, fake_term)   D minimises real_term + fake_term
     g_loss(fake_out, real_out) -> g_term                   G minimises it through D
 
-Most losses are a sum of a term on the reals and a term on the fakes (`separable`): each term reads
-its own side only, which is what lets the reference's sequential schedule (one D update on the real
-term, then one on the fake term) use them. Relativistic losses couple the two sides (RaGAN, RpGAN):
-they are declared in COUPLED_LOSSES, run with `--d-update joint` only, and their G term is given D's
-outputs on the reals of the iteration (D fixed); a separable loss's G term is given None there.
-tests/test_losses.py checks each declaration against the functions' numbers.
+Each `LOSSES` entry is a `Loss`: the two functions and what the step must know of them. Most losses are
+a sum of a term on the reals and a term on the fakes: each term reads its own side only, which is what
+lets the reference's sequential schedule (one D update on the real term, then one on the fake term) use
+them. Relativistic losses couple the two sides (RaGAN, RpGAN): their entry says `coupled=True`, they run
+with `--d-update joint` only, and their G term is given D's outputs on the reals of the iteration (D
+fixed); an uncoupled loss's G term is given None there. `threshold` is where D's output separates "real"
+from "fake" for d_acc. tests/test_losses.py checks each entry against the functions' numbers.
 
-To add a loss: write its two functions below and add the pair to LOSSES (and, when it couples the sides,
-its name to COUPLED_LOSSES); `--loss NAME` names it.
+To add a loss: write its two functions and add `"name": Loss(d, g)` to LOSSES (with coupled=True when it
+couples the sides); `--loss name` names it, and its --help lists it.
 
 The reference's BCE is computed from logits: exact where the probability is representable and
 finite where it saturates (tested against the Keras formula to 1e-5).
@@ -23,6 +24,7 @@ finite where it saturates (tested against the Keras formula to 1e-5).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -117,26 +119,26 @@ def rpgan_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:
     return jnp.mean(jax.nn.softplus(real_out - fake_out))
 
 
-LOSSES: dict[str, tuple[DLoss, GLoss]] = {
-    "ns": (ns_d, ns_g), "minimax": (ns_d, minimax_g), "lsgan": (lsgan_d, lsgan_g), "wgan": (wgan_d, wgan_g),
-    "hinge": (hinge_d, wgan_g), "ragan": (ragan_d, ragan_g), "rpgan": (rpgan_d, rpgan_g)}
-"""`--loss` name -> (D's loss, G's loss)."""
+class Loss(NamedTuple):
+    """One `--loss` entry."""
 
-COUPLED_LOSSES: set[str] = {"ragan", "rpgan"}
-"""The --loss names whose D real term reads D's outputs on the fakes, or whose fake term those on the
-reals (relativistic losses), and whose G term reads D's outputs on the reals: declared here, checked
-against each loss's numbers by tests/test_losses.py."""
-
-
-def is_coupled(name: str) -> bool:
-    """Whether --loss `name` couples D's real and fake terms (COUPLED_LOSSES): it needs --d-update joint, and its
-    G term reads D's outputs on the reals."""
-    return name in COUPLED_LOSSES
+    d: DLoss
+    """D's loss: (real_out, fake_out) -> (real_term, fake_term)."""
+    g: GLoss
+    """G's loss: (fake_out, real_out or None) -> g_term."""
+    coupled: bool = False
+    """D's real term reads D's outputs on the fakes (or its fake term those on the reals), and G's term
+    reads those on the reals: a relativistic loss, run with --d-update joint only."""
+    threshold: float = 0.0
+    """D's output above it counts as "real" for d_acc: 0 is logit 0 (probability 1/2) and the sign of a
+    critic or hinge score; LSGAN regresses to 1 for real and 0 for fake, so 0.5."""
 
 
-DECISION_THRESHOLD: dict[str, float] = {"lsgan": 0.5}
-"""Where D's output separates "real" from "fake" for d_acc: 0 (logit 0 = probability 1/2; the
-sign of a critic or hinge score) unless listed (LSGAN regresses to 1 for real, 0 for fake)."""
+LOSSES: dict[str, Loss] = {
+    "ns": Loss(ns_d, ns_g), "minimax": Loss(ns_d, minimax_g), "lsgan": Loss(lsgan_d, lsgan_g, threshold=0.5),
+    "wgan": Loss(wgan_d, wgan_g), "hinge": Loss(hinge_d, wgan_g), "ragan": Loss(ragan_d, ragan_g, coupled=True),
+    "rpgan": Loss(rpgan_d, rpgan_g, coupled=True)}
+"""`--loss` name -> Loss."""
 
 
 def accuracy(out: jax.Array, target: float, threshold: float = 0.0) -> jax.Array:

@@ -84,22 +84,11 @@ class TensorBoard:
 
 
 def _tensorboardx() -> tuple[type, type, Callable]:
-    """tensorboardX's EventsWriter, Event and scalar, imported without PyTorch.
-
-    tensorboardX's package imports its SummaryWriter, which imports torch when it is installed (1.3-1.7 s
-    on a 2-core CPU, bench/startup.py) only to accept torch tensors, which gan_jax never passes. While
-    tensorboardX is imported, `sys.modules['torch'] = None` makes `import torch` raise ImportError, which
-    tensorboardX catches; torch stays importable afterwards (tests/test_train_loop.py)."""
-    hide = "torch" not in sys.modules
-    if hide:
-        sys.modules["torch"] = None  # type: ignore[assignment]
-    try:
-        from tensorboardX.event_file_writer import EventsWriter  # noqa: PLC0415
-        from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
-        from tensorboardX.summary import scalar  # noqa: PLC0415
-    finally:
-        if hide:
-            del sys.modules["torch"]
+    """tensorboardX's EventsWriter, Event and scalar (imported when the first writer opens; where PyTorch is
+    installed, tensorboardX's package imports it too, about 1.5 s)."""
+    from tensorboardX.event_file_writer import EventsWriter  # noqa: PLC0415
+    from tensorboardX.proto.event_pb2 import Event  # noqa: PLC0415
+    from tensorboardX.summary import scalar  # noqa: PLC0415
     return EventsWriter, Event, scalar
 
 

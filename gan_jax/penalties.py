@@ -8,23 +8,24 @@ for penalties that sample points. The step adds `--penalty-weight` times it to D
 never sees it). Gradients with respect to the input are of sum_i d(x)_i, i.e. per sample when D
 treats samples independently (no BatchNorm in D), as in the papers' code.
 
-Which of the reference's two sequential D updates carries a penalty is declared: the update on the
-fakes for those in READS_FAKES (wgan_gp, r2: they read `fake`), else the update on the reals (dragan,
-r1); tests/test_penalties.py checks each declaration against the function. A joint update carries every
-penalty. `--penalty none` (the reference) adds nothing.
-To add a penalty: write one such function and add it to PENALTIES (and, when it reads the fakes, its
-name to READS_FAKES); `--penalty NAME` names it.
+Which of the reference's two sequential D updates carries a penalty is declared in its `Penalty` entry:
+the update on the fakes for those that read `fake` (wgan_gp, r2: reads_fakes=True), else the update on
+the reals (dragan, r1); tests/test_penalties.py checks each entry against its function. A joint update
+carries every penalty. `--penalty none` (the reference) adds nothing.
+To add a penalty: write one such function and add `"name": Penalty(fn)` to PENALTIES (reads_fakes=True when
+it reads the fakes); `--penalty name` names it, and its --help lists it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 D = Callable[[jax.Array], jax.Array]
-Penalty = Callable[[D, jax.Array, jax.Array, jax.Array], jax.Array]
+PenaltyFn = Callable[[D, jax.Array, jax.Array, jax.Array], jax.Array]
 
 
 def input_gradients(d: D, x: jax.Array) -> jax.Array:
@@ -70,14 +71,21 @@ def r2(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # 
     return 0.5 * jnp.mean(_squared_norms(input_gradients(d, fake)))
 
 
-PENALTIES: dict[str, Penalty] = {"wgan_gp": wgan_gp, "dragan": dragan, "r1": r1, "r2": r2}
-"""`--penalty` name -> penalty function (`none`, the reference, is no entry: nothing is added)."""
+class Penalty(NamedTuple):
+    """One `--penalty` entry."""
 
-READS_FAKES: set[str] = {"wgan_gp", "r2"}
-"""The --penalty names that read the fake batch: under --d-update sequential they go with D's update on
-the fakes, the others with its update on the reals."""
+    fn: PenaltyFn
+    """(d, real, fake, key) -> float32 scalar >= 0."""
+    reads_fakes: bool = False
+    """It reads the fake batch: under --d-update sequential it goes with D's update on the fakes, else with
+    the update on the reals."""
+
+    @property
+    def side(self) -> str:
+        """The sequential D update that carries it: 'fake' or 'real'."""
+        return "fake" if self.reads_fakes else "real"
 
 
-def side(name: str) -> str:
-    """The sequential D update that carries --penalty `name`: 'fake' (READS_FAKES) or 'real'."""
-    return "fake" if name in READS_FAKES else "real"
+PENALTIES: dict[str, Penalty] = {"wgan_gp": Penalty(wgan_gp, reads_fakes=True), "dragan": Penalty(dragan),
+                                 "r1": Penalty(r1), "r2": Penalty(r2, reads_fakes=True)}
+"""`--penalty` name -> Penalty (`none`, the reference, is no entry: nothing is added)."""

@@ -13,7 +13,8 @@ import numpy as np
 
 from gan_jax.config import Config
 from gan_jax.errors import UserError
-from gan_jax.step import SAMPLE_STREAM, TrainState, build_models, label_kwargs
+from gan_jax.build import build_models, label_kwargs, resolved
+from gan_jax.step import SAMPLE_STREAM, TrainState
 
 CLASS_GRID_COLUMNS = 8
 """Samples per class (row) in a conditional run's class grids."""
@@ -56,16 +57,20 @@ def generator_variables(config: Config, state: TrainState, raw: bool = False) ->
     return {"params": state.g_params, "batch_stats": state.g_batch_stats}
 
 
-@functools.lru_cache(maxsize=8)  # one jitted sampler per config in a process (every run of it, every grid)
 def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
     """`sample(state, key, n, labels=None) -> float32 (n, *config.image_shape)` (in (-1, 1) but r3gan's linear
-    output, unbounded), G in
-    inference mode (jitted; n static).
+    output, unbounded), G in inference mode (jitted; n static); one per config and its registry entries in a
+    process (every run of it, every grid).
 
     labels: int32 (n,), the classes asked for (a conditional run, config.condition != 'none'); None
     draws them uniformly from fold_in(key, 1). Unconditional runs ignore them. Uses the moving
     average of G when the run keeps one (config.keeps_g_ema()), unless `raw`.
     """
+    return _make_sampler(config, raw, resolved(config))
+
+
+@functools.lru_cache(maxsize=8)
+def _make_sampler(config: Config, raw: bool, entries: tuple) -> Callable[..., jax.Array]:  # noqa: ARG001
     generator, _, _ = build_models(config)
 
     @functools.partial(jax.jit, static_argnums=2)

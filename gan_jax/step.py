@@ -2,47 +2,42 @@
 
 Read top to bottom:
   TrainState           everything that changes during training, as one pytree
-  build_models         the networks and optimizers a config names (built once per config)
-  create_train_state   initial state from the config and the root key
-  Parts                what one compiled step is made of: networks, loss, penalty, and what they read
-  d_terms              D's terms on one batch: loss on the reals and/or fakes, penalty, AC-GAN class loss
-  objective            the weighted sum of terms that one update minimises (D's terms; G's loss and class term)
+  DState               D's part of it that its updates change: params, statistics, Adam state
+  Parts                what one compiled step is made of, as values and functions (gan_jax/build.py makes
+                       them from a config): networks, optimizers, loss, penalties, augmentations, schedule
+  d_apply / d_terms    D's outputs; its terms on one batch: the loss on the reals and/or fakes, penalties,
+                       AC-GAN's class loss
+  objective            the weighted sum of terms that one update minimises
   d_update             one Adam update of D on some of its terms (then WGAN's clipping)
   d_schedule           the D updates of one real batch: 'sequential' (real, then fake) or 'joint'
-  d_rounds             D's d_steps rounds; lazy_d_rounds: with the penalty on every K-th iteration only
+  d_round / d_rounds   fakes, augmentations, d_schedule; D's d_steps rounds; lazy_d_rounds: the penalty on
+                       every K-th iteration only
   g_update             one Adam update of G through the (fixed) D
   hyperparams_now      the step's hyperparameters at its iteration (constants, traced or scheduled)
-  make_train_step      (state, real, key) -> (state, metrics): fakes, D's updates (d_steps times), G, EMA
-  abstract_train_state the state's shapes and dtypes (for restoring checkpoints)
+  make_step            (state, real, key, labels) -> (state, metrics): D's rounds, G's update, G's EMA
 
-Each feature is one line in one of these: a loss is called in d_terms and g_update, a penalty and
-the AC-GAN class loss are terms in d_terms (class_term), their weights are in objective, clipping is in
-d_update, EMA in make_train_step; a schedule moves a value in schedules.py.
+Each feature is one line in one of these: a loss is called in d_terms and g_update, a penalty and the
+AC-GAN class loss are terms in d_terms (class_term), their weights are in objective, clipping is in
+d_update, the EMA in make_step; a schedule moves a value in schedules.py. Nothing here reads a config.
 
-Randomness: one root key from the seed. Iteration i uses fold_in(state.key, i) (see loop.py), so a
+Randomness: one root key from the seed. Iteration i uses fold_in(state.key, i) (see chunk.py), so a
 run is the same whether it is done in chunks of 1 or 1000, and resumes to the same numbers.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import NamedSharding, Sharding
 
 from gan_jax import augment, schedules
-from gan_jax.config import POPULATION_FIELDS, Config
-from gan_jax.losses import DECISION_THRESHOLD, LOSSES, accuracy, class_cross_entropy, is_coupled
-from gan_jax.models import ARCHITECTURES
-from gan_jax.penalties import PENALTIES
-from gan_jax.penalties import side as penalty_side
+from gan_jax.losses import Loss, accuracy, class_cross_entropy
 
 Metrics = dict[str, jax.Array]
 
@@ -66,9 +61,9 @@ class TrainState:
     collection (BatchNorm moving mean/var; {} for a G without state). d_batch_stats: D's
     (BatchNorm moving statistics, spectral norm's power-iteration vectors u and sigma); {} for the
     reference's D. Two independent optax Adam states, one per network (with
-    config.traced_hyperparams or a schedule that moves Adam's values, optax inject_hyperparams states holding
+    traced_hyperparams or a schedule that moves Adam's values, optax inject_hyperparams states holding
     each Adam's learning rate and betas). g_ema: {'params', 'batch_stats'}, the moving average of G
-    (config.keeps_g_ema()), else None. hyper: with config.traced_hyperparams, schedules.step_values' names
+    (Config.keeps_g_ema()), else None. hyper: with Config.traced_hyperparams, schedules.step_values' names
     ({'penalty_weight', 'g_ema', 'acgan_weight'} and each scheduled start and end) as float32 scalars (the
     step reads them there, so runs of a population may differ in them), else None.
     """
@@ -85,126 +80,27 @@ class TrainState:
     hyper: Any = None
 
 
-@functools.cache
-def build_models(config: Config) -> tuple[nn.Module, nn.Module, tuple[optax.GradientTransformation, ...]]:
-    """(generator, discriminator, (G's Adam, D's Adam)) of a config; built once per config.
+class DState(NamedTuple):
+    """What D's updates change: its params, its 'batch_stats' ({} for a D without state), its Adam state."""
 
-    The network contract (models.ARCHITECTURES): G and D hold 'params' and may hold 'batch_stats'
-    (any state that changes in training: BatchNorm statistics, spectral norm's vectors), nothing else.
-    """
-    generator, discriminator = ARCHITECTURES[config.arch](config)
-    adam = optax.inject_hyperparams(optax.adam) if config.traced_hyperparams or schedules.moves_adam(config) \
-        else optax.adam
-    optimizers = tuple(adam(lr, b1=b1, b2=b2, eps=config.adam_eps) for lr, b1, b2 in (config.adam("g"), config.adam("d")))
-    return generator, discriminator, optimizers
-
-
-def takes_labels(config: Config, network: str) -> bool:
-    """Whether `config.condition` conditions `network` ('g' or 'd') on the class: G under every condition;
-    D under 'concat' and 'projection', not 'acgan', whose D predicts it."""
-    return config.condition != "none" if network == "g" else config.condition in ("concat", "projection")
-
-
-def label_kwargs(config: Config, network: str, labels: jax.Array | None) -> dict[str, jax.Array]:
-    """{'labels': labels} for a network that takes them (takes_labels), else {}."""
-    return {"labels": labels} if takes_labels(config, network) else {}
-
-
-def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
-    """Initial state: the architecture's initial weights, zeroed Adam moments, step 0.
-
-    root_key: uint32 (2,), `jax.random.PRNGKey(config.seed)`. Built by one compiled call (see
-    `_initial_state`), shared by every config with the same networks: the seed is the key's, and the
-    traced hyperparameters of a population are set afterwards (with_hyperparams). Except under
-    --d-norm spectral, built op by op as before: flax stores a spectral-normalized layer's kernel
-    divided by its power-iteration estimate, whose reductions XLA rounds differently once they are
-    fused (the last bit of sngan's D kernels; every other leaf and config is bitwise either way).
-    """
-    build = _build_initial_state if config.d_norm == "spectral" else _initial_state
-    return with_hyperparams(build(_init_config(config), root_key), config)
-
-
-def _init_config(config: Config) -> Config:
-    """`config` with what the initial state does not depend on set to one value: the seed (the key is
-    an argument) and the population's fields (with_hyperparams sets their values; only whether the state holds
-    an EMA copy of G and an inject_hyperparams Adam, i.e. whether a None-default field is given, is kept)."""
-    defaults = Config()
-    same = {name: 0.0 if getattr(defaults, name) is None and getattr(config, name) is not None
-            else getattr(defaults, name) for name in POPULATION_FIELDS}
-    return dataclasses.replace(config, **{**same, "g_ema": 0.5 if config.keeps_g_ema() else 0.0})
-
-
-def _build_initial_state(config: Config, root_key: jax.Array) -> TrainState:
-    """The initial state's computation, compiled as `_initial_state`: bitwise the weights that op-by-op
-    (eager) initialization gives (tests/test_train_step.py), which defined them (the recorded runs). XLA's
-    algebraic simplifier is off for it: it would fold flax's `normal(key) * stddev` into the normal's
-    own sqrt(2) factor, one rounding away from the op-by-op numbers. Compiling it costs 2 s (dense) to
-    5 s (conv nets) on a 2-core CPU once; op by op it was 5-11 s in every process."""
-    generator, discriminator, (g_optimizer, d_optimizer) = build_models(config)
-    k_g, k_d = jax.random.split(jax.random.fold_in(root_key, INIT_STREAM))
-    labels = jnp.zeros((1,), jnp.int32)
-    g_vars = generator.init(k_g, jnp.zeros((1, config.latent_dim), jnp.float32), train=False,
-                            **label_kwargs(config, "g", labels))
-    d_vars = discriminator.init(k_d, jnp.zeros((1, *config.image_shape), jnp.float32), **label_kwargs(config, "d", labels))
-    g_stats = g_vars.get("batch_stats", {})
-    return TrainState(
-        step=jnp.zeros((), jnp.int32),
-        g_params=g_vars["params"],
-        g_batch_stats=g_stats,
-        d_params=d_vars["params"],
-        d_batch_stats=d_vars.get("batch_stats", {}),
-        g_opt_state=g_optimizer.init(g_vars["params"]),
-        d_opt_state=d_optimizer.init(d_vars["params"]),
-        key=jax.random.fold_in(root_key, TRAIN_STREAM),
-        # A copy, not the same buffers: the loop donates the state, and a buffer can be donated once.
-        g_ema=jax.tree_util.tree_map(jnp.copy, {"params": g_vars["params"], "batch_stats": g_stats})
-        if config.keeps_g_ema() else None,
-        hyper=None,  # with_hyperparams sets it
-    )
-
-
-_initial_state = jax.jit(_build_initial_state, static_argnums=0,
-                         compiler_options={"xla_disable_hlo_passes": "algsimp"})
-
-
-def with_hyperparams(state: TrainState, config: Config) -> TrainState:
-    """`state` holding `config`'s values of the traced or scheduled hyperparameters: both Adams' learning
-    rate and betas (with an inject_hyperparams Adam), and TrainState.hyper (schedules.step_values, with
-    traced_hyperparams). Also for a resume that changes them (a checkpoint holds the values it was trained
-    with). Without either, `state` itself."""
-    if not (config.traced_hyperparams or schedules.moves_adam(config)):
-        return state
-
-    def adam_state(opt_state, network):
-        lr, b1, b2 = config.adam(network)
-        values = {"learning_rate": lr, "b1": b1, "b2": b2}
-        return opt_state._replace(hyperparams={k: jnp.full_like(v, values.get(k, v))
-                                               for k, v in opt_state.hyperparams.items()})
-
-    state = state.replace(g_opt_state=adam_state(state.g_opt_state, "g"), d_opt_state=adam_state(state.d_opt_state, "d"))
-    if not config.traced_hyperparams:
-        return state
-    old = state.hyper or {}
-    return state.replace(hyper={name: jnp.full_like(old[name], value) if name in old else jnp.float32(value)
-                                for name, value in schedules.step_values(config).items()})
+    params: Any
+    stats: Any
+    opt_state: optax.OptState
 
 
 @dataclasses.dataclass(frozen=True)
 class Parts:
-    """What one compiled step is made of, read from the config once (see `parts`): the pieces below read
-    these, never the config."""
+    """What one compiled step is made of: the pieces below read these, never a config (build.parts makes
+    them from one)."""
 
     generator: nn.Module
     discriminator: nn.Module
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
-    d_loss: Callable
-    g_loss: Callable
-    penalties: tuple[tuple[Callable, str], ...]  # (penalty, the side it reads: its sequential update), summed
-    augments: tuple[str, ...]     # the augmentations of every batch D sees (augment.AUGMENTS)
-    g_reads_reals: bool           # G's loss reads D's outputs on the reals (relativistic losses)
-    threshold: float              # D's output above it counts as "real" (d_acc)
-    shard: Callable[[jax.Array], jax.Array]
+    loss: Loss                    # D's and G's loss functions, whether they couple the sides, d_acc's threshold
+    penalties: tuple              # penalties.Penalty entries, summed (each carried by the update on its side)
+    augments: tuple               # augmentation functions applied to every batch D sees, in order
+    shard: Callable[[jax.Array], jax.Array]  # places a batch-major array across the devices (or leaves it)
     latent_dim: int               # G's noise size
     num_classes: int              # the dataset's classes (labels drawn in [0, num_classes))
     g_takes_labels: bool          # G is conditioned on the class (every --condition but none)
@@ -217,30 +113,12 @@ class Parts:
     fakes_take_real_labels: bool  # D's fakes are of the real batch's classes (or unconditional)
     d_steps: int                  # D rounds per G update
     penalty_every: int            # lazy regularization: the penalties on every K-th iteration only (weight x K)
-    penalty_now: bool | None      # lazy: None decides per iteration in the step (lax.cond); True/False: this
-                                  # step is the one branch (chunk.dispatched_chunk picks it on the host)
     keeps_g_ema: bool             # the state holds G's moving average
-
-
-def parts(config: Config, batch_sharding: NamedSharding | None = None) -> Parts:
-    """The Parts of `config`'s step. A coupled loss with --d-update sequential is a ValueError
-    (config.validate reports it to users first)."""
-    generator, discriminator, (g_optimizer, d_optimizer) = build_models(config)
-    d_loss, g_loss = LOSSES[config.loss]
-    if config.d_update == "sequential" and is_coupled(config.loss):
-        raise ValueError(f"--loss {config.loss} couples the real and fake terms: it needs --d-update joint")
-    use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams
-                                                or config.penalty_weight_end is not None)
-    penalties = tuple((PENALTIES[name], penalty_side(name))
-                      for name in (config.penalty.split(",") if use_penalty else ()))
-    shard = (lambda v: v) if batch_sharding is None else (lambda v: jax.lax.with_sharding_constraint(v, batch_sharding))
-    return Parts(generator, discriminator, g_optimizer, d_optimizer, d_loss, g_loss, penalties,
-                 augment.names_of(config.augment), is_coupled(config.loss), DECISION_THRESHOLD.get(config.loss, 0.0),
-                 shard, config.latent_dim, len(config.class_names), takes_labels(config, "g"),
-                 takes_labels(config, "d"), config.condition == "acgan", config.d_dropout > 0, config.d_clip,
-                 config.d_update == "joint", config.fake_bn == "train",
-                 config.condition == "none" or config.fake_labels == "real", config.d_steps, config.penalty_every,
-                 None, config.keeps_g_ema())
+    schedule: schedules.Schedule  # how the scheduled values move (horizon, shape, warm-up, EMA ramp-up)
+    constants: dict | None        # the step's hyperparameters (schedules.step_values) as constants of the
+                                  # compiled step; None: they are TrainState.hyper (a population's)
+    penalty_now: bool | None = None  # lazy: None decides per iteration in the step (lax.cond); True/False: this
+                                     # step is the one branch (chunk.dispatched_chunk picks it on the host)
 
 
 def d_apply(p: Parts, d_params: Any, d_stats: Any, images: jax.Array, labels: jax.Array, update: bool,
@@ -274,17 +152,17 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
         outs[side], logits[side], d_stats = d_apply(p, d_params, d_stats, batch[side], batch[f"{side}_labels"], True,
                                                     jax.random.fold_in(key, i))
     both = (outs["real"], outs["fake"]) if len(sides) == 2 else (outs[sides[0]],) * 2  # a separable loss's other side is unread
-    terms = dict(zip(("real", "fake"), p.d_loss(*both)))
+    terms = dict(zip(("real", "fake"), p.loss.d(*both)))
     terms = {side: terms[side] for side in sides}
     for side in sides:
         metrics[f"d_loss_{side}"] = terms[side]
-        metrics[f"d_acc_{side}"] = accuracy(outs[side], 1.0 if side == "real" else 0.0, p.threshold)
-    for j, (penalty, side) in enumerate(p.penalties):
-        if side in sides:
-            d = lambda x, side=side: d_apply(p, d_params, d_stats, x, batch[f"{side}_labels"], False,  # noqa: E731
-                                             jax.random.fold_in(key, PENALTY_PASS))[0]
+        metrics[f"d_acc_{side}"] = accuracy(outs[side], 1.0 if side == "real" else 0.0, p.loss.threshold)
+    for j, penalty in enumerate(p.penalties):
+        if penalty.side in sides:
+            d = lambda x, side=penalty.side: d_apply(p, d_params, d_stats, x, batch[f"{side}_labels"],  # noqa: E731
+                                                     False, jax.random.fold_in(key, PENALTY_PASS))[0]
             k = batch["penalty_key"] if j == 0 else jax.random.fold_in(batch["penalty_key"], j)
-            value = penalty(d, batch["real"], batch["fake"], k)
+            value = penalty.fn(d, batch["real"], batch["fake"], k)
             terms["penalty"] = value if "penalty" not in terms else terms["penalty"] + value
     if "penalty" in terms:
         metrics["d_penalty"] = terms["penalty"]
@@ -314,26 +192,25 @@ def objective(terms: dict[str, jax.Array], hyper: dict[str, Any], scale: float =
     return total if scale == 1.0 else scale * total
 
 
-def d_update(p: Parts, d: tuple, batch: dict[str, jax.Array], sides: tuple[str, ...], hyper: dict[str, Any],
-             key: jax.Array, scale: float = 1.0) -> tuple[tuple, dict[str, jax.Array]]:
-    """One Adam update of D = (params, state, Adam state) on its `sides` terms; then, with d_clip > 0,
-    every D weight clipped to [-d_clip, d_clip] (WGAN). Metrics: those of d_terms, before the update."""
-    d_params, d_stats, d_opt_state = d
+def d_update(p: Parts, d: DState, batch: dict[str, jax.Array], sides: tuple[str, ...], hyper: dict[str, Any],
+             key: jax.Array, scale: float = 1.0) -> tuple[DState, dict[str, jax.Array]]:
+    """One Adam update of D on its `sides` terms; then, with d_clip > 0, every D weight clipped to
+    [-d_clip, d_clip] (WGAN). Metrics: those of d_terms, before the update."""
 
     def d_loss(params):
-        terms, metrics, new_stats = d_terms(p, params, d_stats, batch, sides, key)
+        terms, metrics, new_stats = d_terms(p, params, d.stats, batch, sides, key)
         return objective(terms, hyper, scale), (metrics, new_stats)
 
-    (_, (metrics, d_stats)), grads = jax.value_and_grad(d_loss, has_aux=True)(d_params)
-    updates, d_opt_state = p.d_optimizer.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
+    (_, (metrics, d_stats)), grads = jax.value_and_grad(d_loss, has_aux=True)(d.params)
+    updates, d_opt_state = p.d_optimizer.update(grads, d.opt_state, d.params)
+    d_params = optax.apply_updates(d.params, updates)
     if p.d_clip > 0:
         d_params = jax.tree_util.tree_map(lambda w: jnp.clip(w, -p.d_clip, p.d_clip), d_params)
-    return (d_params, d_stats, d_opt_state), metrics
+    return DState(d_params, d_stats, d_opt_state), metrics
 
 
-def d_schedule(p: Parts, d: tuple, batch: dict[str, jax.Array], hyper: dict[str, Any], key: jax.Array
-               ) -> tuple[tuple, dict[str, jax.Array]]:
+def d_schedule(p: Parts, d: DState, batch: dict[str, jax.Array], hyper: dict[str, Any], key: jax.Array
+               ) -> tuple[DState, dict[str, jax.Array]]:
     """D's updates on one real batch and its fakes. 'sequential' (the reference): one update on the
     real side, then one on the fake side. 'joint': one update on half the sum of every term
     (PyTorch-GAN's mean of the two losses; Adam ignores the scale)."""
@@ -367,8 +244,8 @@ def draw_labels(p: Parts, key: jax.Array, batch: int) -> jax.Array:
     return p.shard(jax.random.randint(key, (batch,), 0, p.num_classes))
 
 
-def d_round(p: Parts, state: TrainState, d: tuple, real: jax.Array, real_labels: jax.Array, key: jax.Array,
-            hyper: dict[str, Any]) -> tuple[tuple, dict[str, jax.Array]]:
+def d_round(p: Parts, state: TrainState, d: DState, real: jax.Array, real_labels: jax.Array, key: jax.Array,
+            hyper: dict[str, Any]) -> tuple[DState, dict[str, jax.Array]]:
     """One of the d_steps rounds: fakes (classes uniform, or the real batch's with fake_labels 'real'),
     both batches augmented (--augment; reals from fold_in(k, 0), fakes from fold_in(k, 1) of the round's
     AUGMENT_STREAM), then d_schedule on them."""
@@ -384,8 +261,8 @@ def d_round(p: Parts, state: TrainState, d: tuple, real: jax.Array, real_labels:
     return d_schedule(p, d, batch, hyper, key)
 
 
-def d_rounds(p: Parts, state: TrainState, d: tuple, real: jax.Array, labels: jax.Array, key: jax.Array,
-             hyper: dict[str, Any]) -> tuple[tuple, dict[str, jax.Array]]:
+def d_rounds(p: Parts, state: TrainState, d: DState, real: jax.Array, labels: jax.Array, key: jax.Array,
+             hyper: dict[str, Any]) -> tuple[DState, dict[str, jax.Array]]:
     """D's d_steps rounds (d_round), the j-th on the j-th batch of B of real (d_steps * B, H, W, C) and labels
     (d_steps, B), with key fold_in(key, j) (d_steps 1: `key` itself); metrics of the last round."""
     if p.d_steps == 1:
@@ -400,12 +277,12 @@ def d_rounds(p: Parts, state: TrainState, d: tuple, real: jax.Array, labels: jax
     return d, jax.tree_util.tree_map(lambda m: m[-1], metrics)
 
 
-def lazy_d_rounds(p: Parts, state: TrainState, d: tuple, real: jax.Array, labels: jax.Array, key: jax.Array,
-                  hyper: dict[str, Any]) -> tuple[tuple, dict[str, jax.Array]]:
+def lazy_d_rounds(p: Parts, state: TrainState, d: DState, real: jax.Array, labels: jax.Array, key: jax.Array,
+                  hyper: dict[str, Any]) -> tuple[DState, dict[str, jax.Array]]:
     """d_rounds, with lazy regularization when p.penalty_every = K > 1 (StyleGAN2, Karras et al. 2020): on the
     iterations t = state.step with t % K == 0 the penalties carry K times their weight, on the others D's updates
     carry none and d_penalty is 0. One lax.cond chooses (only the branch taken runs), unless p.penalty_now
-    fixes the branch: XLA:CPU runs convolutions inside a conditional ~3x slower (bench/lazy_penalty.py), so
+    fixes the branch: XLA:CPU runs convolutions inside a conditional several times slower (docs/speed.md), so
     there the host picks one of the two compiled steps per iteration (chunk.dispatched_chunk)."""
     if p.penalty_every == 1 or not p.penalties:
         return d_rounds(p, state, d, real, labels, key, hyper)
@@ -436,14 +313,14 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
     seen = (lambda x, i: augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, hyper["augment_p"])) \
         if p.augments else (lambda x, i: x)  # what D sees, with G's own draws: fakes 0, reals 1 (D's: reals 0, fakes 1)
     real_out = jax.lax.stop_gradient(d_apply(p, d_params, d_stats, seen(real, 1), real_labels, False,
-                                             jax.random.fold_in(k_drop, 1))[0]) if p.g_reads_reals else None
+                                             jax.random.fold_in(k_drop, 1))[0]) if p.loss.coupled else None
 
     def g_loss(g_params):
         images, new_vars = p.generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, train=True,
                                              mutable=["batch_stats"], **({"labels": labels} if p.g_takes_labels else {}))
         images = seen(images, 0)
         out, class_logits, _ = d_apply(p, d_params, d_stats, images, labels, False, k_drop)
-        metrics = {"g_loss": p.g_loss(out, real_out)}
+        metrics = {"g_loss": p.loss.g(out, real_out)}
         terms = {"loss": metrics["g_loss"]}
         class_term(p, terms, metrics, "g_class_loss", class_logits, labels)
         return objective(terms, hyper), (metrics, new_vars.get("batch_stats", {}))
@@ -453,21 +330,19 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
     return optax.apply_updates(state.g_params, updates), g_stats, g_opt_state, metrics
 
 
-def hyperparams_now(config: Config, state: TrainState) -> tuple[TrainState, dict[str, Any]]:
+def hyperparams_now(p: Parts, state: TrainState) -> tuple[TrainState, dict[str, Any]]:
     """(state with Adam's learning rates and beta2 of this iteration, the step's other hyperparameters at this
-    iteration): constants of the compiled step, or (a population's) arrays in the state, each scheduled one
-    moved to iteration state.step (schedules.py)."""
-    hyper = schedules.at_iteration(config, state.hyper if config.traced_hyperparams else schedules.step_values(config),
-                                   state.step)
-    if schedules.moves_adam(config):
+    iteration): p.constants, or (a population's) arrays in state.hyper, each scheduled one moved to iteration
+    state.step (schedules.at_iteration)."""
+    hyper = schedules.at_iteration(p.schedule, state.hyper if p.constants is None else p.constants, state.step)
+    if p.schedule.moves_adam:
         state = state.replace(g_opt_state=schedules.with_adam(state.g_opt_state, hyper, "g"),
                               d_opt_state=schedules.with_adam(state.d_opt_state, hyper, "d"))
     return state, hyper
 
 
-def make_train_step(config: Config, batch_sharding: NamedSharding | None = None, penalty_now: bool | None = None
-                    ) -> Callable[..., tuple[TrainState, Metrics]]:
-    """The pure train step of one iteration.
+def make_step(p: Parts) -> Callable[..., tuple[TrainState, Metrics]]:
+    """The pure train step of one iteration, made of `p` (build.make_train_step makes it from a config).
 
     step(state, real, key, labels=None) -> (state, metrics); real: float32 (d_steps * B, H, W, C) in
     [-1, 1], one batch of B per D round; key: uint32 (2,); labels: int32 (d_steps * B,) in
@@ -486,43 +361,31 @@ def make_train_step(config: Config, batch_sharding: NamedSharding | None = None,
       4. one Adam update of G through D (D fixed); G's BatchNorm stats update          g_update
       5. with an EMA: ema = g_ema * ema + (1 - g_ema) * G (weights and BatchNorm statistics)
     Every scheduled hyperparameter (gan_jax/schedules.py) takes its value at iteration state.step first.
-    batch_sharding: where the batch axis lives across devices (None: wherever JAX puts it). penalty_now: with
-    --penalty-every K > 1, None (the step decides per iteration) or the branch this step always takes (True: the
-    penalty's iterations, t % K == 0), for a caller that picks per iteration (lazy_d_rounds).
     """
-    p = dataclasses.replace(parts(config, batch_sharding), penalty_now=penalty_now)
-
     def train_step(state: TrainState, real: jax.Array, key: jax.Array,
                    labels: jax.Array | None = None) -> tuple[TrainState, Metrics]:
         batch = real.shape[0] // p.d_steps
         if labels is None:
             if p.g_takes_labels:
-                raise ValueError(f"--condition {config.condition}: the train step needs the real images' labels")
+                raise ValueError("a conditional G: the train step needs the real images' labels")
             labels = jnp.zeros((real.shape[0],), jnp.int32)  # a placeholder no network reads
         k_fake, k_gen = jax.random.split(key)
-        state, hyper = hyperparams_now(config, state)
-        d = (state.d_params, state.d_batch_stats, state.d_opt_state)
+        state, hyper = hyperparams_now(p, state)
+        d = DState(state.d_params, state.d_batch_stats, state.d_opt_state)
         reals, labels = real.reshape((p.d_steps, batch, *real.shape[1:])), labels.reshape((p.d_steps, batch))
         d, d_metrics = lazy_d_rounds(p, state, d, real, labels, k_fake, hyper)
-        d_params, d_stats, d_opt_state = d
-        g_params, g_stats, g_opt_state, g_metrics = g_update(p, state, d_params, d_stats, p.shard(reals[-1]),
+        g_params, g_stats, g_opt_state, g_metrics = g_update(p, state, d.params, d.stats, p.shard(reals[-1]),
                                                              p.shard(labels[-1]), k_gen, hyper)
         g_ema = state.g_ema
         if p.keeps_g_ema:
             g_ema = optax.incremental_update({"params": g_params, "batch_stats": g_stats}, g_ema,
                                              step_size=1.0 - hyper["g_ema"])
-        new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, d_params=d_params,
-                                  d_batch_stats=d_stats, g_opt_state=g_opt_state, d_opt_state=d_opt_state, g_ema=g_ema)
+        new_state = state.replace(step=state.step + 1, g_params=g_params, g_batch_stats=g_stats, d_params=d.params,
+                                  d_batch_stats=d.stats, g_opt_state=g_opt_state, d_opt_state=d.opt_state,
+                                  g_ema=g_ema)
         metrics = {"d_loss": 0.5 * (d_metrics["d_loss_real"] + d_metrics["d_loss_fake"]),
                    "d_acc": 0.5 * (d_metrics["d_acc_real"] + d_metrics["d_acc_fake"]), **d_metrics, **g_metrics,
-                   **schedules.logged(config, hyper)}
+                   **schedules.logged(p.schedule, hyper)}
         return new_state, metrics
 
     return train_step
-
-
-def abstract_train_state(config: Config, sharding: Sharding) -> TrainState:
-    """The TrainState's structure as jax.ShapeDtypeStructs placed with `sharding` (for restoring)."""
-    shapes = jax.eval_shape(lambda key: with_hyperparams(_build_initial_state(_init_config(config), key), config),
-                            jax.random.PRNGKey(config.seed))
-    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)

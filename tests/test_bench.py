@@ -40,7 +40,7 @@ def test_the_profile_reads_each_thunks_matrix_products_from_the_compiled_hlo():
     import numpy as np
 
     from gan_jax.chunk import make_train_chunk
-    from gan_jax.step import create_train_state
+    from gan_jax.build import create_train_state
 
     profile = _load_step("profile_step")
     f = jax.jit(lambda a, b, c: jnp.tanh(a @ b) @ c)

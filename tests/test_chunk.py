@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import chunk
-from gan_jax.step import create_train_state
+from gan_jax.build import create_train_state
 
 
 def test_mirror_flips_each_image_left_right_or_leaves_it():

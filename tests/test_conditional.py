@@ -15,13 +15,14 @@ from conftest import assert_one_line_error, run_module
 from gan_jax import config as config_lib
 from gan_jax import presets
 from gan_jax import chunk, evaluate, input_pipeline, loop, models, sample
+from gan_jax.models import dense
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError
 from gan_jax.losses import class_cross_entropy
 from gan_jax.metrics import scores
 from gan_jax.metrics.reference import Reference
 from gan_jax.sampling import balanced_labels, class_grid_labels, class_index, make_sampler
-from gan_jax.step import create_train_state, make_train_step
+from gan_jax.build import create_train_state, make_train_step
 
 
 def _params(module, *args, **kwargs):
@@ -42,31 +43,31 @@ def test_labels_are_gathered_with_the_images_indices():
 
 def test_concat_multiplies_noise_and_image_by_label_embeddings():
     """cgan.py: G(z, y) = net(z * E_g[y]); D(x, y) = net(flatten(x) * E_d[y]); Keras' U(-0.05, 0.05)."""
-    g = models.Generator(hidden=(8,), condition="concat", num_classes=3, image_shape=(2, 2, 1))
+    g = dense.Generator(hidden=(8,), condition="concat", num_classes=3, image_shape=(2, 2, 1))
     z, y = jax.random.normal(jax.random.PRNGKey(1), (4, 5)), jnp.array([0, 1, 2, 1])
     gv = _params(g, z, train=False, labels=y)
     emb = gv["params"]["Embed_0"]["embedding"]
     assert emb.shape == (3, 5) and float(jnp.max(jnp.abs(emb))) <= 0.05
-    plain = models.Generator(hidden=(8,), image_shape=(2, 2, 1))
+    plain = dense.Generator(hidden=(8,), image_shape=(2, 2, 1))
     plain_vars = {"params": {k: v for k, v in gv["params"].items() if k != "Embed_0"},
                   "batch_stats": gv["batch_stats"]}
     np.testing.assert_allclose(g.apply(gv, z, train=False, labels=y),
                                plain.apply(plain_vars, z * emb[y], train=False), rtol=1e-6, atol=1e-7)
 
-    d = models.Discriminator(hidden=(6,), condition="concat", num_classes=3)
+    d = dense.Discriminator(hidden=(6,), condition="concat", num_classes=3)
     x = jax.random.uniform(jax.random.PRNGKey(2), (4, 2, 2, 1), minval=-1, maxval=1)
     dv = _params(d, x, labels=y)
     emb_d = dv["params"]["Embed_0"]["embedding"]
     assert emb_d.shape == (3, 4)
     plain_d = {"params": {k: v for k, v in dv["params"].items() if k != "Embed_0"}}
     np.testing.assert_allclose(d.apply(dv, x, labels=y),
-                               models.Discriminator(hidden=(6,)).apply(plain_d, (x.reshape(4, -1) * emb_d[y])),
+                               dense.Discriminator(hidden=(6,)).apply(plain_d, (x.reshape(4, -1) * emb_d[y])),
                                rtol=1e-6, atol=1e-7)
 
 
 def test_projection_discriminator_formula():
     """D(x, y) = w . phi(x) + b + <E[y], phi(x)>, phi(x) = leaky_relu(W0 flatten(x) + b0)."""
-    d = models.Discriminator(hidden=(6,), condition="projection", num_classes=4)
+    d = dense.Discriminator(hidden=(6,), condition="projection", num_classes=4)
     x = jax.random.uniform(jax.random.PRNGKey(2), (5, 3, 3, 1), minval=-1, maxval=1)
     y = jnp.array([0, 3, 1, 2, 3])
     p = _params(d, x, labels=y)["params"]
@@ -78,7 +79,7 @@ def test_projection_discriminator_formula():
 def test_projection_generator_has_conditional_batch_norm():
     """Per-class gain (init 1) and bias (init 0) after a BatchNorm without its own; with the
     gains and biases of class c set, the output is BatchNorm's normalised x * gamma_c + beta_c."""
-    g = models.Generator(hidden=(4,), condition="projection", num_classes=3, image_shape=(1, 1, 2))
+    g = dense.Generator(hidden=(4,), condition="projection", num_classes=3, image_shape=(1, 1, 2))
     z = jax.random.normal(jax.random.PRNGKey(1), (6, 5))
     y = jnp.array([0, 1, 2, 0, 1, 2])
     v = _params(g, z, train=False, labels=y)
@@ -100,7 +101,7 @@ def test_projection_generator_has_conditional_batch_norm():
 
 
 def test_acgan_discriminator_returns_class_logits_and_the_loss_is_cross_entropy():
-    d = models.Discriminator(hidden=(6,), condition="acgan", num_classes=4)
+    d = dense.Discriminator(hidden=(6,), condition="acgan", num_classes=4)
     x = jax.random.uniform(jax.random.PRNGKey(2), (5, 3, 3, 1), minval=-1, maxval=1)
     out, logits = d.apply(_params(d, x), x)
     assert out.shape == (5,) and logits.shape == (5, 4) and logits.dtype == jnp.float32
@@ -153,10 +154,10 @@ def test_keras_cgan_preset_is_cgan_py():
 
 
 def test_dropout_after_every_hidden_layer_but_the_first_only_when_training():
-    d = models.Discriminator(hidden=(64, 64, 64), dropout=0.5)
+    d = dense.Discriminator(hidden=(64, 64, 64), dropout=0.5)
     x = jax.random.uniform(jax.random.PRNGKey(2), (8, 2, 2, 1))
     v = _params(d, x)
-    off = models.Discriminator(hidden=(64, 64, 64)).apply(v, x)
+    off = dense.Discriminator(hidden=(64, 64, 64)).apply(v, x)
     np.testing.assert_array_equal(d.apply(v, x), off)  # no 'dropout' key: no dropout
     on = d.apply(v, x, rngs={"dropout": jax.random.PRNGKey(5)})
     assert not np.allclose(on, off)

@@ -41,7 +41,7 @@ from gan_jax import config as config_lib  # noqa: E402
 import dataclasses  # noqa: E402
 
 from gan_jax.errors import UserError  # noqa: E402
-from gan_jax.losses import DECISION_THRESHOLD, LOSSES, is_coupled  # noqa: E402
+from gan_jax.losses import LOSSES  # noqa: E402
 
 OUT = np.array([-3.0, -0.5, 0.0, 0.25, 2.0, 7.0])
 
@@ -65,14 +65,14 @@ HAND = {  # (d_real, d_fake, g) of D's outputs x, as written in the papers
 
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_each_separable_loss_is_its_formula(name):
-    d_loss, g_loss = LOSSES[name]
+    d_loss, g_loss, _, _ = LOSSES[name]
     other = jnp.asarray(OUT[::-1] * 0.5, jnp.float32)  # a separable loss ignores the other side
     real_term, _ = d_loss(jnp.asarray(OUT, jnp.float32), other)
     _, fake_term = d_loss(other, jnp.asarray(OUT, jnp.float32))
     g_term = g_loss(jnp.asarray(OUT, jnp.float32), other)
     for got, hand in zip((real_term, fake_term, g_term), HAND[name]):
         assert float(got) == pytest.approx(hand(OUT), rel=1e-5, abs=1e-6)
-    assert not is_coupled(name)
+    assert not LOSSES[name].coupled
 
 
 REAL, FAKE = np.array([1.5, -0.25, 0.75, 3.0]), np.array([-1.0, 0.5, 2.5, -2.0])
@@ -85,51 +85,51 @@ def _log_sig(x):
 def test_ragan_is_its_formula():
     """Jolicoeur-Martineau (2019), RaSGAN: D -E log sig(C(r) - mean C(f)) - E log(1 - sig(C(f) - mean C(r)));
     G the same with real and fake swapped."""
-    d_loss, g_loss = LOSSES["ragan"]
+    d_loss, g_loss = LOSSES["ragan"].d, LOSSES["ragan"].g
     rel_r, rel_f = REAL - FAKE.mean(), FAKE - REAL.mean()
     real_term, fake_term = d_loss(jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32))
     assert float(real_term) == pytest.approx(-np.mean(_log_sig(rel_r)), rel=1e-5)
     assert float(fake_term) == pytest.approx(-np.mean(np.log(1 - _sig(rel_f))), rel=1e-5)
     g = float(g_loss(jnp.asarray(FAKE, jnp.float32), jnp.asarray(REAL, jnp.float32)))
     assert g == pytest.approx(-np.mean(_log_sig(rel_f)) - np.mean(np.log(1 - _sig(rel_r))), rel=1e-5)
-    assert is_coupled("ragan")
+    assert LOSSES["ragan"].coupled
 
 
 def test_rpgan_is_its_formula():
     """R3GAN's RpGAN (Huang et al. 2024, eq. 2): D E softplus(C(f_i) - C(r_i)) over pairs, as two halves;
     G E softplus(C(r_i) - C(f_i))."""
-    d_loss, g_loss = LOSSES["rpgan"]
+    d_loss, g_loss = LOSSES["rpgan"].d, LOSSES["rpgan"].g
     real_term, fake_term = d_loss(jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32))
     pair = np.mean(np.log1p(np.exp(FAKE - REAL)))
     assert float(real_term) == float(fake_term) == pytest.approx(0.5 * pair, rel=1e-5)
     g = float(g_loss(jnp.asarray(FAKE, jnp.float32), jnp.asarray(REAL, jnp.float32)))
     assert g == pytest.approx(np.mean(np.log1p(np.exp(REAL - FAKE))), rel=1e-5)
-    assert is_coupled("rpgan")
+    assert LOSSES["rpgan"].coupled
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_a_loss_is_declared_coupled_exactly_when_one_side_reads_the_other(name):
-    """losses.COUPLED_LOSSES against the numbers: D's real term moves when only the fake outputs move
+    """Each Loss entry's `coupled` against the numbers: D's real term moves when only the fake outputs move
     (or its fake term when the reals do) for a coupled loss, never for a separable one."""
-    d_loss, _ = LOSSES[name]
+    d_loss = LOSSES[name].d
     real, fake = jnp.asarray(REAL, jnp.float32), jnp.asarray(FAKE, jnp.float32)
     real_term, fake_term = d_loss(real, fake)
     moved_real_term = d_loss(real, fake + jnp.asarray([0.3, -1.1, 0.7, 2.0]))[0]
     moved_fake_term = d_loss(real + jnp.asarray([-0.4, 1.3, 0.2, -2.2]), fake)[1]
     reads_other_side = bool(moved_real_term != real_term) or bool(moved_fake_term != fake_term)
-    assert is_coupled(name) == reads_other_side
+    assert LOSSES[name].coupled == reads_other_side
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_a_loss_is_declared_coupled_exactly_when_its_g_term_reads_the_reals(name):
     """The step gives G's term D's outputs on the reals only for a declared coupled loss (None otherwise):
     the G term of every other loss must not read them, and a coupled loss's must."""
-    _, g_loss = LOSSES[name]
+    g_loss = LOSSES[name].g
     fake = jnp.asarray(FAKE, jnp.float32)
     reads_reals = bool(g_loss(fake, jnp.asarray(REAL, jnp.float32)) != g_loss(fake, jnp.asarray(REAL[::-1] * 2.0 + 0.5,
                                                                                             jnp.float32)))
-    assert is_coupled(name) == reads_reals
-    if not is_coupled(name):
+    assert LOSSES[name].coupled == reads_reals
+    if not LOSSES[name].coupled:
         assert float(g_loss(fake, None)) == float(g_loss(fake, jnp.asarray(REAL, jnp.float32)))  # None is fine
 
 
@@ -146,4 +146,4 @@ def test_the_loss_flag_names_exactly_the_loss_functions():
 
 def test_lsgan_accuracy_thresholds_at_half():
     out = jnp.array([0.2, 0.6, 0.9])
-    assert float(accuracy(out, 1.0, DECISION_THRESHOLD["lsgan"])) == pytest.approx(2 / 3)
+    assert float(accuracy(out, 1.0, LOSSES["lsgan"].threshold)) == pytest.approx(2 / 3)

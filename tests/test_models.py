@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.models import Discriminator, Generator, count_params
+from gan_jax.models import count_params
+from gan_jax.models.dense import Discriminator, Generator
 
 
 def _init_g():
@@ -82,7 +83,7 @@ def test_generator_uses_keras_batchnorm_settings():
 import pytest  # noqa: E402
 
 from gan_jax.config import choices  # noqa: E402
-from gan_jax.models import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 
 
 def test_dcgan_parameter_counts_by_hand():
@@ -143,7 +144,7 @@ def test_spectral_norm_sigma_is_the_largest_singular_value():
 def test_fast_conv_transpose_is_flax_conv_transpose(shape, features):
     from flax import linen as nn
 
-    from gan_jax.models import ConvTranspose4x4s2
+    from gan_jax.models.dcgan import ConvTranspose4x4s2
 
     x = jax.random.normal(jax.random.PRNGKey(0), shape)
     reference = nn.ConvTranspose(features, (4, 4), (2, 2), padding="SAME", bias_init=nn.initializers.normal(1.0))

@@ -69,22 +69,21 @@ def test_dragan_of_a_quadratic_d_around_the_reals():
 
 def test_each_penalty_goes_to_the_sequential_update_of_the_side_it_reads():
     """The step puts a penalty on the fake update iff it reads the fakes (was the PENALTY_TERM table)."""
-    from gan_jax.step import parts
+    from gan_jax.build import parts
     from gan_jax.config import Config
 
     expected = {"wgan_gp": "fake", "dragan": "real", "r1": "real", "r2": "fake"}
     assert set(expected) == set(PENALTIES)
     for name, side in expected.items():
-        assert parts(dataclasses.replace(Config(), penalty=name)).penalties == ((PENALTIES[name], side),), name
+        (entry,) = parts(dataclasses.replace(Config(), penalty=name)).penalties
+        assert entry is PENALTIES[name] and entry.side == side, name
     assert parts(Config()).penalties == ()  # --penalty none adds no term
     assert parts(dataclasses.replace(Config(), penalty="r1", penalty_weight=0.0)).penalties == ()
 
 
 @pytest.mark.parametrize("name", sorted(PENALTIES))
 def test_a_penalty_is_declared_to_read_the_fakes_exactly_when_it_does(name):
-    """penalties.READS_FAKES against the function: its value moves with the fake batch iff it is declared."""
-    from gan_jax.penalties import READS_FAKES
-
-    penalty = PENALTIES[name]
+    """Each Penalty entry's reads_fakes against its function: its value moves with the fake batch iff declared."""
+    penalty = PENALTIES[name].fn
     moved = float(penalty(quadratic_d, REAL, FAKE, KEY)) != float(penalty(quadratic_d, REAL, FAKE * 0.5 + 0.1, KEY))
-    assert (name in READS_FAKES) == moved
+    assert PENALTIES[name].reads_fakes == moved

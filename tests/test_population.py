@@ -16,7 +16,7 @@ from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError
 from gan_jax.loop import train_and_evaluate
 from gan_jax.population import check_population, run_folder, train_population
-from gan_jax.step import create_train_state, with_hyperparams
+from gan_jax.build import create_train_state, with_hyperparams
 
 
 def _configs(*argv):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ONEDNN_ON, REPO, assert_one_line_error, in_process, last_logged_iteration, run_module
-from gan_jax import input_pipeline
+from gan_jax import config, input_pipeline
 from gan_jax.errors import UserError
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_train_split_through_tfds(tfds_dir, manual_dir):
     data = input_pipeline.load("fashion_mnist", "train", manual_dir=manual_dir, data_dir=tfds_dir)
     cached = input_pipeline.load("fashion_mnist", "train", manual_dir=manual_dir, data_dir=tfds_dir)
     assert np.array_equal(cached.images, data.images) and np.array_equal(cached.labels, data.labels)
-    assert cached.class_names == data.class_names == input_pipeline.FASHION_MNIST_CLASSES  # tfds' metadata
+    assert cached.class_names == data.class_names == config.FASHION_MNIST_CLASSES  # tfds' metadata
     assert data.images.shape == (60000, 28, 28, 1) and data.images.dtype == np.uint8  # 47 MB, not 188
     assert data.images.min() == 0 and data.images.max() == 255
     assert data.labels.shape == (60000,) and set(np.unique(data.labels)) == set(range(10))
@@ -223,7 +223,7 @@ def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.load(open(out))
     assert result["checkpoint"] == 50 and result["n"] == 300
-    assert result["fid"] > 0 and set(result["class_histogram"]) == set(input_pipeline.FASHION_MNIST_CLASSES)
+    assert result["fid"] > 0 and set(result["class_histogram"]) == set(config.FASHION_MNIST_CLASSES)
     assert "FID" in proc.stdout and "checkpoint 50" in proc.stdout
     assert_one_line_error(run_module("gan_jax.evaluate", "--n", "5", env=env), "--n must be at least 10")
 

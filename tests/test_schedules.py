@@ -17,11 +17,11 @@ from gan_jax.loop import train_and_evaluate
 from gan_jax.population import check_population, run_folder, train_population
 from gan_jax.presets import preset
 from gan_jax.run import check_resumable
-from gan_jax.step import create_train_state, make_train_step
+from gan_jax.build import create_train_state, make_train_step
 
 
 def _at(config, t, **values):
-    return schedules.at_iteration(config, {**schedules.step_values(config), **values}, jnp.int32(t))
+    return schedules.at_iteration(schedules.of(config), {**schedules.step_values(config), **values}, jnp.int32(t))
 
 
 def _cosine(start, end, t, horizon):
@@ -67,7 +67,7 @@ def test_without_schedules_the_step_reads_the_same_constants():
     as before schedules existed), and Adam stays optax.adam (no inject_hyperparams state)."""
     config = Config()
     assert schedules.step_values(config) == {"penalty_weight": 10.0, "g_ema": 0.0, "acgan_weight": 1.0}
-    assert _at(config, 123) == schedules.step_values(config) and schedules.logged(config, _at(config, 5)) == {}
+    assert _at(config, 123) == schedules.step_values(config) and schedules.logged(schedules.of(config), _at(config, 5)) == {}
     state = create_train_state(config, jax.random.PRNGKey(0))
     assert not hasattr(state.d_opt_state, "hyperparams") and state.hyper is None
 

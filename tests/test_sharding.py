@@ -44,7 +44,7 @@ SCRIPT = textwrap.dedent("""
     from jax.sharding import NamedSharding, PartitionSpec as P
     from gan_jax.chunk import make_train_chunk
     from gan_jax.loop import make_mesh
-    from gan_jax.step import create_train_state
+    from gan_jax.build import create_train_state
     c8 = dataclasses.replace(config, devices=8)
     mesh = make_mesh(c8)
     rep = NamedSharding(mesh, P())

@@ -14,7 +14,8 @@ import pytest
 
 from gan_jax.config import Config
 from gan_jax.errors import UserError
-from gan_jax.step import PENALTY_STREAM, build_models, create_train_state, make_train_step
+from gan_jax.build import build_models, create_train_state, make_train_step
+from gan_jax.step import PENALTY_STREAM
 
 
 def _setup(tiny_config, tiny_data, **changes):
@@ -200,7 +201,7 @@ def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_no
         hlo = step.lower(state, real, key).as_text()
         assert ("bf16" in hlo) == (dtype == "bfloat16")
         products = [line for line in hlo.splitlines() if "stablehlo.dot_general" in line or "stablehlo.convolution" in line]
-        # Every product accumulates and comes out in float32 (models.DOT_F32 / CONV_F32): a bf16 result
+        # Every product accumulates and comes out in float32 (models/layers.py DOT_F32 / CONV_F32): a bf16 result
         # would make XLA:CPU upcast it to a float32 GEMM between converts (docs/speed.md).
         assert products and not [line for line in products if line.rstrip().endswith("bf16>")], products
         if dtype == "bfloat16":
@@ -266,7 +267,7 @@ def test_networks_without_batchnorm_or_state(tiny_config, tiny_data, monkeypatch
         def __call__(self, images, update_stats=False):
             return nn.Dense(1)(nn.leaky_relu(nn.Dense(16)(images.reshape((images.shape[0], -1))), 0.2))[:, 0]
 
-    monkeypatch.setitem(models.ARCHITECTURES, "plain", lambda config: (PlainG(), PlainD()))
+    monkeypatch.setitem(models.ARCHITECTURES, "plain", models.Architecture(lambda config: (PlainG(), PlainD())))
     config = dataclasses.replace(tiny_config, arch="plain", image_shape=(8, 8, 1), penalty="r1", g_ema=0.9, d_steps=2,
                                  d_update="joint")
     state = create_train_state(config, jax.random.PRNGKey(0))

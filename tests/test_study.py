@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, assert_one_line_error, in_process, run_module
 from gan_jax import presets
-from gan_jax import evaluate, population, study
+from gan_jax import evaluate, population, stats, study
 from gan_jax.errors import Stopped
 
 STUDY_RESULT = REPO / "bench" / "results" / "study_epyc_2000.json"
@@ -18,28 +18,28 @@ STUDY_RESULT = REPO / "bench" / "results" / "study_epyc_2000.json"
 
 def test_spearman_against_hand_computation():
     # identical order: +1; reversed: -1; one swap among 4: 1 - 6 * (1 + 1) / (4 * 15) = 0.8
-    assert study.spearman({"a": 1, "b": 2, "c": 3}, {"a": 10, "b": 20, "c": 30})["rho"] == 1.0
-    assert study.spearman({"a": 1, "b": 2, "c": 3}, {"a": 30, "b": 20, "c": 10})["rho"] == -1.0
-    result = study.spearman({"a": 1, "b": 2, "c": 3, "d": 4, "x": 0}, {"a": 2, "b": 1, "c": 3, "d": 4, "y": 9})
+    assert stats.spearman({"a": 1, "b": 2, "c": 3}, {"a": 10, "b": 20, "c": 30})["rho"] == 1.0
+    assert stats.spearman({"a": 1, "b": 2, "c": 3}, {"a": 30, "b": 20, "c": 10})["rho"] == -1.0
+    result = stats.spearman({"a": 1, "b": 2, "c": 3, "d": 4, "x": 0}, {"a": 2, "b": 1, "c": 3, "d": 4, "y": 9})
     assert result["methods"] == ["a", "b", "c", "d"] and result["rho"] == pytest.approx(0.8, abs=1e-12)
-    assert study.spearman({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None  # fewer than 3 shared
+    assert stats.spearman({"a": 1, "b": 2}, {"a": 1, "b": 2}) is None  # fewer than 3 shared
 
 
 def test_permutation_p_against_hand_counts():
     # [1, 2, 3] vs [4, 5, 6]: of the C(6, 3) = 20 splits, only these two have |difference of means| = 3
-    assert study.permutation_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(2 / 20)
+    assert stats.permutation_p([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(2 / 20)
     # [0, 2] vs [1, 1]: equal means; every one of the 6 splits is at least as far apart
-    assert study.permutation_p([0.0, 2.0], [1.0, 1.0]) == 1.0
+    assert stats.permutation_p([0.0, 2.0], [1.0, 1.0]) == 1.0
     # [0, 1] vs [1, 3]: observed |0.5 - 2| = 1.5; splits {0,1}|{1,3} twice (the two 1s) and their mirrors
     # {1,3}|{0,1} twice reach 1.5; {0,3}|{1,1} and {1,1}|{0,3} give 0.5: 4 of 6
-    assert study.permutation_p([0.0, 1.0], [1.0, 3.0]) == pytest.approx(4 / 6)
-    assert study.permutation_p([1.0], [2.0, 3.0]) is None
+    assert stats.permutation_p([0.0, 1.0], [1.0, 3.0]) == pytest.approx(4 / 6)
+    assert stats.permutation_p([1.0], [2.0, 3.0]) is None
     # sampled beyond PERMUTATION_DRAWS splits: C(40, 20) of them; clearly separated groups give the floor
-    far = study.permutation_p(list(range(20)), list(range(100, 120)))
-    assert far == pytest.approx(1 / (study.PERMUTATION_DRAWS + 1))
+    far = stats.permutation_p(list(range(20)), list(range(100, 120)))
+    assert far == pytest.approx(1 / (stats.PERMUTATION_DRAWS + 1))
     # the p quoted in docs/results.md for the H200 bf16 study (5 seeds each: 252 splits, exact)
     summary = json.loads((REPO / "bench" / "results" / "gpu_h200" / "study.json").read_text())["summary"]
-    p = study.permutation_p(summary["reference"]["fid"]["values"], summary["reference_bf16"]["fid"]["values"])
+    p = stats.permutation_p(summary["reference"]["fid"]["values"], summary["reference_bf16"]["fid"]["values"])
     assert p == pytest.approx(160 / 252) and round(p, 2) == 0.63
 
 

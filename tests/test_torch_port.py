@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 from torch_nets import TorchGAN, count, nets, to_nchw  # noqa: E402
 
+from gan_jax import build as build_lib  # noqa: E402
 from gan_jax import step as step_lib  # noqa: E402
 from gan_jax.schedules import step_values  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
@@ -45,12 +46,12 @@ def _grads_close(module: torch.nn.Module, jax_grads, config, network: str) -> No
 @pytest.mark.parametrize("name", ["dcgan", "r3gan"])
 def test_the_pytorch_port_computes_the_same_step(name):
     config = dataclasses.replace(preset(name), batch_size=8)
-    state = step_lib.create_train_state(config, jax.random.PRNGKey(0))
+    state = build_lib.create_train_state(config, jax.random.PRNGKey(0))
     noise = lambda k, x: x + 0.05 * jax.random.normal(k, x.shape)  # noqa: E731 - zero-initialised layers matter too
     keys = iter(jax.random.split(jax.random.PRNGKey(7), 1000))
     state = state.replace(g_params=jax.tree_util.tree_map(lambda x: noise(next(keys), x), state.g_params),
                           d_params=jax.tree_util.tree_map(lambda x: noise(next(keys), x), state.d_params))
-    p = step_lib.parts(config)
+    p = build_lib.parts(config)
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (8, *config.image_shape)).astype(np.float32)
     z = rng.standard_normal((8, config.latent_dim)).astype(np.float32)

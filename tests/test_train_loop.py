@@ -15,7 +15,7 @@ import pytest
 from gan_jax import checkpoints, input_pipeline
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.loop import chunk_lengths, train_and_evaluate
-from gan_jax.step import abstract_train_state
+from gan_jax.build import abstract_train_state
 
 ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
@@ -331,9 +331,8 @@ def test_resume_with_no_run_yet_starts_it(tiny_config, tiny_data, tmp_path, capf
     assert os.path.getsize(workdir / "dataset_preview.png") > 1000
 
 
-def test_startup_imports_neither_torch_nor_tensorflow_and_caches_compilations(tmp_path):
-    """A fresh process: the TensorBoard writer comes without PyTorch (torch stays importable after it,
-    where installed), the loop without TensorFlow, and gan_jax.compile_cache puts JAX's cache in a
+def test_startup_imports_no_tensorflow_and_caches_compilations(tmp_path):
+    """A fresh process: the loop and the TensorBoard writer come without TensorFlow, and gan_jax.compile_cache puts JAX's cache in a
     folder per CPU under $GAN_JAX_CACHE_DIR (off with 'off'; a cache configured already is kept); what
     the process imports is declared in pyproject.toml, and it warns of nothing."""
     import subprocess
@@ -345,12 +344,10 @@ at_start = set(sys.modules)
 import jax
 from gan_jax import compile_cache, loop, outputs
 outputs._tensorboardx()
-facts = {"torch": "torch" in sys.modules, "tensorflow": "tensorflow" in sys.modules}
+facts = {"tensorflow": "tensorflow" in sys.modules}
 facts["dir"] = compile_cache.enable()
 jax.jit(lambda x: x + 1)(1.0).block_until_ready()  # the cache is read (and its lock taken) on a compilation
 facts["imported"] = sorted({name.split(".")[0] for name in set(sys.modules) - at_start})
-if importlib.util.find_spec("torch") is not None:
-    import torch  # noqa: F401
 facts["jax_dir"] = jax.config.jax_compilation_cache_dir
 facts["again"] = compile_cache.enable()
 os.environ["GAN_JAX_CACHE_DIR"] = "off"
@@ -361,7 +358,7 @@ print(json.dumps(facts))
     env.update(GAN_JAX_CACHE_DIR=str(tmp_path / "xla"), JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     facts = json.loads(out.stdout.strip().splitlines()[-1])
-    assert facts["torch"] is False and facts["tensorflow"] is False
+    assert facts["tensorflow"] is False
     assert os.path.dirname(facts["dir"]) == str(tmp_path / "xla") and os.path.basename(facts["dir"]).startswith("cpu-")
     assert facts["jax_dir"] == facts["dir"] and os.path.isdir(facts["dir"])
     assert facts["again"] is None and facts["off"] is None

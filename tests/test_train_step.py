@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from gan_jax.step import build_models, create_train_state, make_train_step
+from gan_jax.build import build_models, create_train_state, make_train_step
 
 
 def _setup(tiny_config, tiny_data, **changes):
@@ -127,7 +127,7 @@ def test_the_compiled_initial_state_is_bitwise_the_op_by_op_one(preset, changes)
     traced hyperparameters of a population set afterwards. (Spectral norm's init stays op by op, see
     create_train_state: compiled, sngan's D kernels would differ in the last bit.)"""
     from gan_jax import presets
-    from gan_jax.step import _build_initial_state, with_hyperparams
+    from gan_jax.build import _build_initial_state, with_hyperparams
 
     config = dataclasses.replace(presets.preset(preset), **changes).with_data((16, 16, 1), tuple("abcd"))
     key = jax.random.PRNGKey(config.seed)

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan_jax import input_pipeline
+from gan_jax import config, input_pipeline
 from gan_jax.metrics import scores
 from gan_jax.metrics.classifier import features_and_probs
 
-SCORE_KEYS = ("fid", "kid", "kid_std", "precision", "recall", "classifier_score", "class_entropy")
-"""The scalar scores `Reference.score` returns."""
-CONDITIONAL_KEYS = ("label_accuracy", "intra_class_fid")
-"""The scores it adds for samples of known classes (a conditional run's)."""
 
 
 class Reference:
@@ -26,7 +22,7 @@ class Reference:
     """
 
     def __init__(self, images: np.ndarray, variables: dict | None = None,
-                 class_names: tuple[str, ...] = input_pipeline.FASHION_MNIST_CLASSES,
+                 class_names: tuple[str, ...] = config.FASHION_MNIST_CLASSES,
                  labels: np.ndarray | None = None):
         self.variables, self.class_names, self.labels = variables, class_names, labels
         self.features, self.probs = features_and_probs(images, variables=variables)
@@ -43,7 +39,7 @@ class Reference:
               with_histogram: bool = True, labels: np.ndarray | None = None) -> dict:
         """Every score of images float32 (N, H, W, C) in [-1, 1] against this reference. labels: int
         (N,), the classes the images were generated for; given, the scores add label_accuracy and
-        intra_class_fid (CONDITIONAL_KEYS; the reference's own labels are needed)."""
+        intra_class_fid (the reference's own labels are needed)."""
         feats, probs = features_and_probs(images, variables=self.variables)
         kid_mean, kid_std = scores.kid(self.features, feats, subsets=kid_subsets, subset_size=kid_subset_size)
         precision, recall = scores.precision_recall(self.features, feats)
