@@ -78,8 +78,6 @@ def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
     set afterwards, by with_hyperparams).
     """
     init = _init_config(config)
-    if config.d_norm == "spectral":
-        return with_hyperparams(_build_initial_state(init, root_key), config)
     return with_hyperparams(_initial_state(init, resolved(init), root_key), config)
 
 
@@ -118,7 +116,7 @@ def _build_initial_state(config: Config, root_key: jax.Array) -> TrainState:
     )
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1), compiler_options={"xla_disable_hlo_passes": "algsimp"})
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def _initial_state(config: Config, entries: tuple, root_key: jax.Array) -> TrainState:  # noqa: ARG001
     """_build_initial_state, compiled once per (config, entries): the entries key jit's cache."""
     return _build_initial_state(config, root_key)
