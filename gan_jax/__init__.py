@@ -14,15 +14,19 @@ Where things are (each file owns one thing; imports go down this list, never up:
   run.py             the run folder: refuse/overwrite, its stored config, resume checks, clean stops on signals
   multihost.py       several processes: jax.distributed, who writes, barriers, a lost peer
   sampling.py        images from a train state (grids, evaluation, gan_jax.sample)
-  step.py            the train state and the pure train step, from named pieces (d_terms, d_update, g_update, ...)
+  build.py           from a config to the networks, the initial state and the step's Parts
+  step.py            the train state and the pure train step, from named pieces (d_terms, d_update, g_update, ...);
+                     it reads no config
   schedules.py       hyperparameters that move over a run (start -> end, cosine / linear), read by the step at its iteration
+  stats.py           a study's statistics: permutation p-values, rank correlation
   metrics/           the shipped Fashion-MNIST classifier (and its training command), the score maths, the reference
   flags.py           the command line of a config: a --flag per field, --preset, --config, --print-config
   presets.py         the named configs: each the default with only what its source changes
-  config.py          every tunable, declared once (flag, help, kind, check): the schema, its checks, its JSON form
-  models.py          the networks (Flax linen); ARCHITECTURES
-  losses.py          the losses (D's and G's function each), accuracy; LOSSES
-  penalties.py       the penalties on D; PENALTIES
+  config.py          every tunable, declared once (flag, help, kind, check): the schema, its JSON form
+  checks.py          the checks of a config's values (ranges, int32/float32 limits, contradictions)
+  models/            the networks (Flax linen), one file per architecture; ARCHITECTURES
+  losses.py          the losses (a Loss entry: D's and G's function), accuracy; LOSSES
+  penalties.py       the penalties on D (a Penalty entry each); PENALTIES
   augment.py         DiffAugment's differentiable augmentations; AUGMENTS
   input_pipeline.py  any tfds image dataset (the only TensorFlow import)
   plotting.py        image grids and curves (matplotlib)

@@ -30,7 +30,11 @@ from gan_jax.step import TrainState
 
 
 class CheckpointError(RunFailed):
-    """A checkpoint could not be written; the message says which and what is still intact."""
+    """A checkpoint could not be written; the message says which and what is still intact. The command
+    lines exit at once after its one line: orbax's writer threads, failing after the save, would report
+    their own failures at interpreter shutdown."""
+
+    exit_now = True
 
 
 def checkpoint_dir(workdir: str) -> str:

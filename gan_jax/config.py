@@ -261,7 +261,7 @@ class Config:
     fused_loop: Literal["auto", "on", "off"] = setting(
         "auto", "Run each chunk's iterations in one jitted lax.fori_loop ('on') or as one jitted call per iteration "
         "('off'); 'auto': on, except for conv nets on the CPU, where XLA:CPU's while loops make the step "
-        "3.7x (dcgan) to 7x (r3gan) slower: its convolutions lose their fast path there (bench/loops.py --profile). "
+        "3.7x (dcgan) to 7x (r3gan) slower: its convolutions lose their fast path there (docs/speed.md). "
         "Same numbers either way.", "run", "execution")
     traced_hyperparams: bool = setting(
         False, "Keep the hyperparameters a population may vary (Adam's rates and betas via optax.inject_hyperparams, "

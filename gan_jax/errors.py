@@ -28,8 +28,7 @@ def exit_with(prog: str, error: BaseException, code: int = 2, now: bool = False)
 
     now: exit at once (os._exit), skipping interpreter shutdown: a process of a multi-process
     run whose peers may be gone, where jax.distributed's shutdown barrier would wait for them
-    and then abort with a native stack trace; a run whose checkpoint write failed, whose orbax
-    writer threads would report their own failures after the one line.
+    and then abort with a native stack trace; a RunFailed whose `exit_now` says so.
     """
     message = " ".join(str(error).split())  # one line, whatever the message held
     print(f"{prog}: error: {message}", file=sys.stderr)
@@ -48,13 +47,13 @@ def run_cli(prog: str, main: Callable[[list[str] | None], int], argv: list[str] 
         code = main(argv)
     except UserError as e:
         exit_with(prog, e)
-    except RunFailed as e:  # at once: a failed save's orbax threads would print their reports at shutdown
-        exit_with(prog, e, code=1, now=True)
+    except RunFailed as e:
+        exit_with(prog, e, code=1, now=e.exit_now)
     except Stopped as e:
         print(" ".join(str(e).split()), file=sys.stderr)
         raise SystemExit(e.exit_code) from None
     except OSError as e:
-        exit_with(prog, RunFailed(cannot_write(e.filename or "an output", e)), code=1, now=True)
+        exit_with(prog, RunFailed(cannot_write(e.filename or "an output", e)), code=1)
     raise SystemExit(code)
 
 
@@ -78,5 +77,8 @@ class Stopped(Exception):
 class RunFailed(Exception):
     """A run that started could not finish (divergence, a checkpoint that could not be written).
 
-    Entry points print the message on one line and exit with status 1.
+    Entry points print the message on one line and exit with status 1 (at once, skipping interpreter
+    shutdown, when `exit_now`).
     """
+
+    exit_now = False

@@ -53,6 +53,31 @@ def pytest_unconfigure(config) -> None:  # noqa: ARG001
         shutil.rmtree(os.environ[SESSION_DIR], ignore_errors=True)
 
 
+REAL_DATA_FIXTURES = ("manual_dir", "first_preparation", "tfds_dir")
+"""The fixtures that read the real Fashion-MNIST files."""
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_in_process(request, monkeypatch):
+    """The unit tier (every test not marked `integration`) is in-process, on tiny synthetic data: a test there
+    that starts a process or reads the real files fails, saying to mark it."""
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    real = [name for name in REAL_DATA_FIXTURES if name in request.fixturenames]
+    if real:
+        pytest.fail(f"a unit test reads the real data ({', '.join(real)}): mark it @pytest.mark.integration")
+
+    popen = subprocess.Popen.__init__
+
+    def refuse(self, args, *rest, **kwargs):
+        program = os.path.basename(str(args[0] if isinstance(args, (list, tuple)) else args).split()[0])
+        if program.startswith("python") or program in ("git", "pip") or str(args).startswith(sys.executable):
+            raise AssertionError(f"a unit test starts no process ({args!r}): mark it @pytest.mark.integration")
+        popen(self, args, *rest, **kwargs)  # a library's own helper (platform's `uname -p`, ...)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
 @pytest.fixture
 def tiny_config() -> Config:
     """A config that trains in well under a second: small nets, small batch, few iterations."""

@@ -49,13 +49,14 @@ def test_help_documents_every_config_field(capfd):
     (["--penalty-weight", "-1"], ["--penalty-weight must be >= 0"]),
     (["--d-learning-rate=-1e-4"], ["--d-learning-rate must be >= 0 (0 freezes that network)"]),
     (["--g-beta2", "1"], ["--g-beta2 must be in [0, 1)"]),
-    (["--coordinator", "localhost"], ["--coordinator", "'localhost' is not HOST:PORT"]),
-    (["--num-processes", "0"], ["--num-processes", "'0' is not a whole number >= 1"]),
-    (["--process-id", "-1"], ["--process-id", "'-1' is not a whole number >= 0"]),
-    (["--num-processes", "2", "--process-id", "2"], ["--process-id 2 is not below --num-processes 2",
-                                                      "0 .. 1"]),
-    (["--num-processes", "2", "--process-id", "0"], ["could not join the run's processes",
-                                                      "coordinator_address should be defined", "--coordinator"]),
+    pytest.param(["--coordinator", "localhost"], ["--coordinator", "'localhost' is not HOST:PORT"], marks=pytest.mark.integration),  # joins jax.distributed: a process
+    pytest.param(["--num-processes", "0"], ["--num-processes", "'0' is not a whole number >= 1"], marks=pytest.mark.integration),  # joins jax.distributed: a process
+    pytest.param(["--process-id", "-1"], ["--process-id", "'-1' is not a whole number >= 0"], marks=pytest.mark.integration),  # joins jax.distributed: a process
+    pytest.param(["--num-processes", "2", "--process-id", "2"], ["--process-id 2 is not below --num-processes 2",
+                                                                  "0 .. 1"], marks=pytest.mark.integration),
+    pytest.param(["--num-processes", "2", "--process-id", "0"], ["could not join the run's processes",
+                                                                  "coordinator_address should be defined",
+                                                                  "--coordinator"], marks=pytest.mark.integration),
 ])
 def test_bad_flags_are_one_line_errors(args, needles, tmp_path, capfd):
     """In this process (what `python -m gan_jax.train` runs: errors.run_cli over train.main; a process of
@@ -71,6 +72,7 @@ def _in_process(args, capfd) -> subprocess.CompletedProcess:
     return in_process(capfd, "train", *args)
 
 
+@pytest.mark.integration
 def test_a_bad_flag_in_a_process_of_its_own(tmp_path):
     assert_one_line_error(run_module("gan_jax.train", "--iterations", "2147483648", "--workdir", str(tmp_path / "run")),
                           "--iterations 2147483648 is more than an int32 holds", "use at most 2147483647")
@@ -166,6 +168,7 @@ def test_literature_presets_are_their_papers():
     assert default.adam("g") == default.adam("d") == (2e-4, 0.5, 0.999)  # shared unless given
 
 
+@pytest.mark.slow
 def test_resume_with_preset_is_the_same_command_again(tmp_path, capfd, monkeypatch):
     """`--preset P --resume` starts a run where there is none and continues it after; a --preset
     that describes another run is refused in one line. (Synthetic data: the CLI's loader patched.)"""

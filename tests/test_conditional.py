@@ -1,4 +1,4 @@
-"""Class-conditional generation (issue 10): labels through the data path and the step, the three
+"""Class-conditional generation: labels through the data path and the step, the three
 conditionings' formulas, cgan.py's networks, class grids, --class, the obedience scores, resume."""
 
 import dataclasses
@@ -41,6 +41,7 @@ def test_labels_are_gathered_with_the_images_indices():
     np.testing.assert_array_equal(np.asarray(drawn), labels[idx])
 
 
+@pytest.mark.slow
 def test_concat_multiplies_noise_and_image_by_label_embeddings():
     """cgan.py: G(z, y) = net(z * E_g[y]); D(x, y) = net(flatten(x) * E_d[y]); Keras' U(-0.05, 0.05)."""
     g = dense.Generator(hidden=(8,), condition="concat", num_classes=3, image_shape=(2, 2, 1))
@@ -76,6 +77,7 @@ def test_projection_discriminator_formula():
     np.testing.assert_allclose(d.apply({"params": p}, x, labels=y), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_projection_generator_has_conditional_batch_norm():
     """Per-class gain (init 1) and bias (init 0) after a BatchNorm without its own; with the
     gains and biases of class c set, the output is BatchNorm's normalised x * gamma_c + beta_c."""
@@ -100,6 +102,7 @@ def test_projection_generator_has_conditional_batch_norm():
     np.testing.assert_array_equal(changed, np.asarray(y) == 2)
 
 
+@pytest.mark.slow
 def test_acgan_discriminator_returns_class_logits_and_the_loss_is_cross_entropy():
     d = dense.Discriminator(hidden=(6,), condition="acgan", num_classes=4)
     x = jax.random.uniform(jax.random.PRNGKey(2), (5, 3, 3, 1), minval=-1, maxval=1)
@@ -110,6 +113,7 @@ def test_acgan_discriminator_returns_class_logits_and_the_loss_is_cross_entropy(
     np.testing.assert_allclose(class_cross_entropy(logits, y), by_hand, rtol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["dense", "dcgan"])
 @pytest.mark.parametrize("condition", ["concat", "projection", "acgan"])
 def test_every_condition_trains_with_both_architectures(tiny_config, tiny_data, arch, condition):
@@ -132,6 +136,7 @@ def test_every_condition_trains_with_both_architectures(tiny_config, tiny_data, 
         make_train_step(config)(state, real, jax.random.PRNGKey(1))
 
 
+@pytest.mark.slow
 def test_unconditional_step_ignores_labels(tiny_config, tiny_data):
     state = create_train_state(tiny_config, jax.random.PRNGKey(0))
     step = jax.jit(make_train_step(tiny_config))
@@ -141,6 +146,7 @@ def test_unconditional_step_ignores_labels(tiny_config, tiny_data):
     assert {k: float(v) for k, v in a.items()} == {k: float(v) for k, v in b.items()}
 
 
+@pytest.mark.slow
 def test_keras_cgan_preset_is_cgan_py():
     """Parameter counts of Keras-GAN cgan.py's model.summary(): G = the reference's 1,489,936 +
     Embedding(10, 100); D = Embedding(10, 784) + Dense 784->512, 512->512, 512->512, 512->1."""
@@ -153,6 +159,7 @@ def test_keras_cgan_preset_is_cgan_py():
     assert models.count_params(state.d_params) == 7_840 + 401_920 + 262_656 + 262_656 + 513
 
 
+@pytest.mark.slow
 def test_dropout_after_every_hidden_layer_but_the_first_only_when_training():
     d = dense.Discriminator(hidden=(64, 64, 64), dropout=0.5)
     x = jax.random.uniform(jax.random.PRNGKey(2), (8, 2, 2, 1))
@@ -214,6 +221,7 @@ def conditional_run(tmp_path_factory):
     return workdir, config, data
 
 
+@pytest.mark.slow
 def test_conditional_run_writes_class_grids_and_obedience_scores(conditional_run):
     workdir, config, _ = conditional_run
     assert sorted(f for f in os.listdir(f"{workdir}/samples") if f.startswith("classes")) == [
@@ -226,6 +234,7 @@ def test_conditional_run_writes_class_grids_and_obedience_scores(conditional_run
         assert 0 <= r["label_accuracy"] <= 1 and r["intra_class_fid"] > 0
 
 
+@pytest.mark.slow
 def test_sampler_makes_the_classes_asked_for(conditional_run):
     """Asking for a class changes the image; the same class and key give the same image."""
     workdir, config, _ = conditional_run
@@ -238,6 +247,7 @@ def test_sampler_makes_the_classes_asked_for(conditional_run):
     np.testing.assert_array_equal(sevens, sample(state, key, 4, jnp.full((4,), 7, jnp.int32)))
 
 
+@pytest.mark.integration
 def test_sample_cli_class_and_its_errors(conditional_run, tmp_path, monkeypatch):
     workdir, _, _ = conditional_run
     out, npz = tmp_path / "sneakers.png", tmp_path / "sneakers.npz"
@@ -250,6 +260,7 @@ def test_sample_cli_class_and_its_errors(conditional_run, tmp_path, monkeypatch)
                           "unknown class 'Boots'", "7 Sneaker", "9 Ankle boot")
 
 
+@pytest.mark.integration
 def test_sample_class_on_an_unconditional_run_is_one_line(tmp_path):
     data = input_pipeline.synthetic_dataset(32, seed=2)
     config = dataclasses.replace(presets.preset("smoke"), iterations=2, batch_size=8, latent_dim=8,
@@ -259,6 +270,7 @@ def test_sample_class_on_an_unconditional_run_is_one_line(tmp_path):
                           "--class needs a class-conditional run", "--condition none", "8 Bag")
 
 
+@pytest.mark.slow
 def test_evaluate_scores_a_conditional_run(conditional_run, tmp_path, monkeypatch, capsys):
     workdir, _, data = conditional_run
     monkeypatch.setattr(input_pipeline, "load", lambda *a, **k: data)
@@ -270,6 +282,7 @@ def test_evaluate_scores_a_conditional_run(conditional_run, tmp_path, monkeypatc
     assert "label acc" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_resume_with_another_condition_is_refused(conditional_run):
     workdir, config, data = conditional_run
     with pytest.raises(UserError, match="condition"):
@@ -280,6 +293,7 @@ def test_resume_with_another_condition_is_refused(conditional_run):
     assert int(resumed.step) == 10
 
 
+@pytest.mark.integration
 def test_condition_flag_errors():
     assert_one_line_error(run_module("gan_jax.train", "--condition", "labels", "--workdir", "/tmp/never"),
                           "--condition", "invalid choice", "projection")

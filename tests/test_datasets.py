@@ -37,10 +37,11 @@ def tiny(name: str, **changes) -> Config:
     return dataclasses.replace(Config(), dataset=name, **{**small, **changes})
 
 
-def test_the_datasets_the_issue_names_are_the_tested_ones():
+def test_the_tested_datasets_are_the_ones_listed_in_input_pipeline():
     assert {name for name, _, _ in DATASETS} == set(input_pipeline.TESTED_DATASETS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, shape, classes", DATASETS)
 def test_each_dataset_loads_and_trains(name, shape, classes, tmp_path):
     with mock():
@@ -64,6 +65,7 @@ def test_each_dataset_loads_and_trains(name, shape, classes, tmp_path):
     assert (workdir / "final.png").exists() and (workdir / "dataset_preview.png").exists()
 
 
+@pytest.mark.slow
 def test_dcgan_on_colour_32x32_and_sampling_it(tmp_path, capsys):
     from gan_jax.checkpoints import load_run
     from gan_jax.sample import main as sample_main
@@ -87,6 +89,7 @@ def test_dcgan_refuses_sizes_it_cannot_make(tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
 
 
+@pytest.mark.slow
 def test_resuming_on_a_dataset_of_another_shape_is_refused(tmp_path):
     workdir = str(tmp_path / "run")
     with mock():
@@ -109,6 +112,7 @@ def test_unknown_non_image_and_unreachable_datasets_are_one_line_errors(tmp_path
         input_pipeline.load("mnist", data_dir=data_dir)
 
 
+@pytest.mark.slow
 def test_a_classifier_per_dataset(tmp_path, capsys):
     """No classifier yet: training says evaluation is off, evaluate refuses in one line. Then
     train_classifier --dataset makes one where both find it, and a run is scored with it."""
@@ -143,6 +147,7 @@ def test_a_classifier_per_dataset(tmp_path, capsys):
     assert set(result["class_histogram"]) == {str(i) for i in range(10)}  # tfds' names for mnist
 
 
+@pytest.mark.slow
 def test_a_dataset_over_the_device_budget_streams(tmp_path, capsys):
     """--device-data-mb 0: the batches come from tf.data (mock records here), the same step trains."""
     workdir = tmp_path / "run"
@@ -154,6 +159,7 @@ def test_a_dataset_over_the_device_budget_streams(tmp_path, capsys):
     assert len(records) == 4 and all(np.isfinite(r["d_loss"]) for r in records)
 
 
+@pytest.mark.slow
 def test_streamed_batches_carry_their_labels(tmp_path):
     """The stream yields (images, labels) with each image's own label, and a conditional run trains on it."""
     with mock():

@@ -27,6 +27,7 @@ def _files(workdir):
             for d, _, fs in os.walk(workdir) for f in fs}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["grid", "tensorboard", "metrics", "curves"])
 def test_a_full_disk_while_writing_an_output_is_one_line_and_loses_nothing(tiny_config, tiny_data, tmp_path,
                                                                             monkeypatch, what):
@@ -83,6 +84,7 @@ class _Scores:
         return {"fid": 1.0}
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_cannot_be_written(tiny_config, tiny_data, tmp_path, monkeypatch, capfd):
     """orbax failing as on a full tmpfs (its error text carries the OS error code): one line with the cause,
     the intact checkpoint and the fix; no temporary folder left; orbax's own error logs silenced."""
@@ -166,6 +168,7 @@ def _holder(workdir):
     return proc
 
 
+@pytest.mark.integration
 def test_a_live_run_refuses_a_second_process_and_a_killed_one_blocks_nothing(tmp_path, tiny_config, tiny_data):
     workdir = tmp_path / "run"
     os.makedirs(workdir)
@@ -194,6 +197,7 @@ def test_the_lock_is_exclusive_within_one_process_too_and_released_after(tmp_pat
         run.lock_workdir(str(tmp_path), again)
 
 
+@pytest.mark.integration
 def test_a_population_locks_every_run_folder(tmp_path, tiny_config, tiny_data):
     from gan_jax.population import train_population
 

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax.models import count_params
 from gan_jax.models.dense import Discriminator, Generator
@@ -12,6 +13,7 @@ def _init_g():
     return Generator().init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
 
 
+@pytest.mark.slow
 def test_parameter_counts_match_keras():
     g = _init_g()
     d = Discriminator().init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
@@ -30,6 +32,31 @@ def test_shapes_and_ranges():
     d = Discriminator().init(jax.random.PRNGKey(0), images)
     logits = Discriminator().apply(d, images)
     assert logits.shape == (5,) and logits.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("arch", ["dense", "dcgan", "r3gan"])
+@pytest.mark.parametrize("condition", ["none", "projection", "acgan"])
+def test_every_architecture_maps_shapes_and_dtypes_under_each_conditioning(arch, condition):
+    """Traced, not run (jax.eval_shape: no compilation): each architecture's build, under a conditioning,
+    gives a G of noise (B, latent_dim) -> images (B, 28, 28, 1) and a D of images -> scores (B,) (with 'acgan':
+    and class logits (B, 10)), all float32, and accepts the config's checks."""
+    import dataclasses
+
+    from gan_jax import models, presets
+
+    base = presets.preset({"dense": "reference", "dcgan": "dcgan", "r3gan": "r3gan"}[arch])
+    config = dataclasses.replace(base, condition=condition).validate()
+    g, d = models.ARCHITECTURES[arch].build(config)
+    z, labels = jnp.zeros((3, config.latent_dim)), jnp.zeros((3,), jnp.int32)
+    g_vars = jax.eval_shape(lambda: g.init(jax.random.PRNGKey(0), z, train=False, labels=labels))
+    images = jax.eval_shape(lambda v: g.apply(v, z, train=False, labels=labels), g_vars)
+    assert images.shape == (3, 28, 28, 1) and images.dtype == jnp.float32
+    x = jnp.zeros(images.shape)
+    d_vars = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(1), x, labels=labels))
+    out = jax.eval_shape(lambda v: d.apply(v, x, labels=labels, mutable=["batch_stats"])[0], d_vars)
+    scores, logits = out if condition == "acgan" else (out, None)
+    assert scores.shape == (3,) and scores.dtype == jnp.float32
+    assert logits is None or logits.shape == (3, 10)
 
 
 def test_keras_initialisers():
@@ -80,12 +107,11 @@ def test_generator_uses_keras_batchnorm_settings():
 
 # --- the dcgan architecture and D's normalizations ---
 
-import pytest  # noqa: E402
-
 from gan_jax.config import choices  # noqa: E402
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
 
 
+@pytest.mark.slow
 def test_dcgan_parameter_counts_by_hand():
     g = DCGANGenerator().init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
     # dense 100->1024 (+bias), BN 1024 (scale, bias), dense 1024->6272, BN 6272,
@@ -104,6 +130,7 @@ def test_dcgan_parameter_counts_by_hand():
     assert out.shape == (3,)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("norm", choices("d_norm"))
 def test_discriminator_norms(norm):
     d = Discriminator(hidden=(32, 16), norm=norm)
@@ -117,6 +144,7 @@ def test_discriminator_norms(norm):
     assert (set(variables["batch_stats"]) if "batch_stats" in variables else None) == stats
 
 
+@pytest.mark.slow
 def test_spectral_norm_sigma_is_the_largest_singular_value():
     """After enough power iterations the stored sigma is the kernel's top singular value, and the
     layer computes x @ (W / sigma) + b."""
@@ -140,6 +168,7 @@ def test_spectral_norm_sigma_is_the_largest_singular_value():
     np.testing.assert_allclose(first, expected, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape,features", [((3, 7, 7, 16), 8), ((2, 14, 14, 8), 1), ((1, 5, 6, 3), 4)])
 def test_fast_conv_transpose_is_flax_conv_transpose(shape, features):
     from flax import linen as nn

@@ -34,6 +34,7 @@ def wheel(tmp_path_factory) -> str:
     return path
 
 
+@pytest.mark.integration
 def test_the_wheel_holds_every_file_the_package_reads(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = [f for f in _package_data() if f not in names]
@@ -43,6 +44,7 @@ def test_the_wheel_holds_every_file_the_package_reads(wheel):
         assert f"{command} = gan_jax." in entry_points, command
 
 
+@pytest.mark.integration
 def test_the_sdist_holds_every_file_the_package_reads(tmp_path):
     code = ("import sys; from setuptools import build_meta; "
             "print(build_meta.build_sdist(sys.argv[1]))")

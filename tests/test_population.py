@@ -1,4 +1,4 @@
-"""Populations (issue 11): K runs in one vmapped program, each equal to the same run trained alone."""
+"""Populations: K runs in one vmapped program, each equal to the same run trained alone."""
 
 import dataclasses
 import json
@@ -42,6 +42,7 @@ def test_flags_make_the_grid_of_every_list_with_every_seed():
     assert run_folder("W", _configs("--runs", "2")[1], ["seed"]) == os.path.join("W", "seed_1")
 
 
+@pytest.mark.integration
 def test_population_errors():
     with pytest.raises(UserError, match="may differ only in .*these differ: batch_size"):
         check_population([config_lib.Config(), config_lib.Config(batch_size=64, seed=1)])
@@ -85,6 +86,7 @@ def population(tmp_path_factory):
     return workdir, configs, data, state
 
 
+@pytest.mark.slow
 def test_run_k_of_a_population_is_that_run_trained_alone(population, tmp_path):
     """Run k == the same config trained alone with --traced-hyperparams (every metric, 8 iterations, and
     every final weight), to float32 rounding: the vmapped step batches each run's products into one
@@ -108,6 +110,7 @@ def test_run_k_of_a_population_is_that_run_trained_alone(population, tmp_path):
     print(f"population runs bitwise equal to the runs alone: {bitwise}")
 
 
+@pytest.mark.slow
 def test_traced_hyperparameters_change_only_the_rounding(population, tmp_path):
     """The same config with constants compiled in (a plain run): the first iterations agree to 1e-4."""
     workdir, configs, data, _ = population
@@ -119,6 +122,7 @@ def test_traced_hyperparameters_change_only_the_rounding(population, tmp_path):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_each_run_folder_is_an_ordinary_run(population):
     workdir, configs, data, _ = population
     varied = check_population(configs)
@@ -133,6 +137,7 @@ def test_each_run_folder_is_an_ordinary_run(population):
         assert os.path.isfile(os.path.join(folder, "final.png"))
 
 
+@pytest.mark.slow
 def test_a_resumed_population_equals_an_uninterrupted_one(population, tmp_path):
     workdir, configs, data, _ = population
     short = [dataclasses.replace(c, iterations=4) for c in configs]

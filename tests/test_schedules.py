@@ -1,4 +1,4 @@
-"""Schedules (issue 31): values that move from a start to an end over a run, read by the step at its iteration."""
+"""Schedules: values that move from a start to an end over a run, read by the step at its iteration."""
 
 import dataclasses
 import json
@@ -62,6 +62,7 @@ def test_ema_decay_from_a_half_life_in_images():
     assert float(_at(r3gan, 5)["g_ema"]) == pytest.approx(0.5 ** (128 / 2000), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_without_schedules_the_step_reads_the_same_constants():
     """No end given: the step's values are the config's own Python numbers, unchanged (the same compiled step
     as before schedules existed), and Adam stays optax.adam (no inject_hyperparams state)."""
@@ -83,6 +84,7 @@ SCHEDULED = {"learning_rate_end": 5e-5, "beta2_end": 0.99, "penalty_weight": 2.0
              "augment": "color", "augment_p": 0.2, "augment_p_end": 0.8}
 
 
+@pytest.mark.slow
 def test_the_step_at_iteration_t_uses_the_values_of_t():
     """One step of a scheduled run at iteration 7 equals one step of the constant config holding iteration 7's
     values (learning rates, beta2, penalty weight, augmentation probability, EMA decay), to float rounding."""
@@ -112,6 +114,7 @@ def _records(folder):
     return [json.loads(line) for line in open(os.path.join(folder, "metrics.jsonl"))]
 
 
+@pytest.mark.slow
 def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, tiny_data):
     """Stopped at iteration 6 of 12 and resumed: every metric of every iteration bitwise the run never stopped;
     config.json holds the schedule."""
@@ -132,6 +135,7 @@ def test_a_run_resumed_mid_schedule_equals_the_uninterrupted_one(tmp_path, tiny_
     assert stored["learning_rate_end"] == 5e-5 and stored["schedule"] == "cosine" and stored["schedule_iterations"] == 12
 
 
+@pytest.mark.slow
 def test_a_population_varies_starts_and_ends_and_each_run_is_that_run_alone(tmp_path, tiny_data):
     """Two runs differing in the penalty weight's end and the learning rates' end, vmapped in one program: each
     equals the same run trained alone (traced hyperparameters) to float32 rounding."""

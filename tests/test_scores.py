@@ -43,6 +43,7 @@ def test_fid_of_known_gaussians():
     assert scores.fid(a, b) == pytest.approx(4.0, abs=0.02)
 
 
+@pytest.mark.slow
 def test_kid_unbiased_for_equal_distributions_and_positive_otherwise():
     mix = np.random.default_rng(1).normal(size=(16, 16)) / 4  # one distribution, two independent draws
     a = np.random.default_rng(5).normal(size=(4000, 16)) @ mix

@@ -55,6 +55,7 @@ def _fakes(config, state, key):
     return G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z1, train=False)
 
 
+@pytest.mark.slow
 def test_joint_hinge_with_r1_and_g_ema(tiny_config, tiny_data):
     """D: 0.5 * (E relu(1 - D(x)) + E relu(1 + D(G(z))) + gamma * 1/2 E||grad D(x)||^2); G: -E D(G(z));
     then ema = 0.9 * ema + 0.1 * G."""
@@ -88,6 +89,7 @@ def test_joint_hinge_with_r1_and_g_ema(tiny_config, tiny_data):
     assert float(metrics["d_penalty"]) == pytest.approx(float(r1), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, tiny_data):
     """D on real: 1/2 E(D(x) - 1)^2, clip; D on fakes: 1/2 E D(G(z))^2 + gamma R2, clip; G: 1/2 E(D(G(z)) - 1)^2."""
     config, state, real, key = _setup(tiny_config, tiny_data, loss="lsgan", penalty="r2", penalty_weight=2.0,
@@ -115,6 +117,7 @@ def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, t
     assert "d_penalty" in metrics
 
 
+@pytest.mark.slow
 def test_d_steps_each_on_a_fresh_batch_and_fresh_fakes(tiny_config, tiny_data):
     """wgan, joint, 3 critic updates: batch j is real[j*B:(j+1)*B], its fakes from fold_in(k_fake, j)."""
     config, state, real, key = _setup(tiny_config, tiny_data, loss="wgan", d_update="joint", d_steps=3)
@@ -140,6 +143,7 @@ def test_d_steps_each_on_a_fresh_batch_and_fresh_fakes(tiny_config, tiny_data):
     assert int(seq_new.d_opt_state[0].count) == 6  # two updates (real, fake) per critic step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("penalty", ["wgan_gp", "dragan", "r1", "r2"])
 @pytest.mark.parametrize("d_update", ["sequential", "joint"])
 def test_a_penalty_changes_d_only(tiny_config, tiny_data, penalty, d_update):
@@ -174,6 +178,7 @@ def test_penalty_key_is_its_own_stream(tiny_config, tiny_data):
     assert float(metrics["d_penalty"]) == pytest.approx(float(expected), rel=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,d_norm", [("dense", "spectral"), ("dense", "batch"), ("dense", "layer"),
                                          ("dcgan", "batch"), ("dcgan", "spectral")])
 def test_d_normalization_state_is_trained_and_kept(tiny_config, tiny_data, arch, d_norm):
@@ -189,6 +194,7 @@ def test_d_normalization_state_is_trained_and_kept(tiny_config, tiny_data, arch,
                                                              jax.tree_util.tree_leaves(state.d_batch_stats)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,d_norm", [("dense", "none"), ("dense", "spectral"), ("dcgan", "batch")])
 def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_norm):
     """compute_dtype bfloat16: the matmuls take bf16 inputs; every parameter, Adam moment, BatchNorm /
@@ -217,6 +223,7 @@ def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_no
     assert float(metrics["g_loss"]) == pytest.approx(float(ref_metrics["g_loss"]), rel=0.05)
 
 
+@pytest.mark.slow
 def test_joint_rpgan_with_r1_against_the_hand_schedule(tiny_config, tiny_data):
     """RpGAN (a coupled loss): D minimises 0.5 * (E softplus(D(G(z_i)) - D(x_i)) + gamma R1); G then minimises
     E softplus(D'(x_i) - D'(G(z'_i))) through the updated D', the reals' outputs held fixed."""
@@ -250,6 +257,7 @@ def test_joint_rpgan_with_r1_against_the_hand_schedule(tiny_config, tiny_data):
     assert float(metrics["g_loss"]) == pytest.approx(float(g_loss(state.g_params)), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_networks_without_batchnorm_or_state(tiny_config, tiny_data, monkeypatch):
     """The network contract: a G and a D that hold only 'params' (no BatchNorm, no state) train, with a
     penalty, the EMA and d_steps, and keep empty state collections."""
@@ -280,6 +288,7 @@ def test_networks_without_batchnorm_or_state(tiny_config, tiny_data, monkeypatch
     assert not np.array_equal(new.g_params["Dense_0"]["kernel"], state.g_params["Dense_0"]["kernel"])
 
 
+@pytest.mark.slow
 def test_lazy_regularization_puts_the_penalty_on_every_kth_iteration_times_k():
     """--penalty-every 3 (StyleGAN2's lazy regularization): at iteration 3 the step equals the every-iteration
     step with 3x the penalty weight; at iteration 4 it equals the step without a penalty (d_penalty 0)."""
@@ -305,6 +314,7 @@ def test_lazy_regularization_puts_the_penalty_on_every_kth_iteration_times_k():
         dataclasses.replace(Config(), penalty_every=3).validate()
 
 
+@pytest.mark.slow
 def test_lazy_regularization_in_the_fused_and_the_dispatched_loop(tmp_path, tiny_data):
     """The fused loop decides per iteration in the step (lax.cond), the dispatched one (conv nets on the CPU) picks
     one of two compiled steps on the host: the same runs, d_penalty 0 except on iterations 0, 3, 6."""

@@ -1,4 +1,4 @@
-"""The study command (issue 11 item 5): presets x seeds at one budget, scored, summarized, ranked."""
+"""The study command: presets x seeds at one budget, scored, summarized, ranked."""
 
 import json
 import os
@@ -78,6 +78,7 @@ def test_summary_is_mean_and_sample_std_best_first(tmp_path):
     assert "3 seeds (0,1,2) x 100 iterations" in table and table.endswith("over a, b, c: +0.50.\n")
 
 
+@pytest.mark.integration
 def test_bad_flags_are_one_line_errors(tmp_path, capfd):
     """The first in a process of its own, the rest in this one (conftest.in_process: the same run_cli)."""
     assert_one_line_error(run_module("gan_jax.study", "--presets", "reference,began"), "unknown preset began")

@@ -48,6 +48,7 @@ def _assert_states_equal(a, b):
         assert np.array_equal(np.asarray(x), np.asarray(y)), jax.tree_util.keystr(path)
 
 
+@pytest.mark.slow
 def test_outputs_of_a_run(tiny_config, tiny_data, tmp_path):
     workdir = str(tmp_path / "run")
     state = train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
@@ -98,6 +99,7 @@ def test_chunks_end_exactly_on_event_points(tiny_config):
     assert chunk_lengths(long, 1001) == [400, 400, 200, 400, 99]
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_and_other_seed_others(tiny_config, tiny_data, tmp_path):
     a = train_and_evaluate(tiny_config, str(tmp_path / "a"), dataset=tiny_data)
     b = train_and_evaluate(tiny_config, str(tmp_path / "b"), dataset=tiny_data)
@@ -107,6 +109,7 @@ def test_same_seed_same_numbers_and_other_seed_others(tiny_config, tiny_data, tm
     assert _read(tmp_path / "a" / "metrics.jsonl") != _read(tmp_path / "c" / "metrics.jsonl")
 
 
+@pytest.mark.slow
 def test_one_iteration_per_call_gives_identical_results(tiny_config, tiny_data, tmp_path):
     fused = train_and_evaluate(tiny_config, str(tmp_path / "fused"), dataset=tiny_data)
     single = train_and_evaluate(dataclasses.replace(tiny_config, max_steps_per_call=1), str(tmp_path / "single"),
@@ -129,6 +132,7 @@ def test_resume_from_each_checkpoint_is_bitwise_identical(tiny_config, tiny_data
     assert [h["start_iteration"] for h in history] == [0, 4]
 
 
+@pytest.mark.slow
 def test_corrupt_newest_checkpoint_falls_back(tiny_config, tiny_data, tmp_path, capfd):
     full = train_and_evaluate(tiny_config, str(tmp_path / "full"), dataset=tiny_data)
     workdir = str(tmp_path / "run")
@@ -144,6 +148,7 @@ def test_corrupt_newest_checkpoint_falls_back(tiny_config, tiny_data, tmp_path, 
     _assert_states_equal(full, resumed)
 
 
+@pytest.mark.slow
 def test_resume_refuses_shape_changes_and_records_benign_ones(tiny_config, tiny_data, tmp_path):
     workdir = str(tmp_path / "run")
     train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
@@ -159,6 +164,7 @@ def test_resume_refuses_shape_changes_and_records_benign_ones(tiny_config, tiny_
     assert [r["iteration"] for r in _records(workdir)][-3:] == [11, 12, 14]
 
 
+@pytest.mark.slow
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_config, tiny_data, tmp_path, monkeypatch):
     # One NaN image among 64 (pixel value 255 made NaN, only image 17 has one): the first batch that
     # draws it makes D's loss NaN (iteration 26 with seed 0).
@@ -194,6 +200,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tiny_config, tiny_data, 
     assert step == 4 and config["latent_dim"] == 8
 
 
+@pytest.mark.slow
 def test_workdir_errors(tiny_config, tiny_data, tmp_path):
     workdir = str(tmp_path / "run")
     train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
@@ -228,6 +235,7 @@ def test_unwritable_workdir(tiny_config, tiny_data, tmp_path):
         train_and_evaluate(tiny_config, target, dataset=tiny_data)
 
 
+@pytest.mark.slow
 def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
     """eval_every adds FID & co. to the metrics records at eval points (and the last iteration),
     ends chunks there, writes curves.png, and does not change the training numbers."""
@@ -251,6 +259,7 @@ RESEARCH = dict(loss="hinge", penalty="r1", penalty_weight=1.0, d_norm="spectral
 """A run that uses every kind of extra state: D's spectral-norm vectors, G's EMA, 2 D steps."""
 
 
+@pytest.mark.slow
 def test_research_options_resume_bitwise(tiny_config, tiny_data, tmp_path):
     """D's normalization state and G's moving average are checkpointed: a resumed run is the same."""
     config = dataclasses.replace(tiny_config, **RESEARCH)
@@ -267,6 +276,7 @@ def test_research_options_resume_bitwise(tiny_config, tiny_data, tmp_path):
     assert all("d_penalty" in r for r in _records(workdir))
 
 
+@pytest.mark.slow
 def test_ema_generator_makes_the_grids_and_raw_g_is_kept(tiny_config, tiny_data, tmp_path):
     """With g_ema > 0 the samples come from the moving average; raw=True gives the trained G's."""
     from gan_jax.sampling import make_sampler
@@ -282,6 +292,7 @@ def test_ema_generator_makes_the_grids_and_raw_g_is_kept(tiny_config, tiny_data,
     assert np.array_equal(ema, plain(swapped, key, 4))
 
 
+@pytest.mark.slow
 def test_resume_refuses_structure_changes_of_the_options(tiny_config, tiny_data, tmp_path):
     workdir = str(tmp_path / "run")
     train_and_evaluate(tiny_config, workdir, dataset=tiny_data)
@@ -295,6 +306,7 @@ def test_resume_refuses_structure_changes_of_the_options(tiny_config, tiny_data,
     assert int(train_and_evaluate(longer, workdir, resume=True, dataset=tiny_data).step) == 14
 
 
+@pytest.mark.slow
 def test_unfused_loop_gives_the_fused_numbers(tiny_config, tiny_data, tmp_path):
     """One jitted call per iteration (fused_loop 'off', the CPU default for conv nets) trains the same run."""
     fused = train_and_evaluate(dataclasses.replace(tiny_config, fused_loop="on"), str(tmp_path / "on"), dataset=tiny_data)
@@ -316,6 +328,7 @@ def test_dcgan_runs_unfused_on_cpu(tiny_config):
     assert not fuses_loop(dataclasses.replace(tiny_config, fused_loop="off"))
 
 
+@pytest.mark.slow
 def test_resume_with_no_run_yet_starts_it(tiny_config, tiny_data, tmp_path, capfd):
     """A scheduler runs the same `--resume` command first and after every kill, also one during
     start-up (before config.json): with no run there yet, --resume starts it."""
@@ -331,6 +344,7 @@ def test_resume_with_no_run_yet_starts_it(tiny_config, tiny_data, tmp_path, capf
     assert os.path.getsize(workdir / "dataset_preview.png") > 1000
 
 
+@pytest.mark.integration
 def test_startup_imports_no_tensorflow_and_caches_compilations(tmp_path):
     """A fresh process: the loop and the TensorBoard writer come without TensorFlow, and gan_jax.compile_cache puts JAX's cache in a
     folder per CPU under $GAN_JAX_CACHE_DIR (off with 'off'; a cache configured already is kept); what

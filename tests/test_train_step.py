@@ -121,6 +121,7 @@ def test_metrics_are_pre_update_losses(tiny_config, tiny_data):
     ("reference", {"traced_hyperparams": True, "learning_rate": 1e-3, "g_ema": 0.9, "seed": 3, "penalty_weight": 5.0}),
     ("sngan", {}),  # spectral norm's stored kernels and power-iteration vectors
 ])
+@pytest.mark.slow
 def test_the_compiled_initial_state_is_the_op_by_op_one_to_float32_rounding(preset, changes):
     """create_train_state's one compiled call gives the weights (and every other leaf, its dtype included)
     of the op-by-op initialization, to float32 rounding (XLA's algebraic simplifier folds flax's

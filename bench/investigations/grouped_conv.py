@@ -1,6 +1,6 @@
 """R3GAN's grouped 3x3 convolution on the CPU, three ways, at the r3gan preset's shapes (batch 64).
 
-    python bench/grouped_conv.py
+    python bench/investigations/grouped_conv.py
 
 For each stage of the r3gan nets on 28 x 28 images (28x28 with 64 channels in 4 groups, 14x14 / 128 / 8,
 7x7 / 256 / 16): ms of the forward, of forward + backward (input and kernel gradients), and of the second
@@ -26,7 +26,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from gan_jax.models.r3gan import GroupedConv3x3  # noqa: E402
 from timing import run_record  # noqa: E402
 

@@ -4,8 +4,8 @@ As a pytest plugin it records, in every worker, each test's JAX compilations (JA
 `/jax/core/compile/backend_compile_duration` events: XLA compiling, or loading from the persistent
 cache) by compiled function; as a script it sums them with the junit durations:
 
-    PYTHONPATH=bench SUITE_PROFILE_DIR=/tmp/prof python -m pytest -p suite_profile --junitxml=/tmp/prof/junit.xml
-    python bench/suite_profile.py /tmp/prof
+    PYTHONPATH=bench/investigations SUITE_PROFILE_DIR=/tmp/prof python -m pytest -p suite_profile --junitxml=/tmp/prof/junit.xml
+    python bench/investigations/suite_profile.py /tmp/prof
 
 Only compilations in the pytest processes are seen; a process a test starts is timed as the test's wall
 time. The plugin adds a listener and nothing else: the tests run as they do without it.

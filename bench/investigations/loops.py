@@ -1,9 +1,9 @@
 """Why conv nets run unfused on the CPU, measured: a step inside a while loop vs one call per step,
 and flax's ConvTranspose vs gan_jax's ConvTranspose4x4s2.
 
-    python bench/loops.py                    # preset dcgan (batch 64) and the reference (batch 128)
-    python bench/loops.py --preset sngan
-    python bench/loops.py --preset dcgan --preset r3gan --profile    # + where each way spends its time
+    python bench/investigations/loops.py                    # preset dcgan (batch 64) and the reference (batch 128)
+    python bench/investigations/loops.py --preset sngan
+    python bench/investigations/loops.py --preset dcgan --preset r3gan --profile    # + where each way spends its time
 
 For each preset: ms per iteration of make_train_chunk's two ways to run K iterations — one jitted
 lax.fori_loop ('fused') and K jitted one-iteration calls dispatched back to back ('host') — medians
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from gan_jax import config as config_lib  # noqa: E402
 from gan_jax import presets  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402

@@ -1,4 +1,4 @@
-"""The modern baseline (issue 22): the scaled-down R3GAN nets, several penalties at once (R1 + R2),
+"""The modern baseline: the scaled-down R3GAN nets, several penalties at once (R1 + R2),
 differentiable augmentation, and the samplers people use to look at a generator."""
 
 import dataclasses
@@ -81,6 +81,7 @@ R3GAN_CONSTANT = {"penalty_weight": 2.0, "penalty_weight_end": None, "learning_r
 """What the r3gan presets held before they had R3GAN's schedules (the FFHQ-64 gamma 2, EMA decay 0.999, constant)."""
 
 
+@pytest.mark.slow
 def test_r3gan_preset_trains_and_agrees_with_the_previous_implementation():
     config = dataclasses.replace(preset("r3gan_diffaug"), batch_size=4, **R3GAN_CONSTANT)
     state = create_train_state(config, jax.random.PRNGKey(0))
@@ -101,6 +102,7 @@ def _tiny(**changes):
                                **changes)
 
 
+@pytest.mark.slow
 def test_r1_plus_r2_against_the_hand_computation():
     """Joint RpGAN + gamma (R1 + R2): D minimises 0.5 * (E softplus(D(f) - D(r)) + gamma (1/2 E|grad D(r)|^2 +
     1/2 E|grad D(f)|^2)), the penalty metric is R1 + R2; sequential with a separable loss puts R1 on the
@@ -153,6 +155,7 @@ def test_the_penalty_list_is_checked(value, ok):
 IMAGES = jax.random.uniform(jax.random.PRNGKey(0), (8, 16, 12, 3), minval=-1, maxval=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(augment.AUGMENTS))
 def test_each_augmentation_keeps_shapes_and_its_range_and_repeats_with_its_key(name):
     key = jax.random.PRNGKey(5)
@@ -195,6 +198,7 @@ def test_diffaug_is_a_fixed_list_a_new_augmentation_does_not_join(monkeypatch):
     assert augment.names_of("flip,color") == ("color", "flip")
 
 
+@pytest.mark.slow
 def test_g_gradient_passes_through_the_augmentation_and_runs_repeat():
     """With diffaug, G still learns (its update differs from zero) and the same key gives the same step."""
     config = _tiny(augment="diffaug")
@@ -226,6 +230,7 @@ def test_truncation_draws_inside_psi_and_slerp_ends_at_its_points():
     assert float(jnp.min(norms)) >= min(float(jnp.linalg.norm(a)), float(jnp.linalg.norm(b))) * 0.999
 
 
+@pytest.mark.slow
 def test_sample_interpolate_and_truncation_from_a_run(tmp_path, tiny_config, tiny_data):
     from gan_jax.loop import train_and_evaluate
 

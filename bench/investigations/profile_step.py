@@ -1,8 +1,8 @@
 """Where the reference step's time goes: a jax.profiler trace of the fused loop, per XLA thunk.
 
-    python bench/profile_step.py                          # fp32, batch 128, 200 traced iterations
-    python bench/profile_step.py --compute-dtype bfloat16
-    python bench/profile_step.py --preset r3gan --iterations 2   # a conv preset's jitted step, one call per iteration
+    python bench/investigations/profile_step.py                          # fp32, batch 128, 200 traced iterations
+    python bench/investigations/profile_step.py --compute-dtype bfloat16
+    python bench/investigations/profile_step.py --preset r3gan --iterations 2   # a conv preset's jitted step, one call per iteration
 
 Traces --iterations fused iterations (after a warm-up chunk) with `jax.profiler.trace`
 (perfetto JSON), sums each thunk's time per iteration, and reads the compiled HLO to say what
@@ -27,8 +27,8 @@ import sys
 import jax
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # timing.py beside it, also when imported
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # timing.py beside it, also when imported
 from gan_jax.config import Config  # noqa: E402
 from gan_jax.presets import preset  # noqa: E402
 from gan_jax.input_pipeline import synthetic_dataset  # noqa: E402

@@ -4,7 +4,7 @@ does not (t = 1), one jitted call each, interleaved rounds; each lazy iteration 
 branch fixed at compile time (what chunk.dispatched_chunk runs: conv nets on the CPU) and chosen inside the
 step by lax.cond (the fused loop's).
 
-    python bench/lazy_penalty.py --preset r3gan --every 16
+    python bench/investigations/lazy_penalty.py --preset r3gan --every 16
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gan_jax.presets import preset  # noqa: E402
 from gan_jax.build import create_train_state, make_train_step  # noqa: E402
 from timing import run_record  # noqa: E402
