@@ -23,6 +23,7 @@ def test_parameter_counts_match_keras():
     assert count_params(d["params"]) == 533_505
 
 
+@pytest.mark.slow
 def test_shapes_and_ranges():
     g = _init_g()
     z = jax.random.normal(jax.random.PRNGKey(1), (5, 100))
