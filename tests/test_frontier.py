@@ -1,0 +1,67 @@
+"""bench/frontier/curve.py: FID against training time per contender, from run folders or their copies."""
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO
+
+
+def _curve():
+    spec = importlib.util.spec_from_file_location("frontier_curve", REPO / "bench" / "frontier" / "curve.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(folder, name, fids, final, flat):
+    """A run with FID at iterations 0, 9, 19 (fids) and its final scores, as run.sh writes it or as copied."""
+    records = [{"iteration": i, "g_loss": 1.0} for i in range(20)]
+    for i, fid in zip((0, 9, 19), fids):
+        records[i]["fid"] = fid
+    text = "\n".join(json.dumps(r) for r in records) + "\n"
+    score = json.dumps({"fid": final, "kid": final / 2, "precision": 0.5, "recall": 0.25})
+    if flat:
+        (folder / f"{name}_metrics.jsonl").write_text(text)
+        (folder / f"{name}_eval.json").write_text(score)
+    else:
+        (folder / name).mkdir()
+        (folder / name / "metrics.jsonl").write_text(text)
+        (folder / name / "eval.json").write_text(score)
+
+
+def test_minutes_are_iterations_times_the_budgets_step_and_seeds_are_summarized(tmp_path):
+    curve = _curve()
+    _run(tmp_path, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
+    _run(tmp_path, "a_s1", (700.0, 500.0, 200.0), 110.0, flat=True)
+    _run(tmp_path, "b_s0", (800.0, 400.0, 50.0), 40.0, flat=False)
+    _run(tmp_path, "b_s1", (800.0, 400.0, 70.0), 60.0, flat=False)
+    result = curve.frontier(curve.read_runs(str(tmp_path)), {"a": 600.0, "b": 1200.0})
+    assert list(result) == ["b", "a"]  # best final mean FID first
+    a = result["a"]
+    assert a["seeds"] == [0, 1]
+    # iteration 9 is after 10 iterations of 600 ms: 0.1 min; mean, min, max of the two seeds
+    assert a["points"][1] == pytest.approx([0.1, 400.0, 300.0, 500.0, 2])
+    assert result["b"]["points"][2][0] == pytest.approx(20 * 1.2 / 60)
+    assert a["final"]["fid"]["mean"] == 100.0 and a["final"]["fid"]["std"] == pytest.approx(14.1421356, rel=1e-6)
+    # 2 + 2 seeds: 6 splits; |diff of means| >= the observed 50 in 2 of them (the observed and its mirror)
+    assert a["fid_p_vs_best"] == pytest.approx(2 / 6) and result["b"]["fid_p_vs_best"] is None
+    table = curve.table(result)
+    assert table.index("`b`") < table.index("`a`") and "| `a` | 2 | 20 | 0.2 | 100.0 ± 14.1 | 0.333 |" in table
+
+
+def test_the_command_writes_its_three_files_and_refuses_an_unknown_contender(tmp_path, capsys):
+    curve = _curve()
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir()
+    _run(runs, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
+    contenders = tmp_path / "contenders.json"
+    contenders.write_text(json.dumps({"contenders": {"a": {"step_ms": 100.0}}}))
+    curve.main(["--runs", str(runs), "--contenders", str(contenders), "--out", str(out)])
+    assert {p.name for p in out.iterdir()} == {"frontier.json", "frontier.md", "frontier.png"}
+    assert "| `a` | 1 |" in capsys.readouterr().out
+    _run(runs, "c_s0", (1.0, 1.0, 1.0), 1.0, flat=True)
+    with pytest.raises(SystemExit):
+        curve.main(["--runs", str(runs), "--contenders", str(contenders), "--out", str(out)])
+    assert "no step time for c" in capsys.readouterr().err
