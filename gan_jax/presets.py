@@ -25,19 +25,18 @@ _R3GAN: dict[str, object] = {"arch": "r3gan", "loss": "rpgan", "d_update": "join
                               "penalty_weight": 0.05, "penalty_weight_end": 0.005,
                               "g_ema_half_life": 0.0, "g_ema_half_life_end": R3GAN_EMA_HALF_LIFE_END}
 """R3GAN (Huang et al., NeurIPS 2024): RpGAN + R1 + R2 (one gamma for both), the normalization-free ResNet
-scaled down (models.R3GAN_*), and the recipe of the CIFAR-10 preset of R3GAN's train.py: Adam beta1 0, eps
+scaled down (gan_jax/models/r3gan.py), and the recipe of the CIFAR-10 preset of R3GAN's train.py: Adam beta1 0, eps
 1e-8, noise 64, and five values on cosine schedules: learning rate 2e-4 -> 5e-5, beta2 0.9 -> 0.99, gamma
 0.05 -> 0.005, G's EMA half-life 0 -> 5M images, augmentation probability 0 -> 0.55 (of ADA's pipeline,
 which gan_jax does not have: r3gan has no augmentation, r3gan_diffaug DiffAugment's own policy at p = 1).
 R3GAN's horizon (2e7 images) becomes the run's --iterations (10,001 x 64 = 640,064 images), and the EMA's
-end scales with it (R3GAN_EMA_HALF_LIFE_END). Batch 64 instead of 512 (CPU). Before 2026-12-02 the preset
-held the FFHQ-64 starting values constant (gamma 2, EMA decay 0.999); docs/research.md."""
+end scales with it (R3GAN_EMA_HALF_LIFE_END). Batch 64 instead of 512 (CPU); docs/research.md."""
 
 PRESETS: dict[str, dict[str, object]] = {
     # The Keras blog post, exactly (the default).
     "reference": {},
-    # The reference with bfloat16 matmul inputs, float32 accumulation and state (issue 12's quality
-    # comparison: `python -m gan_jax.study --presets reference,reference_bf16`).
+    # The reference with bfloat16 matmul inputs, float32 accumulation and state (its quality against
+    # float32: `python -m gan_jax.study --presets reference,reference_bf16`, docs/results.md).
     "reference_bf16": {"compute_dtype": "bfloat16"},
     # PyTorch-GAN's `gan.py` schedule: one joint D update, G in train mode for the fakes.
     "pytorch_gan": {"d_update": "joint", "fake_bn": "train"},
@@ -69,9 +68,9 @@ PRESETS: dict[str, dict[str, object]] = {
     "keras_cgan": {"condition": "concat", "d_hidden": (512, 512, 512), "d_dropout": 0.4, "batch_size": 32,
                    "iterations": 20000, "sample_every": 200, "fake_labels": "real"},
     # The dcgan preset conditioned as AC-GAN (Odena et al. 2017): G multiplies its noise by a label
-    # embedding, D also predicts the class (issue 10's measured conditional preset).
+    # embedding, D also predicts the class (the measured conditional preset, docs/results.md).
     "dcgan_acgan": {**_DCGAN, "condition": "acgan"},
-    # --- a modern baseline (issue 22) ---
+    # --- a modern baseline ---
     "r3gan": _R3GAN,
     # DiffAugment (Zhao et al. 2020): colour, translation and cutout on every image D sees, p = 1.
     "r3gan_diffaug": {**_R3GAN, "augment": "color,translation,cutout"},
