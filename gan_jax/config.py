@@ -29,7 +29,7 @@ import os
 import typing
 from typing import Literal
 
-from gan_jax.checks import CHECKS, INT32_MAX, UINT32_MAX, check_limits, check_settings, flag_name, shown  # noqa: F401
+from gan_jax.checks import CHECKS, check_limits, check_settings, flag_name, shown
 from gan_jax.errors import UserError
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -10,8 +10,8 @@ import json
 import sys
 import typing
 
-from gan_jax.config import (GROUPS, INT32_MAX, POPULATION_FIELDS, UINT32_MAX, Config, choices, flag_name, load, shown,
-                            to_dict)
+from gan_jax.checks import INT32_MAX, UINT32_MAX
+from gan_jax.config import GROUPS, POPULATION_FIELDS, Config, choices, flag_name, load, shown, to_dict
 from gan_jax.errors import UserError
 from gan_jax.presets import PRESETS, preset
 
