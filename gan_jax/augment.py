@@ -82,11 +82,11 @@ def names_of(flag: str) -> tuple[str, ...]:
 
 def augment(images: jax.Array, key: jax.Array, augments: Sequence[Augment], p: float | jax.Array) -> jax.Array:
     """images float32 (B, H, W, C) with each of `augments` (AUGMENTS' functions, in their order) applied, each
-    to each image with probability p; the i-th draws from fold_in(key, i) (its coin flips from fold_in of
-    that, 1)."""
+    to each image with probability p; the i-th draws from fold_in(fold_in(key, i), 0), its coin flips from
+    fold_in(fold_in(key, i), 1)."""
     for i, fn in enumerate(augments):
         k = jax.random.fold_in(key, i)
-        changed = fn(images, k)
+        changed = fn(images, jax.random.fold_in(k, 0))
         if not (isinstance(p, (int, float)) and p >= 1):  # a traced or scheduled p always draws its coin flips
             apply = jax.random.bernoulli(jax.random.fold_in(k, 1), p, (images.shape[0], 1, 1, 1))
             changed = jnp.where(apply, changed, images)

@@ -28,8 +28,8 @@ from gan_jax.config import Config
 from gan_jax.build import make_train_step, parts, resolved
 from gan_jax.step import Metrics, TrainState
 
-MIRROR_STREAM = 1
-"""--mirror's flips: fold_in(the iteration's data key, MIRROR_STREAM)."""
+BATCH_STREAM, MIRROR_STREAM, STEP_STREAM = 0, 1, 2
+"""Streams of iteration i's key fold_in(state.key, i): the batch's indices, --mirror's flips, the train step's key."""
 
 Chunk = Callable[..., tuple[TrainState, Metrics, jax.Array]]
 """`chunk(state, images, num_steps, labels=None) -> (state, metrics, first_bad)`."""
@@ -151,21 +151,22 @@ def dispatched_chunk(iterations: list[Iteration], check: Callable[[TrainState, j
 
 def checked_iteration(config: Config, train_step: Callable, streamed: bool) -> Iteration:
     """One iteration: its batch (streamed: `images` is already the batch; else drawn from the resident `images`
-    with fold_in(state.key, state.step)'s first key; under --mirror each image flipped with probability 1/2), the
-    step with its second key; and first_bad updated: the iteration's index if any metric is not finite and none
+    with the iteration's BATCH_STREAM; under --mirror each image flipped with probability 1/2, MIRROR_STREAM), the
+    step with its STEP_STREAM; and first_bad updated: the iteration's index if any metric is not finite and none
     was before."""
 
     def iteration(state: TrainState, images: jax.Array, labels: jax.Array | None, first_bad: jax.Array
                   ) -> tuple[TrainState, Metrics, jax.Array]:
         index = state.step
-        k_data, k_step = jax.random.split(jax.random.fold_in(state.key, state.step))
+        key = jax.random.fold_in(state.key, state.step)
         if streamed:
             real = to_unit_range(images)
         else:
-            real, labels = draw_batch(images, labels, k_data, config.d_steps * config.batch_size)
+            real, labels = draw_batch(images, labels, jax.random.fold_in(key, BATCH_STREAM),
+                                      config.d_steps * config.batch_size)
         if config.mirror:
-            real = mirror(real, jax.random.fold_in(k_data, MIRROR_STREAM))
-        state, metrics = train_step(state, real, k_step, labels)
+            real = mirror(real, jax.random.fold_in(key, MIRROR_STREAM))
+        state, metrics = train_step(state, real, jax.random.fold_in(key, STEP_STREAM), labels)
         finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
         return state, metrics, jnp.where((first_bad < 0) & ~finite, index, first_bad)
 

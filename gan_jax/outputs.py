@@ -21,7 +21,7 @@ import numpy as np
 from gan_jax import config as config_lib
 from gan_jax import files, input_pipeline, plotting, run
 from gan_jax.config import Config
-from gan_jax.sampling import balanced_labels, class_grid_labels, sample_key
+from gan_jax.sampling import balanced_labels, class_grid_labels, grid_key
 from gan_jax.step import TrainState
 
 SAMPLE_GRID = 9  # the reference's 3x3 grids
@@ -95,10 +95,11 @@ def _tensorboardx() -> tuple[type, type, Callable]:
 def save_grids(config: Config, workdir: str, state: TrainState, sample: Callable[..., jax.Array], last: int,
                writer: bool) -> None:
     """The 3x3 grid after iteration `last` (titled with the classes asked for in a conditional run: balanced),
-    and a conditional run's class grid; the last iteration's also as final.png / final_classes.png."""
+    and a conditional run's class grid, both of the run's fixed noise (sampling.grid_key: the same latent points
+    at every snapshot); the last iteration's also as final.png / final_classes.png."""
     grid_labels = balanced_labels(config, SAMPLE_GRID) if config.condition != "none" else None
-    key = sample_key(config, last)
-    grid = np.asarray(sample(state, key, SAMPLE_GRID, grid_labels))
+    key = grid_key(config)
+    grid = np.asarray(sample(state, jax.random.fold_in(key, 0), SAMPLE_GRID, grid_labels))
     titles = None if grid_labels is None else [config.class_names[c] for c in grid_labels]
     by_class = None
     if config.condition != "none":

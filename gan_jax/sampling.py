@@ -18,6 +18,8 @@ from gan_jax.step import SAMPLE_STREAM, TrainState
 
 CLASS_GRID_COLUMNS = 8
 """Samples per class (row) in a conditional run's class grids."""
+NOISE_STREAM, LABEL_STREAM = 0, 1
+"""Streams of a sampler's key: G's noise, the classes drawn when none are asked for."""
 
 
 def latents(config: Config, key: jax.Array, n: int, truncation: float | None = None) -> jax.Array:
@@ -63,7 +65,7 @@ def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:
     process (every run of it, every grid).
 
     labels: int32 (n,), the classes asked for (a conditional run, config.condition != 'none'); None
-    draws them uniformly from fold_in(key, 1). Unconditional runs ignore them. Uses the moving
+    draws them uniformly from fold_in(key, LABEL_STREAM); the noise from fold_in(key, NOISE_STREAM). Unconditional runs ignore them. Uses the moving
     average of G when the run keeps one (config.keeps_g_ema()), unless `raw`.
     """
     return _make_sampler(config, raw, resolved(config))
@@ -75,19 +77,26 @@ def _make_sampler(config: Config, raw: bool, entries: tuple) -> Callable[..., ja
 
     @functools.partial(jax.jit, static_argnums=2)
     def sample(state: TrainState, key: jax.Array, n: int, labels: jax.Array | None = None) -> jax.Array:
-        z = jax.random.normal(key, (n, config.latent_dim), jnp.float32)
+        z = jax.random.normal(jax.random.fold_in(key, NOISE_STREAM), (n, config.latent_dim), jnp.float32)
         if labels is None and config.condition != "none":
-            labels = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(config.class_names))
+            labels = jax.random.randint(jax.random.fold_in(key, LABEL_STREAM), (n,), 0, len(config.class_names))
         g_vars = generator_variables(config, state, raw)
         return generator.apply(g_vars, z, train=False, **label_kwargs(config, "g", labels))
 
     return sample
 
 
-def sample_key(config: Config, iteration: int, stream: int = SAMPLE_STREAM) -> jax.Array:
-    """The key of the samples made after `iteration` (the grid, or with EVAL_STREAM the
-    evaluation samples); independent of the training keys."""
+def sample_key(config: Config, iteration: int, stream: int) -> jax.Array:
+    """The key of the samples of root-key stream `stream` made after `iteration` (EVAL_STREAM: the evaluation
+    samples, fresh at each evaluation); independent of the training keys."""
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(config.seed), stream), iteration)
+
+
+def grid_key(config: Config) -> jax.Array:
+    """The key of a run's progress grids: the same at every snapshot and after a resume, so the grids show the
+    same latent points (and classes) improve, as StyleGAN's fakes_*.png do. Its fold_in 0: the 3x3 grid,
+    fold_in 1: a conditional run's class grid."""
+    return jax.random.fold_in(jax.random.PRNGKey(config.seed), SAMPLE_STREAM)
 
 
 def balanced_labels(config: Config, n: int) -> np.ndarray:
@@ -125,8 +134,10 @@ def generate(config: Config, state: TrainState, n: int, seed: int, batch: int = 
     if truncation is not None:
         key = jax.random.PRNGKey(seed)
         if config.condition != "none" and labels is None:
-            labels = np.asarray(jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, len(config.class_names)))
-        return decode(config, state, np.asarray(latents(config, key, n, truncation)), labels, raw)
+            labels = np.asarray(jax.random.randint(jax.random.fold_in(key, LABEL_STREAM), (n,), 0,
+                                                   len(config.class_names)))
+        z = latents(config, jax.random.fold_in(key, NOISE_STREAM), n, truncation)
+        return decode(config, state, np.asarray(z), labels, raw)
     sample = make_sampler(config, raw)
     key = jax.random.PRNGKey(seed)
     parts = [np.asarray(sample(state, jax.random.fold_in(key, i), min(batch, n - start),

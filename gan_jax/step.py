@@ -21,7 +21,11 @@ AC-GAN class loss are terms in d_terms (class_term), their weights are in object
 d_update, the EMA in make_step; a schedule moves a value in schedules.py. Nothing here reads a config.
 
 Randomness: one root key from the seed. Iteration i uses fold_in(state.key, i) (see chunk.py), so a
-run is the same whether it is done in chunks of 1 or 1000, and resumes to the same numbers.
+run is the same whether it is done in chunks of 1 or 1000, and resumes to the same numbers. Every draw
+comes from its own fold_in stream of the step's key; a key that is folded is never drawn from:
+  step key -> D_STREAM -> round j -> NOISE_STREAM (the fakes' noise), LABEL_STREAM, AUGMENT_STREAM,
+                                     PENALTY_STREAM -> penalty j, DROPOUT_STREAM -> passes
+           -> G_STREAM -> NOISE_STREAM, LABEL_STREAM, AUGMENT_STREAM, DROPOUT_STREAM -> passes
 """
 
 from __future__ import annotations
@@ -43,12 +47,14 @@ Metrics = dict[str, jax.Array]
 
 # Streams of the root key (jax.random.fold_in(root, stream)); never reuse one for two purposes.
 INIT_STREAM, TRAIN_STREAM, SAMPLE_STREAM, EVAL_STREAM = 0, 1, 2, 3
-# Within one D round's key (fold_in(key, stream)): the penalty's random points, the fakes' classes,
-# D's dropout masks, the augmentations (G's update: its key's LABEL_STREAM, DROPOUT_STREAM and
-# AUGMENT_STREAM likewise).
-PENALTY_STREAM, LABEL_STREAM, DROPOUT_STREAM, AUGMENT_STREAM = 1, 2, 3, 4
-# Within an update's dropout key (fold_in(key, i)): D's pass on its i-th side (reals 0, fakes 1), the
-# penalties' passes PENALTY_PASS; the sequential schedule's update on the fakes gets fold_in(its key, FAKE_UPDATE).
+# Within the step's key: D's rounds (round j: fold_in(fold_in(key, D_STREAM), j)) and G's update.
+D_STREAM, G_STREAM = 0, 1
+# Within one D round's key and G's update key (fold_in(key, stream)): G's noise, the penalties' random points
+# (penalty j: fold_in of it, j), the fakes' classes, D's dropout masks, the augmentations.
+NOISE_STREAM, PENALTY_STREAM, LABEL_STREAM, DROPOUT_STREAM, AUGMENT_STREAM = 0, 1, 2, 3, 4
+# Within an update's dropout key (fold_in(key, i)): D's pass on its i-th side (reals 0, fakes 1; G's update: fakes
+# 0, reals 1), the penalties' passes PENALTY_PASS; the sequential schedule's update on the fakes gets
+# fold_in(its key, FAKE_UPDATE).
 PENALTY_PASS, FAKE_UPDATE = 2, 3
 
 
@@ -145,7 +151,7 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
     penalties this update carries: a joint one all, a sequential one those that read its side); 'class'
     (AC-GAN: the class cross-entropy summed over the sides). D's i-th forward pass drops out with
     fold_in(key, i), the penalties' D with fold_in(key, PENALTY_PASS); D's state advances over the passes. The j-th
-    penalty draws from batch['penalty_key'] (j = 0) or its fold_in(j).
+    penalty draws from fold_in(batch['penalty_key'], j).
     """
     outs, logits, metrics = {}, {}, {}
     for i, side in enumerate(sides):
@@ -161,8 +167,7 @@ def d_terms(p: Parts, d_params: Any, d_stats: Any, batch: dict[str, jax.Array], 
         if penalty.side in sides:
             d = lambda x, side=penalty.side: d_apply(p, d_params, d_stats, x, batch[f"{side}_labels"],  # noqa: E731
                                                      False, jax.random.fold_in(key, PENALTY_PASS))[0]
-            k = batch["penalty_key"] if j == 0 else jax.random.fold_in(batch["penalty_key"], j)
-            value = penalty.fn(d, batch["real"], batch["fake"], k)
+            value = penalty.fn(d, batch["real"], batch["fake"], jax.random.fold_in(batch["penalty_key"], j))
             terms["penalty"] = value if "penalty" not in terms else terms["penalty"] + value
     if "penalty" in terms:
         metrics["d_penalty"] = terms["penalty"]
@@ -228,7 +233,7 @@ def d_schedule(p: Parts, d: DState, batch: dict[str, jax.Array], hyper: dict[str
 def make_fakes(p: Parts, state: TrainState, key: jax.Array, labels: jax.Array) -> jax.Array:
     """The fakes D trains on (of classes `labels` when conditional), before D's updates, not regenerated:
     G with its moving statistics ('inference', Keras `generator.predict`) or batch statistics ('train',
-    this pass's statistics update discarded)."""
+    this pass's statistics update discarded). key: the noise's own key (drawn from, never folded)."""
     z = p.shard(jax.random.normal(key, (labels.shape[0], p.latent_dim), jnp.float32))
     g_vars = {"params": state.g_params, "batch_stats": state.g_batch_stats}
     kwargs = {"labels": labels} if p.g_takes_labels else {}
@@ -251,7 +256,7 @@ def d_round(p: Parts, state: TrainState, d: DState, real: jax.Array, real_labels
     AUGMENT_STREAM), then d_schedule on them."""
     fake_labels = real_labels if p.fakes_take_real_labels else \
         draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), real.shape[0])
-    fakes = make_fakes(p, state, key, fake_labels)
+    fakes = make_fakes(p, state, jax.random.fold_in(key, NOISE_STREAM), fake_labels)
     if p.augments:
         k_aug = jax.random.fold_in(key, AUGMENT_STREAM)
         real, fakes = (augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, hyper["augment_p"])
@@ -264,9 +269,9 @@ def d_round(p: Parts, state: TrainState, d: DState, real: jax.Array, real_labels
 def d_rounds(p: Parts, state: TrainState, d: DState, real: jax.Array, labels: jax.Array, key: jax.Array,
              hyper: dict[str, Any]) -> tuple[DState, dict[str, jax.Array]]:
     """D's d_steps rounds (d_round), the j-th on the j-th batch of B of real (d_steps * B, H, W, C) and labels
-    (d_steps, B), with key fold_in(key, j) (d_steps 1: `key` itself); metrics of the last round."""
+    (d_steps, B), with key fold_in(key, j); metrics of the last round."""
     if p.d_steps == 1:
-        return d_round(p, state, d, p.shard(real), p.shard(labels[0]), key, hyper)
+        return d_round(p, state, d, p.shard(real), p.shard(labels[0]), jax.random.fold_in(key, 0), hyper)
     reals = real.reshape((p.d_steps, real.shape[0] // p.d_steps, *real.shape[1:]))
 
     def body(d, xs):
@@ -307,7 +312,7 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
     statistics advance. With 'acgan', + acgan_weight * the class cross-entropy of its fakes. A loss that
     reads D's outputs on reals (relativistic) gets them on `real`. -> (params, batch_stats, Adam state, metrics)."""
     batch = real.shape[0]
-    z = p.shard(jax.random.normal(key, (batch, p.latent_dim), jnp.float32))
+    z = p.shard(jax.random.normal(jax.random.fold_in(key, NOISE_STREAM), (batch, p.latent_dim), jnp.float32))
     labels = draw_labels(p, jax.random.fold_in(key, LABEL_STREAM), batch) if p.g_takes_labels else None
     k_drop, k_aug = jax.random.fold_in(key, DROPOUT_STREAM), jax.random.fold_in(key, AUGMENT_STREAM)
     seen = (lambda x, i: augment.augment(x, jax.random.fold_in(k_aug, i), p.augments, hyper["augment_p"])) \
@@ -319,7 +324,7 @@ def g_update(p: Parts, state: TrainState, d_params: Any, d_stats: Any, real: jax
         images, new_vars = p.generator.apply({"params": g_params, "batch_stats": state.g_batch_stats}, z, train=True,
                                              mutable=["batch_stats"], **({"labels": labels} if p.g_takes_labels else {}))
         images = seen(images, 0)
-        out, class_logits, _ = d_apply(p, d_params, d_stats, images, labels, False, k_drop)
+        out, class_logits, _ = d_apply(p, d_params, d_stats, images, labels, False, jax.random.fold_in(k_drop, 0))
         metrics = {"g_loss": p.loss.g(out, real_out)}
         terms = {"loss": metrics["g_loss"]}
         class_term(p, terms, metrics, "g_class_loss", class_logits, labels)
@@ -369,7 +374,7 @@ def make_step(p: Parts) -> Callable[..., tuple[TrainState, Metrics]]:
             if p.g_takes_labels:
                 raise ValueError("a conditional G: the train step needs the real images' labels")
             labels = jnp.zeros((real.shape[0],), jnp.int32)  # a placeholder no network reads
-        k_fake, k_gen = jax.random.split(key)
+        k_fake, k_gen = jax.random.fold_in(key, D_STREAM), jax.random.fold_in(key, G_STREAM)
         state, hyper = hyperparams_now(p, state)
         d = DState(state.d_params, state.d_batch_stats, state.d_opt_state)
         reals, labels = real.reshape((p.d_steps, batch, *real.shape[1:])), labels.reshape((p.d_steps, batch))

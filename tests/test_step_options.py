@@ -15,7 +15,7 @@ import pytest
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.build import build_models, create_train_state, make_train_step
-from gan_jax.step import PENALTY_STREAM
+from gan_jax.step import D_STREAM, G_STREAM, NOISE_STREAM, PENALTY_STREAM
 
 
 def _setup(tiny_config, tiny_data, **changes):
@@ -23,6 +23,17 @@ def _setup(tiny_config, tiny_data, **changes):
     state = create_train_state(config, jax.random.PRNGKey(3))
     real = jnp.asarray(tiny_data.normalized(slice(0, config.batch_size * config.d_steps)))
     return config, state, real, jax.random.PRNGKey(7)
+
+
+def _round_key(key, j=0):
+    """D's j-th round's key: fold_in(fold_in(key, D_STREAM), j) (gan_jax/step.py's streams)."""
+    return jax.random.fold_in(jax.random.fold_in(key, D_STREAM), j)
+
+
+def _g_noise(key, config):
+    """G's update's noise: normal(fold_in(fold_in(key, G_STREAM), NOISE_STREAM))."""
+    k = jax.random.fold_in(jax.random.fold_in(key, G_STREAM), NOISE_STREAM)
+    return jax.random.normal(k, (config.batch_size, config.latent_dim))
 
 
 def _adams(config):
@@ -38,7 +49,7 @@ def _assert_tree_close(actual, expected, what):
 def _g_update(config, state, d, key, g_loss):
     G, D, _ = build_models(config)
     adam_g, _ = _adams(config)
-    z2 = jax.random.normal(jax.random.split(key)[1], (config.batch_size, config.latent_dim))
+    z2 = _g_noise(key, config)
 
     def loss(p):
         imgs, new = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
@@ -49,9 +60,9 @@ def _g_update(config, state, d, key, g_loss):
     return optax.apply_updates(state.g_params, upd), stats, g_opt
 
 
-def _fakes(config, state, key):
+def _fakes(config, state, round_key):
     G, _, _ = build_models(config)
-    z1 = jax.random.normal(key, (config.batch_size, config.latent_dim))
+    z1 = jax.random.normal(jax.random.fold_in(round_key, NOISE_STREAM), (config.batch_size, config.latent_dim))
     return G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z1, train=False)
 
 
@@ -63,7 +74,7 @@ def test_joint_hinge_with_r1_and_g_ema(tiny_config, tiny_data):
                                       penalty_weight=3.0, g_ema=0.9, g_learning_rate=1e-3, d_learning_rate=4e-3)
     _, D, _ = build_models(config)
     _, adam_d = _adams(config)
-    k_fake = jax.random.split(key)[0]
+    k_fake = _round_key(key)
     fakes = _fakes(config, state, k_fake)
 
     def d_loss(p):
@@ -96,7 +107,7 @@ def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, t
                                       d_clip=0.05)
     _, D, _ = build_models(config)
     _, adam_d = _adams(config)
-    fakes = _fakes(config, state, jax.random.split(key)[0])
+    fakes = _fakes(config, state, _round_key(key))
     clip = lambda p: jax.tree_util.tree_map(lambda w: jnp.clip(w, -0.05, 0.05), p)  # noqa: E731
 
     def r2(p):
@@ -119,15 +130,14 @@ def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, t
 
 @pytest.mark.slow
 def test_d_steps_each_on_a_fresh_batch_and_fresh_fakes(tiny_config, tiny_data):
-    """wgan, joint, 3 critic updates: batch j is real[j*B:(j+1)*B], its fakes from fold_in(k_fake, j)."""
+    """wgan, joint, 3 critic updates: batch j is real[j*B:(j+1)*B], its fakes from round j's key."""
     config, state, real, key = _setup(tiny_config, tiny_data, loss="wgan", d_update="joint", d_steps=3)
     _, D, _ = build_models(config)
     _, adam_d = _adams(config)
-    k_fake = jax.random.split(key)[0]
     b = config.batch_size
     d, d_opt = state.d_params, state.d_opt_state
     for j in range(3):
-        fakes = _fakes(config, state, jax.random.fold_in(k_fake, j))
+        fakes = _fakes(config, state, _round_key(key, j))
         batch = real[j * b:(j + 1) * b]
         loss = lambda p: 0.5 * (-jnp.mean(D.apply({"params": p}, batch)) + jnp.mean(D.apply({"params": p}, fakes)))  # noqa: E731,B023
         upd, d_opt = adam_d.update(jax.grad(loss)(d), d_opt, d)
@@ -165,12 +175,13 @@ def test_a_penalty_changes_d_only(tiny_config, tiny_data, penalty, d_update):
 
 
 def test_penalty_key_is_its_own_stream(tiny_config, tiny_data):
-    """The WGAN-GP interpolation uses fold_in(k_fake, PENALTY_STREAM), not the fakes' noise key."""
+    """The WGAN-GP interpolation uses fold_in(fold_in(round key, PENALTY_STREAM), 0), not the fakes' noise key."""
     config, state, real, key = _setup(tiny_config, tiny_data, penalty="wgan_gp", d_update="joint")
     _, D, _ = build_models(config)
-    k_fake = jax.random.split(key)[0]
+    k_fake = _round_key(key)
     fakes = _fakes(config, state, k_fake)
-    eps = jax.random.uniform(jax.random.fold_in(k_fake, PENALTY_STREAM), (config.batch_size, 1, 1, 1))
+    eps = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(k_fake, PENALTY_STREAM), 0),
+                             (config.batch_size, 1, 1, 1))
     x_hat = eps * real + (1 - eps) * fakes
     grads = jax.grad(lambda x: jnp.sum(D.apply({"params": state.d_params}, x)))(x_hat)
     expected = jnp.mean(jnp.square(jnp.sqrt(jnp.sum(jnp.square(grads), axis=(1, 2, 3)) + 1e-12) - 1))
@@ -231,8 +242,7 @@ def test_joint_rpgan_with_r1_against_the_hand_schedule(tiny_config, tiny_data):
                                       penalty_weight=2.0)
     G, D, _ = build_models(config)
     adam_g, adam_d = _adams(config)
-    k_fake, k_gen = jax.random.split(key)
-    fakes = _fakes(config, state, k_fake)
+    fakes = _fakes(config, state, _round_key(key))
 
     def d_loss(p):
         out = lambda x: D.apply({"params": p}, x)  # noqa: E731
@@ -243,7 +253,7 @@ def test_joint_rpgan_with_r1_against_the_hand_schedule(tiny_config, tiny_data):
     upd, _ = adam_d.update(jax.grad(d_loss)(state.d_params), state.d_opt_state, state.d_params)
     d = optax.apply_updates(state.d_params, upd)
     real_out = D.apply({"params": d}, real)
-    z2 = jax.random.normal(k_gen, (config.batch_size, config.latent_dim))
+    z2 = _g_noise(key, config)
 
     def g_loss(p):
         imgs, _ = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])

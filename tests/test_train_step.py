@@ -36,9 +36,10 @@ def _expected(config, state, real, key):
     """The reference schedule, written out by hand."""
     G, D, _ = build_models(config)
     adam = optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
-    k_fake, k_gen = jax.random.split(key)
+    fold = jax.random.fold_in
     b = real.shape[0]
-    z1 = jax.random.normal(k_fake, (b, config.latent_dim))
+    # The step's key streams (gan_jax/step.py): D's rounds 0 -> round 0 -> noise 0; G's update 1 -> noise 0.
+    z1 = jax.random.normal(fold(fold(fold(key, 0), 0), 0), (b, config.latent_dim))
     g_vars = {"params": state.g_params, "batch_stats": state.g_batch_stats}
     if config.fake_bn == "inference":
         fakes = G.apply(g_vars, z1, train=False)
@@ -54,7 +55,7 @@ def _expected(config, state, real, key):
         loss = lambda p: 0.5 * (_bce(D.apply({"params": p}, real), 1.0) + _bce(D.apply({"params": p}, fakes), 0.0))
         upd, d_opt = adam.update(jax.grad(loss)(d), d_opt, d)
         d = optax.apply_updates(d, upd)
-    z2 = jax.random.normal(k_gen, (b, config.latent_dim))
+    z2 = jax.random.normal(fold(fold(key, 1), 0), (b, config.latent_dim))
 
     def g_loss(p):
         imgs, new = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
@@ -96,11 +97,14 @@ def test_d_updates_count_in_adam_state(tiny_config, tiny_data):
 
 
 def test_inference_mode_fakes_leave_batch_stats_to_the_g_update(tiny_config, tiny_data):
-    """With a G learning rate of 0 the G params stay, and the BN stats move exactly once."""
-    config, state, real, key = _setup(tiny_config, tiny_data)
+    """With a G learning rate of 0 the G params stay, and the BN stats move exactly once: G's update's forward
+    pass (its noise: G's stream's NOISE_STREAM), not the fakes' inference-mode pass."""
+    config, state, real, key = _setup(tiny_config, tiny_data, g_learning_rate=0.0)
     new_state, _ = make_train_step(config)(state, real, key)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new_state.g_params),
+                                                      jax.tree_util.tree_leaves(state.g_params), strict=True))
     G, _, _ = build_models(config)
-    z2 = jax.random.normal(jax.random.split(key)[1], (real.shape[0], config.latent_dim))
+    z2 = jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, 1), 0), (real.shape[0], config.latent_dim))
     _, once = G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z2, train=True,
                       mutable=["batch_stats"])
     _assert_tree_close(new_state.g_batch_stats, once["batch_stats"], "batch_stats")

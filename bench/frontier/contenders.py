@@ -47,6 +47,14 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     "dcgan_mirror": ("dcgan", {"mirror": True}, None),
     # StyleGAN2's EMA: half-life 10k images at batch 32 (20k here, batch 64), ramped up over the first 5% of images
     "dcgan_ema_rampup": ("dcgan", {"g_ema_half_life": 20000.0, "g_ema_rampup": 0.05}, None),
+    # Two time scales: D 4x G's rate, 1e-4 / 4e-4 (Heusel et al. 2017; SAGAN, Zhang et al. 2019)
+    "dcgan_ttur": ("dcgan", {"g_learning_rate": 1e-4, "d_learning_rate": 4e-4}, None),
+    # Twice DCGAN's rate for both, 4e-4 (inside Lucic et al. 2018's search range): more progress per iteration
+    "dcgan_lr4e-4": ("dcgan", {"learning_rate": 4e-4}, None),
+    # Adam beta1 0, beta2 0.9 (WGAN-GP, Gulrajani et al. 2017; SNGAN, Miyato et al. 2018; BigGAN)
+    "dcgan_beta0": ("dcgan", {"beta1": 0.0, "beta2": 0.9}, None),
+    # The hinge loss (Lim & Ye 2017; SNGAN and SAGAN's loss)
+    "dcgan_hinge": ("dcgan", {"loss": "hinge"}, None),
     "r3gan": ("r3gan", {}, "run"),
     "r3gan_noema": ("r3gan", {"g_ema_half_life_end": None}, "run"),
     "r3gan_hold": ("r3gan", {}, "hold"),
