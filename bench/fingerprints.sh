@@ -4,7 +4,9 @@
 # bench/results/fingerprints_refactor.txt):
 #   bash bench/fingerprints.sh OUT_BEFORE   (on the old commit)  then   bash bench/fingerprints.sh OUT_AFTER
 #   for f in $(cd OUT_BEFORE && find . -name metrics.jsonl -o -name final.png); do cmp OUT_BEFORE/$f OUT_AFTER/$f; done
-# About 13 minutes on a 2-core AMD EPYC. Run from the repository root, with its .venv.
+# About 7 minutes on a 2-core AMD EPYC (family 25 model 17), 16 under `taskset -c 1` beside other work. Run from the
+# repository root, with its .venv. Compare two outputs made with the same CPU affinity: XLA:CPU's thread count
+# changes the bits (one core against two: every file differs, the same code).
 set -u
 OUT=${1:?usage: bash bench/fingerprints.sh OUT_DIR}
 mkdir -p "$OUT"

@@ -237,7 +237,7 @@ class TorchGAN:
         assert config.d_update == "joint" and config.d_steps == 1 and config.d_clip == 0 and config.augment == "none"
         self.config = config
         self.G, self.D = nets(config)
-        self.G.load(state.g_params), self.D.load(state.d_params)
+        self.G.load(state.g.params), self.D.load(state.d.params)
         (g_lr, g_b1, g_b2), (d_lr, d_b1, d_b2) = config.adam("g"), config.adam("d")
         self.opt_g = torch.optim.Adam(self.G.parameters(), g_lr, (g_b1, g_b2), config.adam_eps, foreach=True)
         self.opt_d = torch.optim.Adam(self.D.parameters(), d_lr, (d_b1, d_b2), config.adam_eps, foreach=True)

@@ -26,19 +26,22 @@ import optax
 from jax.sharding import NamedSharding, Sharding
 
 from gan_jax import augment, schedules
-from gan_jax.config import POPULATION_FIELDS, Config
+from gan_jax.config import POPULATION_FIELDS, Config, step_settings
 from gan_jax.losses import LOSSES
 from gan_jax.models import ARCHITECTURES
+from gan_jax.orders import UPDATE_ORDERS
 from gan_jax.penalties import PENALTIES
-from gan_jax.step import INIT_STREAM, TRAIN_STREAM, Metrics, Parts, TrainState, make_step
+from gan_jax.step import (INIT_STREAM, TRAIN_STREAM, DState, GState, Metrics, Parts, TrainState, make_step,
+                          takes_labels)
 
 
 def resolved(config: Config) -> tuple:
     """The entries of the registries that `config` names, now: (its Architecture, its Loss, its penalties'
-    Penalty entries, its augmentation functions). Hashable; part of every cache key of a config."""
+    Penalty entries, its augmentation functions, its update order). Hashable; part of every cache key of a
+    config."""
     penalties = () if config.penalty == "none" else tuple(PENALTIES[name] for name in config.penalty.split(","))
     augments = tuple(augment.AUGMENTS[name] for name in augment.names_of(config.augment))
-    return ARCHITECTURES[config.arch], LOSSES[config.loss], penalties, augments
+    return ARCHITECTURES[config.arch], LOSSES[config.loss], penalties, augments, UPDATE_ORDERS[config.update_order]
 
 
 def build_models(config: Config) -> tuple[nn.Module, nn.Module, tuple[optax.GradientTransformation, ...]]:
@@ -59,15 +62,9 @@ def _build_models(config: Config, entries: tuple) -> tuple[nn.Module, nn.Module,
     return generator, discriminator, optimizers
 
 
-def takes_labels(config: Config, network: str) -> bool:
-    """Whether `config.condition` conditions `network` ('g' or 'd') on the class: G under every condition;
-    D under 'concat' and 'projection', not 'acgan', whose D predicts it."""
-    return config.condition != "none" if network == "g" else config.condition in ("concat", "projection")
-
-
 def label_kwargs(config: Config, network: str, labels: jax.Array | None) -> dict[str, jax.Array]:
-    """{'labels': labels} for a network that takes them (takes_labels), else {}."""
-    return {"labels": labels} if takes_labels(config, network) else {}
+    """{'labels': labels} for a network ('g' or 'd') that takes them (step.takes_labels), else {}."""
+    return {"labels": labels} if takes_labels(config.condition, network) else {}
 
 
 def create_train_state(config: Config, root_key: jax.Array) -> TrainState:
@@ -102,13 +99,9 @@ def _build_initial_state(config: Config, root_key: jax.Array) -> TrainState:
     g_stats = g_vars.get("batch_stats", {})
     return TrainState(
         step=jnp.zeros((), jnp.int32),
-        g_params=g_vars["params"],
-        g_batch_stats=g_stats,
-        d_params=d_vars["params"],
-        d_batch_stats=d_vars.get("batch_stats", {}),
-        g_opt_state=g_optimizer.init(g_vars["params"]),
-        d_opt_state=d_optimizer.init(d_vars["params"]),
         key=jax.random.fold_in(root_key, TRAIN_STREAM),
+        g=GState(g_vars["params"], g_stats, g_optimizer.init(g_vars["params"])),
+        d=DState(d_vars["params"], d_vars.get("batch_stats", {}), d_optimizer.init(d_vars["params"])),
         # A copy, not the same buffers: the loop donates the state, and a buffer can be donated once.
         g_ema=jax.tree_util.tree_map(jnp.copy, {"params": g_vars["params"], "batch_stats": g_stats})
         if config.keeps_g_ema() else None,
@@ -136,7 +129,8 @@ def with_hyperparams(state: TrainState, config: Config) -> TrainState:
         return opt_state._replace(hyperparams={k: jnp.full_like(v, values.get(k, v))
                                                for k, v in opt_state.hyperparams.items()})
 
-    state = state.replace(g_opt_state=adam_state(state.g_opt_state, "g"), d_opt_state=adam_state(state.d_opt_state, "d"))
+    state = state.replace(g=state.g._replace(opt_state=adam_state(state.g.opt_state, "g")),
+                          d=state.d._replace(opt_state=adam_state(state.d.opt_state, "d")))
     if not config.traced_hyperparams:
         return state
     old = state.hyper or {}
@@ -150,7 +144,7 @@ def parts(config: Config, batch_sharding: NamedSharding | None = None, penalty_n
     this step always takes (True: the penalty's iterations). A coupled loss with --d-update sequential is a
     ValueError (Config.validate reports it to users first)."""
     generator, discriminator, (g_optimizer, d_optimizer) = build_models(config)
-    _, loss, penalties, augments = resolved(config)
+    _, loss, penalties, augments, order = resolved(config)
     if config.d_update == "sequential" and loss.coupled:
         raise ValueError(f"--loss {config.loss} couples the real and fake terms: it needs --d-update joint")
     use_penalty = config.penalty != "none" and (config.penalty_weight > 0 or config.traced_hyperparams
@@ -158,14 +152,8 @@ def parts(config: Config, batch_sharding: NamedSharding | None = None, penalty_n
     shard = (lambda v: v) if batch_sharding is None else (lambda v: jax.lax.with_sharding_constraint(v, batch_sharding))
     return Parts(
         generator=generator, discriminator=discriminator, g_optimizer=g_optimizer, d_optimizer=d_optimizer,
-        loss=loss, penalties=penalties if use_penalty else (), augments=augments, shard=shard,
-        latent_dim=config.latent_dim, num_classes=len(config.class_names),
-        g_takes_labels=takes_labels(config, "g"), d_takes_labels=takes_labels(config, "d"),
-        acgan=config.condition == "acgan", dropout=config.d_dropout > 0, d_clip=config.d_clip,
-        joint=config.d_update == "joint", fakes_in_train_mode=config.fake_bn == "train",
-        fakes_take_real_labels=config.condition == "none" or config.fake_labels == "real",
-        d_steps=config.d_steps, penalty_every=config.penalty_every, keeps_g_ema=config.keeps_g_ema(),
-        schedule=schedules.of(config),
+        loss=loss, penalties=penalties if use_penalty else (), augments=augments, order=order,
+        settings=step_settings(config), shard=shard, schedule=schedules.of(config),
         constants=None if config.traced_hyperparams else schedules.step_values(config),
         penalty_now=penalty_now)
 

@@ -25,7 +25,7 @@ from gan_jax import config as config_lib
 from gan_jax import native_output, run
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.build import abstract_train_state
-from gan_jax.step import TrainState
+from gan_jax.step import DState, GState, TrainState
 
 
 
@@ -140,18 +140,49 @@ def restore(mngr: ocp.CheckpointManager, abstract_state: Any, step: int | None =
     failures = []
     for s in steps:
         try:
-            restored = mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                                               config=ocp.args.JsonRestore()))
-            _check_shapes(restored.state, abstract_state, s)
+            state, config = _restore_either_layout(mngr, s, abstract_state)
+            _check_shapes(state, abstract_state, s)
             if failures:
                 print(f"warning: fell back to checkpoint {s}; {'; '.join(failures)}", file=sys.stderr)
-            return s, restored.state, dict(restored.config)
+            return s, state, config
         except UserError:
             raise
         except Exception as e:  # noqa: BLE001  (corrupt, truncated, missing files)
             failures.append(f"checkpoint {s} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
     raise UserError(f"no readable checkpoint in {mngr.directory}: {'; '.join(failures)}; "
                     f"delete the broken ones or start again with --overwrite")
+
+
+def _flat_layout(state: TrainState) -> dict[str, Any]:
+    """A TrainState in the layout checkpoints had before G's and D's states were GState / DState (gan_jax 0.1.0
+    up to commit 32a55e1): one flat record of ten named fields."""
+    return {"step": state.step, "g_params": state.g.params, "g_batch_stats": state.g.stats, "d_params": state.d.params,
+            "d_batch_stats": state.d.stats, "g_opt_state": state.g.opt_state, "d_opt_state": state.d.opt_state,
+            "key": state.key, "g_ema": state.g_ema, "hyper": state.hyper}
+
+
+def _restore_either_layout(mngr: ocp.CheckpointManager, step: int, abstract_state: Any) -> tuple[Any, dict]:
+    """(state, config dict) of checkpoint `step`: the TrainState layout of today, or the flat layout of earlier
+    versions (_flat_layout), read by name and put into today's. Either failing raises the first error."""
+    def read(target):
+        restored = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                              config=ocp.args.JsonRestore()))
+        return restored.state, dict(restored.config)
+
+    try:
+        return read(abstract_state)
+    except Exception as today:  # noqa: BLE001  (another layout, or a broken checkpoint: tried once more below)
+        if not isinstance(abstract_state, TrainState):
+            raise
+        try:
+            flat, config = read(_flat_layout(abstract_state))
+        except Exception:  # noqa: BLE001
+            raise today from None
+        state = TrainState(step=flat["step"], key=flat["key"],
+                           g=GState(flat["g_params"], flat["g_batch_stats"], flat["g_opt_state"]),
+                           d=DState(flat["d_params"], flat["d_batch_stats"], flat["d_opt_state"]),
+                           g_ema=flat["g_ema"], hyper=flat["hyper"])
+        return state, config
 
 
 def _check_shapes(state: Any, abstract_state: Any, step: int) -> None:

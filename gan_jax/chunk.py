@@ -61,7 +61,7 @@ def make_train_chunk(config: Config, mesh: Mesh | None = None,
     """
     batch_sharding = None if mesh is None else NamedSharding(mesh, P("data"))
     dispatched = batches is not None or not fuses_loop(config)
-    # the host picks the penalty's branch (step.lazy_d_rounds); a penalty of weight 0 is no penalty: one step
+    # the host picks the penalty's branch (step.d_rounds); a penalty of weight 0 is no penalty: one step
     lazy = dispatched and config.penalty_every > 1 and bool(parts(config).penalties)
     check, no_bad = weights_check, jnp.int32(-1)
     iterations = [checked_iteration(config, make_train_step(config, batch_sharding, now), streamed=batches is not None)
@@ -176,7 +176,7 @@ def checked_iteration(config: Config, train_step: Callable, streamed: bool) -> I
 def weights_check(state: TrainState, first_bad: jax.Array) -> jax.Array:
     """first_bad, or (none before) the chunk's last iteration if any weight (G, its statistics, D, G's EMA)
     is not finite."""
-    weights = (state.g_params, state.g_batch_stats, state.d_params, state.g_ema)
+    weights = (state.g.params, state.g.stats, state.d.params, state.g_ema)
     weights_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(w)) for w in jax.tree_util.tree_leaves(weights)]))
     return jnp.where((first_bad < 0) & ~weights_finite, state.step - 1, first_bad)
 

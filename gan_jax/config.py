@@ -22,6 +22,7 @@ validation (checks.py) derive from that declaration. Kinds:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import importlib
 import json
@@ -36,7 +37,8 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 """Fashion-MNIST's class names in label order (the default dataset's; tfds' metadata)."""
 REGISTRIES = {"loss": "gan_jax.losses:LOSSES", "penalty": "gan_jax.penalties:PENALTIES",
-              "arch": "gan_jax.models:ARCHITECTURES", "augment": "gan_jax.augment:AUGMENTS"}
+              "arch": "gan_jax.models:ARCHITECTURES", "augment": "gan_jax.augment:AUGMENTS",
+              "update_order": "gan_jax.orders:UPDATE_ORDERS"}
 """The dicts whose names a field accepts, as module:name. The config imports none of them when it loads:
 `registry` looks one up when a config is checked, so an entry added to a dict is a new choice."""
 
@@ -48,18 +50,19 @@ GROUPS = ("training", "the update", "loss and penalties", "G's moving average", 
 
 def setting(default: typing.Any, help: str, kind: str, group: str, check: str | None = None,  # noqa: A002
             flag: bool = True, traced: str | None = None, registry: str | None = None, fixed: tuple[str, ...] = (),
-            several: bool = False) -> typing.Any:
+            several: bool = False, step: bool = False) -> typing.Any:
     """One Config field's declaration. help: its --help line; kind: one of KINDS; group: one of GROUPS;
     check: a key of CHECKS; flag: False for facts of the dataset no flag sets; traced (population
     fields): where a run keeps its value, 'seed' (the root key), 'adam' (optax.inject_hyperparams) or
     'step' (TrainState.hyper); registry: for a str field, the key of REGISTRIES whose names it accepts
     (after `fixed`, names that are no entry), so a new entry is a new choice; several: the value may name
-    several choices, comma-separated (the first choice, 'none', only alone)."""
+    several choices, comma-separated (the first choice, 'none', only alone); step: the train step reads it, as
+    Parts.settings.NAME (gan_jax/step.py; build.parts fills StepSettings from STEP_FIELDS)."""
     assert kind in KINDS and group in GROUPS and (check is None or check in CHECKS) and \
         (registry is None or registry in REGISTRIES)
     assert (kind == "population") == (traced is not None)
     metadata = {"help": help, "kind": kind, "group": group, "check": check, "flag": flag, "traced": traced,
-                "registry": registry, "fixed": fixed, "several": several}
+                "registry": registry, "fixed": fixed, "several": several, "step": step}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -79,13 +82,16 @@ class Config:
     d_update: Literal["sequential", "joint"] = setting(
         "sequential", "'sequential': two D updates per iteration, real then fake (reference, Keras). 'joint': one "
         "D update on the mean of the real and fake losses (PyTorch-GAN's implementation; needed by the "
-        "relativistic losses).", "math", "the update")
+        "relativistic losses).", "math", "the update", step=True)
     fake_bn: Literal["inference", "train"] = setting(
         "inference", "BatchNorm mode of G when making the fakes D trains on. 'inference': moving statistics "
         "(reference: Keras `generator.predict`). 'train': batch statistics (moving stats not updated).",
-        "math", "the update")
+        "math", "the update", step=True)
     d_steps: int = setting(1, "D updates per G update (WGAN's n_critic), each on a fresh real batch and fresh "
-                           "fakes.", "math", "the update", ">=1")
+                           "fakes.", "math", "the update", ">=1", step=True)
+    update_order: str = setting("d_then_g", "The order of D's rounds and G's update in one iteration, an entry of "
+                                "orders.UPDATE_ORDERS (each says which state each update reads); d_then_g is the "
+                                "reference's.", "math", "the update", registry="update_order")
 
     # --- loss and penalties: D's and G's objectives (defaults: the reference's BCE, no penalty) ---
     loss: str = setting("ns", "The GAN loss, an entry of losses.LOSSES: ns (non-saturating) is the reference's; a "
@@ -104,9 +110,9 @@ class Config:
                                  "K-th iteration (t = 0, K, 2K, ...), its weight times K; the other iterations' D updates "
                                  "carry no penalty (d_penalty 0). 1 = every iteration. Conv nets on the CPU then "
                                  "compile two steps (docs/speed.md).", "math", "loss and penalties",
-                                 ">=1")
+                                 ">=1", step=True)
     d_clip: float = setting(0.0, "Clip every D weight to [-C, C] after each D update (WGAN, Arjovsky et al. 2017); "
-                            "0 = off.", "math", "loss and penalties", ">=0")
+                            "0 = off.", "math", "loss and penalties", ">=0", step=True)
 
     # --- G's moving average: an EMA of G's weights, used for the grids, scores and samples (default: none) ---
     g_ema: float = setting(0.0, "Decay of an exponential moving average of G's weights and BatchNorm statistics, "
@@ -129,18 +135,20 @@ class Config:
         "none", "Conditioning on the dataset's class labels: none (the reference); concat (Keras-GAN's cgan.py: "
         "G's noise and D's flattened image multiplied by learned label embeddings); projection (G with "
         "conditional BatchNorm, D with a projection head, Miyato & Koyama 2018); acgan (Odena et al. 2017: G as "
-        "concat, D predicts the class, its cross-entropy added to both networks' losses).", "shape", "conditioning")
+        "concat, D predicts the class, its cross-entropy added to both networks' losses).", "shape", "conditioning",
+        step=True)
     fake_labels: Literal["uniform", "real"] = setting(
         "uniform", "Classes of the fakes D trains on: uniform over the classes, or those of the real batch beside "
         "them (so drawn with the data's class frequencies; Keras-GAN cgan.py). G's update always draws "
-        "uniformly.", "math", "conditioning")
+        "uniformly.", "math", "conditioning", step=True)
     acgan_weight: float = setting(1.0, "Weight of the auxiliary classifier's cross-entropy in both losses "
                                   "(--condition acgan).", "population", "conditioning", ">=0", traced="step")
 
     # --- networks: the architecture and its sizes (reference: the Keras dense GAN; gan_jax/models/) ---
     arch: str = setting("dense", "Architecture, an entry of models.ARCHITECTURES (a file in gan_jax/models/): dense "
                         "is the reference's MLPs (--g-hidden/--d-hidden).", "shape", "networks", registry="arch")
-    latent_dim: int = setting(100, "Size of the generator's N(0, 1) noise vector.", "shape", "networks", ">=1")
+    latent_dim: int = setting(100, "Size of the generator's N(0, 1) noise vector.", "shape", "networks", ">=1",
+                              step=True)
     g_hidden: tuple[int, ...] = setting((256, 512, 1024), "Widths of the generator's hidden Dense layers (each: "
                                         "Dense, LeakyReLU, BatchNorm).", "shape", "networks", "widths")
     d_hidden: tuple[int, ...] = setting((512, 256), "Widths of the discriminator's hidden Dense layers (each: "
@@ -159,7 +167,7 @@ class Config:
         "none", "Normalization of D's layers: none (the reference), batch, layer, spectral (Miyato et al. 2018).",
         "shape", "networks")
     d_dropout: float = setting(0.0, "Dropout rate after each of D's hidden layers but the first, during training "
-                               "(Keras-GAN cgan.py: 0.4).", "math", "networks", "[0,1)")
+                               "(Keras-GAN cgan.py: 0.4).", "math", "networks", "[0,1)", step=True)
 
     # --- optimizer: two independent Adam states, one for D, one for G ---
     learning_rate: float = setting(2e-4, "Adam learning rate, both networks.", "population", "optimizer", ">0",
@@ -225,7 +233,7 @@ class Config:
                                            "starts.", "shape", "data", flag=False)
     class_names: tuple[str, ...] = setting(FASHION_MNIST_CLASSES, "The dataset's class names in label order (tfds' "
                                            "metadata); set from --dataset when a run starts.", "math", "data",
-                                           flag=False)
+                                           flag=False, step=True)
     manual_dir: str | None = setting(None, "Folder with the files tfds downloads for --dataset (Fashion-MNIST: the "
                                      "four .gz files), for offline use (tfds manual_dir). Default: "
                                      "$GAN_JAX_MANUAL_DIR.", "run", "data")
@@ -291,7 +299,16 @@ class Config:
             raise UserError(f"--loss {self.loss} couples D's real and fake terms, so it has no sequential schedule; "
                             f"add --d-update joint")
         check_settings(self)
-        registry("arch")[self.arch].check(self)
+        architectures = registry("arch")
+        entry = architectures[self.arch]
+        if entry.reads is not None:  # a field only other architectures read, set: nothing would read it
+            default = Config()
+            for name in sorted({n for e in architectures.values() for n in (e.reads or ())} - set(entry.reads)):
+                if getattr(self, name) != getattr(default, name):
+                    readers = ", ".join(a for a, e in architectures.items() if name in (e.reads or ()))
+                    raise UserError(f"--{flag_name(name)} is read by --arch {readers}, not by --arch {self.arch}; "
+                                    f"drop it (or choose --arch {readers})")
+        entry.check(self)
         return self
 
     def with_data(self, image_shape: tuple[int, ...], class_names: tuple[str, ...]) -> "Config":
@@ -342,9 +359,18 @@ MATH_FIELDS = _fields_where(kind="math") + POPULATION_FIELDS
 """Fields that change the numbers (but not the shapes) of a run."""
 DERIVED_FIELDS = _fields_where(flag=False)
 """Facts of the dataset, set by Config.with_data when a run starts; no flag sets them."""
+STEP_FIELDS = _fields_where(step=True)
+"""The fields the train step reads (declared step=True): Parts.settings holds them, as StepSettings."""
+StepSettings = collections.namedtuple("StepSettings", STEP_FIELDS)
+"""A frozen view of a config's STEP_FIELDS (`step_settings`): what gan_jax/step.py reads as p.settings.NAME."""
 TRACED_FIELDS = _fields_where(traced="step")
 """The step's own hyperparameters a population may vary (schedules.step_values puts those a config uses in
 TrainState.hyper under traced_hyperparams; Adam's starts are in its inject_hyperparams state, the seed in the key)."""
+
+
+def step_settings(config: Config) -> StepSettings:
+    """The StepSettings of `config`: its values of STEP_FIELDS."""
+    return StepSettings(**{name: getattr(config, name) for name in STEP_FIELDS})
 
 
 def registry(key: str) -> dict[str, typing.Any]:

@@ -26,6 +26,8 @@ import json
 import os
 import socket
 import sys
+import zipfile
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -154,6 +156,8 @@ def _read_cache(name: str, split: str, data_dir: str | None) -> Dataset | None:
     dataset's dataset_info.json says the split has (a cache written from anything else, e.g. under
     tfds.testing.mock_data, is rebuilt)."""
     for path in _cache_paths(name, split, data_dir)[:1]:
+        if not os.path.exists(path):
+            continue
         try:
             with np.load(path) as z:
                 images, labels = z["image"], z["label"]
@@ -161,8 +165,10 @@ def _read_cache(name: str, split: str, data_dir: str | None) -> Dataset | None:
             if images.dtype == np.uint8 and images.ndim == 4 and len(labels) == len(images) and names and \
                     len(images) == _split_size(os.path.dirname(path), split):
                 return Dataset(images, labels.astype(np.int32), names, name)
-        except (OSError, KeyError, ValueError):
-            pass  # unreadable cache: rebuild it from tfds
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+            # damaged (a bad CRC, truncated, zeros written over it): rebuilt from tfds and rewritten by `load`
+            print(f"warning: the decoded-data cache {path} is unreadable ({type(e).__name__}: "
+                  f"{str(e).splitlines()[0][:120] if str(e) else ''}); rebuilding it from tfds", file=sys.stderr)
     return None
 
 
@@ -218,7 +224,7 @@ def split_bytes(name: str, split: str = "train", manual_dir: str | None = None,
                     np.lib.format.read_array_header_2_0
                 shape, _, dtype = read_header(f)
             return int(np.prod(shape)) * np.dtype(dtype).itemsize
-        except (OSError, KeyError, ValueError):
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
             pass  # no readable cache: ask tfds
     _, builder = _prepared(name, split, manual_dir, data_dir)
     if split not in builder.info.splits:

@@ -12,10 +12,11 @@ lets the reference's sequential schedule (one D update on the real term, then on
 them. Relativistic losses couple the two sides (RaGAN, RpGAN): their entry says `coupled=True`, they run
 with `--d-update joint` only, and their G term is given D's outputs on the reals of the iteration (D
 fixed); an uncoupled loss's G term is given None there. `threshold` is where D's output separates "real"
-from "fake" for d_acc. tests/test_losses.py checks each entry against the functions' numbers.
+from "fake" for d_acc; `formula` is the loss written out from its paper in NumPy float64, which
+tests/test_losses.py checks every entry against (and checks `coupled` against the functions' numbers).
 
-To add a loss: write its two functions and add `"name": Loss(d, g)` to LOSSES (with coupled=True when it
-couples the sides); `--loss name` names it, and its --help lists it.
+To add a loss: write its two functions and add `"name": Loss(d, g, formula)` to LOSSES (with coupled=True when
+it couples the sides); `--loss name` names it, its --help lists it, and the tests check it.
 
 The reference's BCE is computed from logits: exact where the probability is representable and
 finite where it saturates (tested against the Keras formula to 1e-5).
@@ -28,6 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 DLoss = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -119,6 +121,13 @@ def rpgan_g(fake_out: jax.Array, real_out: jax.Array) -> jax.Array:
     return jnp.mean(jax.nn.softplus(real_out - fake_out))
 
 
+def _sig(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+Formula = Callable[[np.ndarray, np.ndarray], tuple[float, float, float]]
+
+
 class Loss(NamedTuple):
     """One `--loss` entry."""
 
@@ -126,6 +135,9 @@ class Loss(NamedTuple):
     """D's loss: (real_out, fake_out) -> (real_term, fake_term)."""
     g: GLoss
     """G's loss: (fake_out, real_out or None) -> g_term."""
+    formula: Formula | None = None
+    """The loss as its paper writes it, in NumPy float64, independent of `d` and `g`: (D's outputs on reals,
+    on fakes) -> (real_term, fake_term, g_term). The tests check d and g against it (and fail without it)."""
     coupled: bool = False
     """D's real term reads D's outputs on the fakes (or its fake term those on the reals), and G's term
     reads those on the reals: a relativistic loss, run with --d-update joint only."""
@@ -135,9 +147,21 @@ class Loss(NamedTuple):
 
 
 LOSSES: dict[str, Loss] = {
-    "ns": Loss(ns_d, ns_g), "minimax": Loss(ns_d, minimax_g), "lsgan": Loss(lsgan_d, lsgan_g, threshold=0.5),
-    "wgan": Loss(wgan_d, wgan_g), "hinge": Loss(hinge_d, wgan_g), "ragan": Loss(ragan_d, ragan_g, coupled=True),
-    "rpgan": Loss(rpgan_d, rpgan_g, coupled=True)}
+    "ns": Loss(ns_d, ns_g, lambda r, f: (-np.mean(np.log(_sig(r))), -np.mean(np.log(1 - _sig(f))),
+                                         -np.mean(np.log(_sig(f))))),
+    "minimax": Loss(ns_d, minimax_g, lambda r, f: (-np.mean(np.log(_sig(r))), -np.mean(np.log(1 - _sig(f))),
+                                                   np.mean(np.log(1 - _sig(f))))),
+    "lsgan": Loss(lsgan_d, lsgan_g, lambda r, f: (0.5 * np.mean((r - 1) ** 2), 0.5 * np.mean(f ** 2),
+                                                  0.5 * np.mean((f - 1) ** 2)), threshold=0.5),
+    "wgan": Loss(wgan_d, wgan_g, lambda r, f: (-np.mean(r), np.mean(f), -np.mean(f))),
+    "hinge": Loss(hinge_d, wgan_g, lambda r, f: (np.mean(np.maximum(0, 1 - r)), np.mean(np.maximum(0, 1 + f)),
+                                                 -np.mean(f))),
+    "ragan": Loss(ragan_d, ragan_g, lambda r, f: (
+        -np.mean(np.log(_sig(r - f.mean()))), -np.mean(np.log(1 - _sig(f - r.mean()))),
+        -np.mean(np.log(_sig(f - r.mean()))) - np.mean(np.log(1 - _sig(r - f.mean())))), coupled=True),
+    "rpgan": Loss(rpgan_d, rpgan_g, lambda r, f: (0.5 * np.mean(np.log1p(np.exp(f - r))),
+                                                  0.5 * np.mean(np.log1p(np.exp(f - r))),
+                                                  np.mean(np.log1p(np.exp(r - f)))), coupled=True)}
 """`--loss` name -> Loss."""
 
 

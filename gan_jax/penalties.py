@@ -10,10 +10,12 @@ treats samples independently (no BatchNorm in D), as in the papers' code.
 
 Which of the reference's two sequential D updates carries a penalty is declared in its `Penalty` entry:
 the update on the fakes for those that read `fake` (wgan_gp, r2: reads_fakes=True), else the update on
-the reals (dragan, r1); tests/test_penalties.py checks each entry against its function. A joint update
-carries every penalty. `--penalty none` (the reference) adds nothing.
-To add a penalty: write one such function and add `"name": Penalty(fn)` to PENALTIES (reads_fakes=True when
-it reads the fakes); `--penalty name` names it, and its --help lists it.
+the reals (dragan, r1); tests/test_penalties.py checks each entry's reads_fakes against its function, and its
+function against the entry's `formula` (the penalty written out in NumPy from its paper) on discriminators whose
+input gradient is known in closed form. A joint update carries every penalty. `--penalty none` (the reference)
+adds nothing.
+To add a penalty: write one such function and add `"name": Penalty(fn, formula)` to PENALTIES (reads_fakes=True
+when it reads the fakes); `--penalty name` names it, its --help lists it, and the tests check it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 D = Callable[[jax.Array], jax.Array]
 PenaltyFn = Callable[[D, jax.Array, jax.Array, jax.Array], jax.Array]
@@ -71,11 +74,26 @@ def r2(d: D, real: jax.Array, fake: jax.Array, key: jax.Array) -> jax.Array:  # 
     return 0.5 * jnp.mean(_squared_norms(input_gradients(d, fake)))
 
 
+def _norms(g: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.sum(g.reshape(g.shape[0], -1) ** 2, axis=1))
+
+
+def _per_sample_uniform(key: jax.Array, x: np.ndarray) -> np.ndarray:
+    return np.asarray(jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1)), np.float64)
+
+
+Formula = Callable[[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray, jax.Array], float]
+
+
 class Penalty(NamedTuple):
     """One `--penalty` entry."""
 
     fn: PenaltyFn
     """(d, real, fake, key) -> float32 scalar >= 0."""
+    formula: Formula | None = None
+    """The penalty as its paper writes it, in NumPy float64, independent of `fn`: (grad, real, fake, key) ->
+    value, where grad(x) is D's input gradient per sample (given in closed form by the tests) and key draws the
+    same random points as `fn` does. The tests check fn against it (and fail without it)."""
     reads_fakes: bool = False
     """It reads the fake batch: under --d-update sequential it goes with D's update on the fakes, else with
     the update on the reals."""
@@ -86,6 +104,16 @@ class Penalty(NamedTuple):
         return "fake" if self.reads_fakes else "real"
 
 
-PENALTIES: dict[str, Penalty] = {"wgan_gp": Penalty(wgan_gp, reads_fakes=True), "dragan": Penalty(dragan),
-                                 "r1": Penalty(r1), "r2": Penalty(r2, reads_fakes=True)}
+def _dragan_points(real: np.ndarray, key: jax.Array) -> np.ndarray:
+    k_delta, k_alpha = jax.random.split(key)
+    delta = 0.5 * real.std() * np.asarray(jax.random.uniform(k_delta, real.shape), np.float64)
+    return real + _per_sample_uniform(k_alpha, real) * delta
+
+
+PENALTIES: dict[str, Penalty] = {
+    "wgan_gp": Penalty(wgan_gp, lambda grad, r, f, key: np.mean(
+        (_norms(grad((eps := _per_sample_uniform(key, r)) * r + (1 - eps) * f)) - 1) ** 2), reads_fakes=True),
+    "dragan": Penalty(dragan, lambda grad, r, f, key: np.mean((_norms(grad(_dragan_points(r, key))) - 1) ** 2)),
+    "r1": Penalty(r1, lambda grad, r, f, key: 0.5 * np.mean(_norms(grad(r)) ** 2)),
+    "r2": Penalty(r2, lambda grad, r, f, key: 0.5 * np.mean(_norms(grad(f)) ** 2), reads_fakes=True)}
 """`--penalty` name -> Penalty (`none`, the reference, is no entry: nothing is added)."""

@@ -56,7 +56,7 @@ def generator_variables(config: Config, state: TrainState, raw: bool = False) ->
     `raw`; else G's own weights. Flax variables ({'params', 'batch_stats'})."""
     if config.keeps_g_ema() and not raw:
         return state.g_ema
-    return {"params": state.g_params, "batch_stats": state.g_batch_stats}
+    return {"params": state.g.params, "batch_stats": state.g.stats}
 
 
 def make_sampler(config: Config, raw: bool = False) -> Callable[..., jax.Array]:

@@ -48,6 +48,29 @@ def pytest_configure(config) -> None:  # noqa: ARG001
     jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILATION_CACHE_MIN_SECONDS)
 
 
+STRICT = "GAN_JAX_NO_SKIPS"
+"""Environment variable: set to 1 (.ci/run sets it), a test skipped for a missing package, file or privilege
+fails instead, with the skip's one-line reason: every test runs in CI. Unset, a local run may still skip."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # noqa: ARG001
+    outcome = yield
+    _no_skip(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):  # noqa: ARG001
+    outcome = yield
+    _no_skip(outcome.get_result())  # a module-level importorskip skips at collection
+
+
+def _no_skip(report) -> None:
+    if os.environ.get(STRICT) == "1" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome, report.longrepr = "failed", f"skipped under {STRICT}=1, which every test must run under: {reason}"
+
+
 def pytest_unconfigure(config) -> None:  # noqa: ARG001
     if os.environ.get("GAN_JAX_TEST_SESSION_OWNER") == str(os.getpid()):
         shutil.rmtree(os.environ[SESSION_DIR], ignore_errors=True)
@@ -84,6 +107,16 @@ def tiny_config() -> Config:
     return dataclasses.replace(Config(), iterations=12, batch_size=8, latent_dim=8, g_hidden=(16, 32),
                                d_hidden=(32, 16), sample_every=5, log_every=3, checkpoint_every=4,
                                eval_every=0, progress=False)
+
+
+def on_arch(config: Config, arch: str, **changes) -> Config:
+    """`config` on architecture `arch` (and `changes`), the fields only other architectures read (a tiny config's
+    dense widths) back at their defaults: Config.validate refuses them set under `arch`."""
+    from gan_jax.models import ARCHITECTURES
+
+    others = {n for e in ARCHITECTURES.values() for n in (e.reads or ())} - set(ARCHITECTURES[arch].reads or ())
+    default = Config()
+    return dataclasses.replace(config, arch=arch, **{**{n: getattr(default, n) for n in others}, **changes})
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_module
+from conftest import assert_one_line_error, on_arch, run_module
 from gan_jax import config as config_lib
 from gan_jax import presets
 from gan_jax import chunk, evaluate, input_pipeline, loop, models, sample
@@ -117,7 +117,7 @@ def test_acgan_discriminator_returns_class_logits_and_the_loss_is_cross_entropy(
 @pytest.mark.parametrize("arch", ["dense", "dcgan"])
 @pytest.mark.parametrize("condition", ["concat", "projection", "acgan"])
 def test_every_condition_trains_with_both_architectures(tiny_config, tiny_data, arch, condition):
-    config = dataclasses.replace(tiny_config, arch=arch, condition=condition, d_update="joint", loss="hinge",
+    config = on_arch(tiny_config, arch, condition=condition, d_update="joint", loss="hinge",
                                  penalty="r1", penalty_weight=1.0, d_norm="spectral")
     state = create_train_state(config, jax.random.PRNGKey(0))
     step = jax.jit(make_train_step(config))
@@ -155,8 +155,8 @@ def test_keras_cgan_preset_is_cgan_py():
             config.sample_every, config.fake_labels, config.g_hidden) == (
         "concat", (512, 512, 512), 0.4, 32, 20000, 200, "real", (256, 512, 1024))
     state = create_train_state(config, jax.random.PRNGKey(0))
-    assert models.count_params(state.g_params) == 1_489_936 + 1_000
-    assert models.count_params(state.d_params) == 7_840 + 401_920 + 262_656 + 262_656 + 513
+    assert models.count_params(state.g.params) == 1_489_936 + 1_000
+    assert models.count_params(state.d.params) == 7_840 + 401_920 + 262_656 + 262_656 + 513
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from gan_jax import input_pipeline
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.loop import train_and_evaluate
+from conftest import on_arch
 
 DATASETS = [("fashion_mnist", (28, 28, 1), 10), ("mnist", (28, 28, 1), 10), ("kmnist", (28, 28, 1), 10),
             ("emnist/letters", (28, 28, 1), 37), ("cifar10", (32, 32, 3), 10), ("svhn_cropped", (32, 32, 3), 10)]
@@ -34,6 +35,9 @@ def mocked_downloads_need_no_network(monkeypatch):
 def tiny(name: str, **changes) -> Config:
     small = dict(iterations=4, batch_size=8, latent_dim=8, g_hidden=(16, 32), d_hidden=(32, 16), sample_every=3,
                  log_every=1, checkpoint_every=4, eval_every=0, progress=False)
+    if "arch" in changes:  # the dense widths above are read by --arch dense only
+        small = {k: v for k, v in small.items() if k not in ("g_hidden", "d_hidden")}
+        return on_arch(Config(), changes.pop("arch"), dataset=name, **{**small, **changes})
     return dataclasses.replace(Config(), dataset=name, **{**small, **changes})
 
 
@@ -75,7 +79,7 @@ def test_dcgan_on_colour_32x32_and_sampling_it(tmp_path, capsys):
         train_and_evaluate(tiny("cifar10", arch="dcgan", d_norm="batch"), str(workdir))
     config, step, state = load_run(str(workdir))
     assert config.image_shape == (32, 32, 3) and step == 4
-    assert state.g_params["ConvTranspose4x4s2_1"]["kernel"].shape == (4, 4, 64, 3)  # RGB out
+    assert state.g.params["ConvTranspose4x4s2_1"]["kernel"].shape == (4, 4, 64, 3)  # RGB out
     out = tmp_path / "grid.png"
     assert sample_main(["--workdir", str(workdir), "--n", "4", "--out", str(out), "--npz", str(tmp_path / "s.npz")]) == 0
     assert out.exists() and np.load(tmp_path / "s.npz")["images"].shape == (4, 32, 32, 3)
@@ -172,6 +176,27 @@ def test_streamed_batches_carry_their_labels(tmp_path):
         match = np.flatnonzero((data.images == image).all(axis=(1, 2, 3)))
         assert len(match) >= 1 and label in data.labels[match]
     assert int(state.step) == 4
+
+
+def test_a_decoded_cache_damaged_in_place_is_not_read_and_says_so_once(tmp_path, capsys):
+    """A cache with zeros written over its middle (the same size: the zip's CRC fails, numpy raises
+    zipfile.BadZipFile) or truncated is treated as absent (load then rebuilds it from tfds), with one warning."""
+    version = tmp_path / "fashion_mnist" / "3.0.1"
+    version.mkdir(parents=True)
+    (version / "dataset_info.json").write_text(json.dumps({"splits": [{"name": "train", "shardLengths": ["256"]}]}))
+    whole = input_pipeline.synthetic_dataset(256)
+    path = version / "gan_jax_train.npz"
+    for damage in ("zeros", "truncated"):
+        np.savez(path, image=whole.images, label=whole.labels, class_names=np.array(whole.class_names))
+        assert input_pipeline._read_cache("fashion_mnist", "train", str(tmp_path)) is not None
+        data = bytearray(path.read_bytes())
+        data = data[:len(data) // 2] if damage == "truncated" else \
+            data[:len(data) // 2] + bytes(4096) + data[len(data) // 2 + 4096:]
+        path.write_bytes(bytes(data))
+        capsys.readouterr()
+        assert input_pipeline._read_cache("fashion_mnist", "train", str(tmp_path)) is None
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and "unreadable" in err[0] and "rebuilding it from tfds" in err[0], (damage, err)
 
 
 def test_a_decoded_cache_is_used_only_when_it_holds_the_whole_split(tmp_path):

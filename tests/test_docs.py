@@ -1,5 +1,5 @@
-"""The docs stay traceable: every file they link to or name exists, the README stays short and links
-every page of docs/, and every raw result file they cite is committed under bench/results/."""
+"""The docs stay traceable: every file they link to or name exists, the README links every page of
+docs/, and every raw result file they cite is committed under bench/results/."""
 
 import os
 import re
@@ -41,9 +41,8 @@ def test_link_checks_can_fail(tmp_path):
     assert NAMED_PATH.findall(doc.read_text()) == ["bench/results/nothing_here.txt"]
 
 
-def test_readme_is_short_and_links_every_doc():
+def test_readme_links_every_doc():
     readme = REPO / "README.md"
-    assert len(readme.read_text().splitlines()) <= 250
     linked = {(REPO / t.split("#")[0]).resolve() for t in _links(readme)}
     unlinked = [p.name for p in (REPO / "docs").glob("*.md") if p.resolve() not in linked]
     assert not unlinked, f"docs not linked from README.md: {unlinked}"

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan_jax import models
 from gan_jax.models import count_params
 from gan_jax.models.dense import Discriminator, Generator
 
@@ -35,26 +36,46 @@ def test_shapes_and_ranges():
     assert logits.shape == (5,) and logits.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("arch", ["dense", "dcgan", "r3gan"])
+def _example(arch, **changes):
+    import dataclasses
+
+    from gan_jax import config as config_lib, models
+
+    entry = models.ARCHITECTURES[arch]
+    assert entry.example is not None and entry.params is not None, \
+        f"ARCHITECTURES[{arch!r}] needs example= (config overrides that build it) and params= (G's, D's counts)"
+    return dataclasses.replace(config_lib.Config(), **dict(entry.example), **changes).validate()
+
+
+@pytest.mark.parametrize("arch", sorted(models.ARCHITECTURES))
+def test_every_architecture_has_its_declared_parameter_counts(arch):
+    """Each ARCHITECTURES entry's G and D under its `example` config hold its declared `params` (shapes only:
+    jax.eval_shape of the initial state, no compilation)."""
+    from gan_jax.build import abstract_train_state
+
+    config = _example(arch)
+    state = abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    assert (count_params(state.g.params), count_params(state.d.params)) == models.ARCHITECTURES[arch].params
+
+
+@pytest.mark.parametrize("arch", sorted(models.ARCHITECTURES))
 @pytest.mark.parametrize("condition", ["none", "projection", "acgan"])
 def test_every_architecture_maps_shapes_and_dtypes_under_each_conditioning(arch, condition):
     """Traced, not run (jax.eval_shape: no compilation): each architecture's build, under a conditioning,
     gives a G of noise (B, latent_dim) -> images (B, 28, 28, 1) and a D of images -> scores (B,) (with 'acgan':
     and class logits (B, 10)), all float32, and accepts the config's checks."""
-    import dataclasses
-
-    from gan_jax import models, presets
-
-    base = presets.preset({"dense": "reference", "dcgan": "dcgan", "r3gan": "r3gan"}[arch])
-    config = dataclasses.replace(base, condition=condition).validate()
+    config = _example(arch, condition=condition)
     g, d = models.ARCHITECTURES[arch].build(config)
+    from gan_jax.build import label_kwargs
+
     z, labels = jnp.zeros((3, config.latent_dim)), jnp.zeros((3,), jnp.int32)
-    g_vars = jax.eval_shape(lambda: g.init(jax.random.PRNGKey(0), z, train=False, labels=labels))
-    images = jax.eval_shape(lambda v: g.apply(v, z, train=False, labels=labels), g_vars)
+    g_labels, d_labels = label_kwargs(config, "g", labels), label_kwargs(config, "d", labels)  # the step's
+    g_vars = jax.eval_shape(lambda: g.init(jax.random.PRNGKey(0), z, train=False, **g_labels))
+    images = jax.eval_shape(lambda v: g.apply(v, z, train=False, **g_labels), g_vars)
     assert images.shape == (3, 28, 28, 1) and images.dtype == jnp.float32
     x = jnp.zeros(images.shape)
-    d_vars = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(1), x, labels=labels))
-    out = jax.eval_shape(lambda v: d.apply(v, x, labels=labels, mutable=["batch_stats"])[0], d_vars)
+    d_vars = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(1), x, **d_labels))
+    out = jax.eval_shape(lambda v: d.apply(v, x, **d_labels, mutable=["batch_stats"])[0], d_vars)
     scores, logits = out if condition == "acgan" else (out, None)
     assert scores.shape == (3,) and scores.dtype == jnp.float32
     assert logits is None or logits.shape == (3, 10)
@@ -73,25 +94,45 @@ def test_keras_initialisers():
     assert np.all(np.asarray(stats["mean"]) == 0) and np.all(np.asarray(stats["var"]) == 1)
 
 
-def test_batchnorm_matches_keras_formula_by_hand():
-    """One width-1 BatchNorm, batch [1, 2, 3, 6]: mean 3, biased variance 3.5.
+def test_gan_jax_generator_batchnorm_is_the_keras_formula_by_hand():
+    """gan_jax's own reference G, one hidden unit wide (Dense 1, LeakyReLU 0.2, BatchNorm, Dense 784, tanh), on the
+    batch whose hidden values are [1, 2, 3, 6] (mean 3, biased variance 3.5). Keras' BatchNorm (momentum 0.8,
+    epsilon 1e-3): training output (h - 3) / sqrt(3.5 + 1e-3), moving mean 0.8 * 0 + 0.2 * 3 = 0.6, moving
+    variance 0.8 * 1 + 0.2 * 3.5 = 1.5; inference output (h - 0.6) / sqrt(1.5 + 1e-3)."""
+    g = Generator(hidden=(1,))
+    z = jnp.array([[1.0], [2.0], [3.0], [6.0]])
+    variables = g.init(jax.random.PRNGKey(0), z, train=False)
+    params = jax.tree_util.tree_map(np.asarray, variables["params"])
+    params["Dense_0"] = {"kernel": np.ones((1, 1), np.float32), "bias": np.zeros((1,), np.float32)}  # h = z
+    w, b = np.asarray(params["Dense_1"]["kernel"], np.float64), np.asarray(params["Dense_1"]["bias"], np.float64)
+    h = np.array([1.0, 2.0, 3.0, 6.0])[:, None]
+    out, updated = g.apply({"params": params, "batch_stats": variables["batch_stats"]}, z, train=True,
+                           mutable=["batch_stats"])
+    np.testing.assert_allclose(out.reshape(4, -1), np.tanh((h - 3) / np.sqrt(3.5 + 1e-3) @ w + b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(updated["batch_stats"]["BatchNorm_0"]["mean"], [0.6], rtol=1e-6)
+    np.testing.assert_allclose(updated["batch_stats"]["BatchNorm_0"]["var"], [1.5], rtol=1e-6)
+    inference = g.apply({"params": params, **updated}, z, train=False)
+    np.testing.assert_allclose(inference.reshape(4, -1), np.tanh((h - 0.6) / np.sqrt(1.5 + 1e-3) @ w + b),
+                               rtol=1e-5, atol=1e-6)
 
-    Keras (momentum 0.8, epsilon 1e-3): moving_mean = 0.8 * 0 + 0.2 * 3 = 0.6,
-    moving_var = 0.8 * 1 + 0.2 * 3.5 = 1.5; output = (x - 3) / sqrt(3.5 + 1e-3).
-    """
-    from flax import linen as nn
 
-    bn = nn.BatchNorm(use_running_average=False, momentum=0.8, epsilon=1e-3, use_fast_variance=False)
-    x = jnp.array([[1.0], [2.0], [3.0], [6.0]])
-    variables = bn.init(jax.random.PRNGKey(0), x)
-    y, updated = bn.apply(variables, x, mutable=["batch_stats"])
-    np.testing.assert_allclose(updated["batch_stats"]["mean"], [0.6], rtol=1e-6)
-    np.testing.assert_allclose(updated["batch_stats"]["var"], [1.5], rtol=1e-6)
-    np.testing.assert_allclose(y[:, 0], (np.array([1, 2, 3, 6]) - 3) / np.sqrt(3.5 + 1e-3), rtol=1e-5)
-    # Inference mode uses the moving statistics: (x - 0.6) / sqrt(1.5 + 1e-3).
-    y_inf = nn.BatchNorm(use_running_average=True, momentum=0.8, epsilon=1e-3).apply(
-        {"params": variables["params"], **updated}, x)
-    np.testing.assert_allclose(y_inf[:, 0], (np.array([1, 2, 3, 6]) - 0.6) / np.sqrt(1.5 + 1e-3), rtol=1e-5)
+def test_the_reference_keeps_keras_defaults():
+    """The faithful port's Keras defaults: BatchNorm momentum 0.8 (the post's) and epsilon 1e-3, LeakyReLU 0.2,
+    Adam(2e-4, 0.5) with Keras' epsilon 1e-7, which the built optimizer uses: a gradient of 1e-7 on the first step
+    moves a weight by lr * g / (|g| + eps) = lr / 2 (optax adds eps to sqrt(v_hat))."""
+    import dataclasses
+
+    from gan_jax.build import build_models
+    from gan_jax.config import Config
+
+    config = Config()
+    assert (config.bn_momentum, config.bn_epsilon, config.leaky_slope) == (0.8, 1e-3, 0.2)
+    assert (config.learning_rate, config.beta1, config.beta2, config.adam_eps) == (2e-4, 0.5, 0.999, 1e-7)
+    _, _, (g_adam, d_adam) = build_models(dataclasses.replace(config, g_hidden=(4,), d_hidden=(4,)))
+    for adam in (g_adam, d_adam):
+        w = {"w": jnp.zeros((3,))}
+        updates, _ = adam.update({"w": jnp.full((3,), 1e-7)}, adam.init(w), w)
+        np.testing.assert_allclose(updates["w"], -2e-4 * 0.5, rtol=1e-4)
 
 
 def test_generator_uses_keras_batchnorm_settings():

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.penalties import PENALTIES, dragan, input_gradients, r1, r2, wgan_gp
+from gan_jax.penalties import PENALTIES, input_gradients
 
 B, SHAPE = 6, (4, 4, 1)
 REAL = jax.random.uniform(jax.random.PRNGKey(0), (B, *SHAPE), minval=-1, maxval=1)
@@ -35,36 +35,38 @@ def test_input_gradients_are_per_sample():
     np.testing.assert_allclose(input_gradients(linear_d, REAL), np.broadcast_to(W, REAL.shape), rtol=1e-6)
 
 
-def test_penalties_of_a_linear_d():
+D_WITH_GRADIENT = {  # D, and its input gradient in closed form (NumPy)
+    "linear": (linear_d, lambda x: np.broadcast_to(np.asarray(W, np.float64), x.shape)),
+    "quadratic": (quadratic_d, lambda x: x),
+}
+
+
+@pytest.mark.parametrize("d_name", sorted(D_WITH_GRADIENT))
+@pytest.mark.parametrize("name", sorted(PENALTIES))
+def test_each_penalty_is_its_papers_formula(name, d_name):
+    """Every PENALTIES entry's function against the entry's own formula (NumPy float64, from the paper) on a D whose
+    input gradient is known in closed form; an entry without a formula fails here."""
+    entry = PENALTIES[name]
+    assert entry.formula is not None, f"PENALTIES[{name!r}] needs formula=: the penalty in NumPy, from its paper"
+    d, grad = D_WITH_GRADIENT[d_name]
+    expected = entry.formula(grad, np.asarray(REAL, np.float64), np.asarray(FAKE, np.float64), KEY)
+    assert float(entry.fn(d, REAL, FAKE, KEY)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_formulas_by_hand():
+    """Spot values of the formulas the entries carry: a linear D's gradient norm is ||w|| at every point (so
+    wgan_gp = dragan = (||w|| - 1)^2, r1 = r2 = ||w||^2 / 2); the quadratic D's R1 is half the mean squared norm of
+    the reals; WGAN-GP's points are per-sample interpolates."""
     w2 = float(np.sum(np.asarray(W, np.float64) ** 2))
-    for penalty in (wgan_gp, dragan):  # gradient norm ||w|| at every point
-        assert float(penalty(linear_d, REAL, FAKE, KEY)) == pytest.approx((np.sqrt(w2) - 1) ** 2, rel=1e-5)
-    for penalty in (r1, r2):
-        assert float(penalty(linear_d, REAL, FAKE, KEY)) == pytest.approx(0.5 * w2, rel=1e-5)
-
-
-def test_r1_r2_of_a_quadratic_d():
-    assert float(r1(quadratic_d, REAL, FAKE, KEY)) == pytest.approx(0.5 * np.mean(_sq_norms(REAL)), rel=1e-5)
-    assert float(r2(quadratic_d, REAL, FAKE, KEY)) == pytest.approx(0.5 * np.mean(_sq_norms(FAKE)), rel=1e-5)
-
-
-def test_wgan_gp_of_a_quadratic_d_at_the_interpolates():
-    """grad D(x_hat) = x_hat = eps real + (1 - eps) fake, eps ~ U[0, 1] per sample (drawn from KEY)."""
+    grad = D_WITH_GRADIENT["linear"][1]
+    r, f = np.asarray(REAL, np.float64), np.asarray(FAKE, np.float64)
+    for name in ("wgan_gp", "dragan"):
+        assert PENALTIES[name].formula(grad, r, f, KEY) == pytest.approx((np.sqrt(w2) - 1) ** 2)
+    for name in ("r1", "r2"):
+        assert PENALTIES[name].formula(grad, r, f, KEY) == pytest.approx(0.5 * w2)
+    assert PENALTIES["r1"].formula(lambda x: x, r, f, KEY) == pytest.approx(0.5 * np.mean(_sq_norms(r)))
     eps = np.asarray(jax.random.uniform(KEY, (B, 1, 1, 1)), np.float64)
-    x_hat = eps * np.asarray(REAL, np.float64) + (1 - eps) * np.asarray(FAKE, np.float64)
-    expected = np.mean((np.sqrt(_sq_norms(x_hat)) - 1) ** 2)
-    assert float(wgan_gp(quadratic_d, REAL, FAKE, KEY)) == pytest.approx(expected, rel=1e-5)
     assert 0 < np.min(eps) and np.max(eps) < 1 and np.ptp(eps) > 0.1  # really per-sample points
-
-
-def test_dragan_of_a_quadratic_d_around_the_reals():
-    """x_hat = x + alpha * 0.5 * std(x) * U[0, 1] per pixel, alpha ~ U[0, 1] per sample."""
-    k_delta, k_alpha = jax.random.split(KEY)
-    x = np.asarray(REAL, np.float64)
-    delta = 0.5 * x.std() * np.asarray(jax.random.uniform(k_delta, REAL.shape), np.float64)
-    alpha = np.asarray(jax.random.uniform(k_alpha, (B, 1, 1, 1)), np.float64)
-    expected = np.mean((np.sqrt(_sq_norms(x + alpha * delta)) - 1) ** 2)
-    assert float(dragan(quadratic_d, REAL, FAKE, KEY)) == pytest.approx(expected, rel=1e-4)
 
 
 def test_each_penalty_goes_to_the_sequential_update_of_the_side_it_reads():
@@ -72,9 +74,8 @@ def test_each_penalty_goes_to_the_sequential_update_of_the_side_it_reads():
     from gan_jax.build import parts
     from gan_jax.config import Config
 
-    expected = {"wgan_gp": "fake", "dragan": "real", "r1": "real", "r2": "fake"}
-    assert set(expected) == set(PENALTIES)
-    for name, side in expected.items():
+    for name in PENALTIES:  # each entry's reads_fakes is checked against its function below
+        side = "fake" if PENALTIES[name].reads_fakes else "real"
         (entry,) = parts(dataclasses.replace(Config(), penalty=name)).penalties
         assert entry is PENALTIES[name] and entry.side == side, name
     assert parts(Config()).penalties == ()  # --penalty none adds no term

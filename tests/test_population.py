@@ -62,11 +62,11 @@ def test_traced_hyperparameters_follow_the_config_on_resume(tiny_config):
     """A checkpoint holds the values it was trained with; with_hyperparams puts the config's in."""
     config = dataclasses.replace(tiny_config, traced_hyperparams=True, penalty_weight=3.0)
     state = create_train_state(config, jax.random.PRNGKey(0))
-    assert float(state.g_opt_state.hyperparams["learning_rate"]) == np.float32(2e-4)
+    assert float(state.g.opt_state.hyperparams["learning_rate"]) == np.float32(2e-4)
     changed = with_hyperparams(state, dataclasses.replace(config, d_learning_rate=1e-3, beta2=0.9, penalty_weight=1.0))
-    assert float(changed.d_opt_state.hyperparams["learning_rate"]) == np.float32(1e-3)
-    assert float(changed.g_opt_state.hyperparams["learning_rate"]) == np.float32(2e-4)
-    assert float(changed.g_opt_state.hyperparams["b2"]) == np.float32(0.9)
+    assert float(changed.d.opt_state.hyperparams["learning_rate"]) == np.float32(1e-3)
+    assert float(changed.g.opt_state.hyperparams["learning_rate"]) == np.float32(2e-4)
+    assert float(changed.g.opt_state.hyperparams["b2"]) == np.float32(0.9)
     assert float(changed.hyper["penalty_weight"]) == 1.0
 
 
@@ -130,7 +130,7 @@ def test_each_run_folder_is_an_ordinary_run(population):
         folder = run_folder(workdir, config, varied)
         stored, step, state = load_run(folder)
         assert step == 8 and stored.learning_rate == config.learning_rate and stored.seed == config.seed
-        assert stored.traced_hyperparams and float(state.d_opt_state.hyperparams["learning_rate"]) == \
+        assert stored.traced_hyperparams and float(state.d.opt_state.hyperparams["learning_rate"]) == \
             np.float32(config.learning_rate)
         assert sorted(os.listdir(os.path.join(folder, "samples"))) == ["iter_000000.png", "iter_000004.png",
                                                                         "iter_000007.png"]

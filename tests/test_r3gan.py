@@ -30,8 +30,8 @@ def test_r3gan_parameter_counts_and_no_state(shape, condition, g_params, d_param
     group size 16): normalization-free, so no state; conditional variants as the other architectures."""
     config = dataclasses.replace(Config(), arch="r3gan", image_shape=shape, condition=condition, latent_dim=64)
     state = abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))  # shapes: no compile
-    assert models.count_params(state.g_params) == g_params and models.count_params(state.d_params) == d_params
-    assert state.g_batch_stats == {} and state.d_batch_stats == {}
+    assert models.count_params(state.g.params) == g_params and models.count_params(state.d.params) == d_params
+    assert state.g.stats == {} and state.d.stats == {}
     assert r3gan.r3gan_stages(shape) == (3 if shape[0] == 28 else 4)
 
 
@@ -41,8 +41,8 @@ def test_r3gan_widths_and_blocks_are_settings():
     and the 16x1 output, D its 1x16 input, 7x7x16 basis and 16x1 head. Widths not multiples of 8 are refused."""
     config = dataclasses.replace(Config(), arch="r3gan", latent_dim=64, r3gan_widths=(16,), r3gan_blocks=2).validate()
     state = abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-    assert models.count_params(state.g_params) == 784 + 64 * 16 + 6 * 5696 + 16 == 36_000
-    assert models.count_params(state.d_params) == 16 + 6 * 5696 + 784 + 16 == 34_992
+    assert models.count_params(state.g.params) == 784 + 64 * 16 + 6 * 5696 + 16 == 36_000
+    assert models.count_params(state.d.params) == 16 + 6 * 5696 + 784 + 16 == 34_992
     with pytest.raises(UserError, match="--r3gan-widths must be multiples of 8"):
         dataclasses.replace(config, r3gan_widths=(12,)).validate()
 
@@ -117,7 +117,7 @@ def test_r1_plus_r2_against_the_hand_computation():
     G, D = parts(config).generator, parts(config).discriminator
     fold = jax.random.fold_in
     z = jax.random.normal(fold(fold(fold(key, 0), 0), 0), (6, 4))  # D's rounds, round 0, noise (gan_jax/step.py)
-    fakes = G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z, train=False)
+    fakes = G.apply({"params": state.g.params, "batch_stats": state.g.stats}, z, train=False)
 
     def half_sq(p, x):
         grads = jax.grad(lambda y: jnp.sum(D.apply({"params": p}, y)))(x)
@@ -128,13 +128,13 @@ def test_r1_plus_r2_against_the_hand_computation():
         return 0.5 * (pair + 3.0 * (half_sq(p, real) + half_sq(p, fakes)))
 
     adam = optax.adam(config.learning_rate, b1=config.beta1, b2=config.beta2, eps=config.adam_eps)
-    upd, _ = adam.update(jax.grad(d_loss)(state.d_params), state.d_opt_state, state.d_params)
+    upd, _ = adam.update(jax.grad(d_loss)(state.d.params), state.d.opt_state, state.d.params)
     new, metrics = jax.jit(make_train_step(config))(state, real, key)
-    for a, b in zip(jax.tree_util.tree_leaves(new.d_params),
-                    jax.tree_util.tree_leaves(optax.apply_updates(state.d_params, upd))):
+    for a, b in zip(jax.tree_util.tree_leaves(new.d.params),
+                    jax.tree_util.tree_leaves(optax.apply_updates(state.d.params, upd))):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
-    assert float(metrics["d_penalty"]) == pytest.approx(float(half_sq(state.d_params, real) +
-                                                             half_sq(state.d_params, fakes)), rel=1e-5)
+    assert float(metrics["d_penalty"]) == pytest.approx(float(half_sq(state.d.params, real) +
+                                                             half_sq(state.d.params, fakes)), rel=1e-5)
     sequential = parts(_tiny(penalty="r2,r1"))
     assert [penalty.side for penalty in sequential.penalties] == ["fake", "real"]
     _, seq_metrics = jax.jit(make_train_step(_tiny(penalty="r1,r2")))(create_train_state(
@@ -211,12 +211,12 @@ def test_g_gradient_passes_through_the_augmentation_and_runs_repeat():
     a, _ = step(state, real, jax.random.PRNGKey(2))
     b, _ = step(state, real, jax.random.PRNGKey(2))
     plain, _ = jax.jit(make_train_step(_tiny()))(state, real, jax.random.PRNGKey(2))
-    for x, y, z, w in zip(*(jax.tree_util.tree_leaves(s.g_params) for s in (a, b, plain, state))):
+    for x, y, z, w in zip(*(jax.tree_util.tree_leaves(s.g.params) for s in (a, b, plain, state))):
         np.testing.assert_array_equal(x, y)
-    assert any(not np.array_equal(x, w) for x, w in zip(jax.tree_util.tree_leaves(a.g_params),
-                                                         jax.tree_util.tree_leaves(state.g_params)))
-    assert any(not np.array_equal(x, z) for x, z in zip(jax.tree_util.tree_leaves(a.d_params),
-                                                         jax.tree_util.tree_leaves(plain.d_params)))
+    assert any(not np.array_equal(x, w) for x, w in zip(jax.tree_util.tree_leaves(a.g.params),
+                                                         jax.tree_util.tree_leaves(state.g.params)))
+    assert any(not np.array_equal(x, z) for x, z in zip(jax.tree_util.tree_leaves(a.d.params),
+                                                         jax.tree_util.tree_leaves(plain.d.params)))
 
 
 # --- sampling: truncation and latent walks ---

@@ -36,6 +36,30 @@ def test_train_split_through_tfds(tfds_dir, manual_dir):
     assert np.array_equal(images, (data.images.astype(np.float64) / 127.5 - 1.0).astype(np.float32))
 
 
+def test_a_cache_damaged_in_place_is_rebuilt_from_tfds_and_the_run_trains(tmp_path, tfds_dir, manual_dir, capfd):
+    """The decoded cache beside the prepared dataset, damaged in place (the same size, 4 KiB of zeros in its middle:
+    the zip's CRC fails), is rebuilt from tfds with one warning line, rewritten whole, and a run trains on it."""
+    from gan_jax.loop import train_and_evaluate
+
+    data_dir = tmp_path / "tfds"
+    shutil.copytree(tfds_dir, data_dir)
+    input_pipeline.load("fashion_mnist", "train", manual_dir=manual_dir, data_dir=str(data_dir))  # the cache exists
+    (cache,) = input_pipeline._cache_paths("fashion_mnist", "train", str(data_dir))
+    size = os.path.getsize(cache)
+    with open(cache, "r+b") as f:
+        f.seek(size // 2)
+        f.write(bytes(4096))
+    assert os.path.getsize(cache) == size
+    capfd.readouterr()
+    tiny = config.Config(iterations=2, batch_size=8, g_hidden=(16,), d_hidden=(16,), eval_every=0, sample_every=2,
+                         checkpoint_every=2, log_every=1, progress=False, manual_dir=manual_dir, data_dir=str(data_dir))
+    assert int(train_and_evaluate(tiny, str(tmp_path / "run")).step) == 2
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "decoded-data cache" in line]
+    assert len(warnings) == 1 and "unreadable" in warnings[0] and "rebuilding it from tfds" in warnings[0]
+    rebuilt = input_pipeline._read_cache("fashion_mnist", "train", str(data_dir))
+    assert rebuilt is not None and rebuilt.images.shape == (60000, 28, 28, 1)
+
+
 def test_missing_files_in_manual_dir(tmp_path, manual_dir):
     partial = tmp_path / "partial"
     partial.mkdir()

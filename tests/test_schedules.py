@@ -70,7 +70,7 @@ def test_without_schedules_the_step_reads_the_same_constants():
     assert schedules.step_values(config) == {"penalty_weight": 10.0, "g_ema": 0.0, "acgan_weight": 1.0}
     assert _at(config, 123) == schedules.step_values(config) and schedules.logged(schedules.of(config), _at(config, 5)) == {}
     state = create_train_state(config, jax.random.PRNGKey(0))
-    assert not hasattr(state.d_opt_state, "hyperparams") and state.hyper is None
+    assert not hasattr(state.d.opt_state, "hyperparams") and state.hyper is None
 
 
 def _tiny(**changes):
@@ -103,11 +103,11 @@ def test_the_step_at_iteration_t_uses_the_values_of_t():
         step=jnp.int32(7)), real, jax.random.PRNGKey(2))
     for name in metrics_b:
         np.testing.assert_allclose(float(metrics_a[name]), float(metrics_b[name]), rtol=1e-5, err_msg=name)
-    for x, y in zip(jax.tree_util.tree_leaves((a.g_params, a.d_params, a.g_ema)),
-                    jax.tree_util.tree_leaves((b.g_params, b.d_params, b.g_ema))):
+    for x, y in zip(jax.tree_util.tree_leaves((a.g.params, a.d.params, a.g_ema)),
+                    jax.tree_util.tree_leaves((b.g.params, b.d.params, b.g_ema))):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
     moved = make_train_step(config)(create_train_state(config, jax.random.PRNGKey(0)), real, jax.random.PRNGKey(2))[0]
-    assert not np.allclose(np.asarray(moved.d_params["Dense_0"]["kernel"]), np.asarray(a.d_params["Dense_0"]["kernel"]))
+    assert not np.allclose(np.asarray(moved.d.params["Dense_0"]["kernel"]), np.asarray(a.d.params["Dense_0"]["kernel"]))
 
 
 def _records(folder):

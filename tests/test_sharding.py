@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent("""
             out[n] = state
             shardings = {str(x.sharding.spec) for x in jax.tree_util.tree_leaves(state)}
             assert shardings == {"P()"}, shardings  # replicated
-            assert len(state.g_params["Dense_0"]["kernel"].sharding.device_set) == n
+            assert len(state.g.params["Dense_0"]["kernel"].sharding.device_set) == n
             metrics = [json.loads(l) for l in open(d + "/run/metrics.jsonl")]
             out[f"m{n}"] = metrics
     worst = 0.0

@@ -16,9 +16,12 @@ from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.build import build_models, create_train_state, make_train_step
 from gan_jax.step import D_STREAM, G_STREAM, NOISE_STREAM, PENALTY_STREAM
+from conftest import on_arch
 
 
 def _setup(tiny_config, tiny_data, **changes):
+    if "arch" in changes:
+        tiny_config = on_arch(tiny_config, changes.pop("arch"))
     config = dataclasses.replace(tiny_config, adam_eps=1e-3, **changes)  # well-conditioned Adam (see test_train_step)
     state = create_train_state(config, jax.random.PRNGKey(3))
     real = jnp.asarray(tiny_data.normalized(slice(0, config.batch_size * config.d_steps)))
@@ -52,18 +55,18 @@ def _g_update(config, state, d, key, g_loss):
     z2 = _g_noise(key, config)
 
     def loss(p):
-        imgs, new = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
+        imgs, new = G.apply({"params": p, "batch_stats": state.g.stats}, z2, train=True, mutable=["batch_stats"])
         return g_loss(D.apply({"params": d}, imgs)), new["batch_stats"]
 
-    grads, stats = jax.grad(loss, has_aux=True)(state.g_params)
-    upd, g_opt = adam_g.update(grads, state.g_opt_state, state.g_params)
-    return optax.apply_updates(state.g_params, upd), stats, g_opt
+    grads, stats = jax.grad(loss, has_aux=True)(state.g.params)
+    upd, g_opt = adam_g.update(grads, state.g.opt_state, state.g.params)
+    return optax.apply_updates(state.g.params, upd), stats, g_opt
 
 
 def _fakes(config, state, round_key):
     G, _, _ = build_models(config)
     z1 = jax.random.normal(jax.random.fold_in(round_key, NOISE_STREAM), (config.batch_size, config.latent_dim))
-    return G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z1, train=False)
+    return G.apply({"params": state.g.params, "batch_stats": state.g.stats}, z1, train=False)
 
 
 @pytest.mark.slow
@@ -83,19 +86,19 @@ def test_joint_hinge_with_r1_and_g_ema(tiny_config, tiny_data):
         r1 = 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
         return 0.5 * (jnp.mean(jax.nn.relu(1 - out(real))) + jnp.mean(jax.nn.relu(1 + out(fakes))) + 3.0 * r1), r1
 
-    grads, r1 = jax.grad(d_loss, has_aux=True)(state.d_params)
-    upd, d_opt = adam_d.update(grads, state.d_opt_state, state.d_params)
-    d = optax.apply_updates(state.d_params, upd)
+    grads, r1 = jax.grad(d_loss, has_aux=True)(state.d.params)
+    upd, d_opt = adam_d.update(grads, state.d.opt_state, state.d.params)
+    d = optax.apply_updates(state.d.params, upd)
     g, g_stats, g_opt = _g_update(config, state, d, key, lambda out: -jnp.mean(out))
 
     new, metrics = jax.jit(make_train_step(config))(state, real, key)
-    _assert_tree_close(new.d_params, d, "d_params")
-    _assert_tree_close(new.g_params, g, "g_params")
-    _assert_tree_close(new.g_opt_state, g_opt, "g_opt_state")
-    _assert_tree_close(new.g_ema["params"], jax.tree_util.tree_map(lambda e, x: 0.9 * e + 0.1 * x, state.g_params, g),
+    _assert_tree_close(new.d.params, d, "d_params")
+    _assert_tree_close(new.g.params, g, "g_params")
+    _assert_tree_close(new.g.opt_state, g_opt, "g_opt_state")
+    _assert_tree_close(new.g_ema["params"], jax.tree_util.tree_map(lambda e, x: 0.9 * e + 0.1 * x, state.g.params, g),
                        "g_ema.params")
     _assert_tree_close(new.g_ema["batch_stats"],
-                       jax.tree_util.tree_map(lambda e, x: 0.9 * e + 0.1 * x, state.g_batch_stats, g_stats),
+                       jax.tree_util.tree_map(lambda e, x: 0.9 * e + 0.1 * x, state.g.stats, g_stats),
                        "g_ema.batch_stats")
     assert float(metrics["d_penalty"]) == pytest.approx(float(r1), rel=1e-5)
 
@@ -114,7 +117,7 @@ def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, t
         grads = jax.grad(lambda x: jnp.sum(D.apply({"params": p}, x)))(fakes)
         return 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
 
-    d, d_opt = state.d_params, state.d_opt_state
+    d, d_opt = state.d.params, state.d.opt_state
     for loss in (lambda p: 0.5 * jnp.mean(jnp.square(D.apply({"params": p}, real) - 1)),
                  lambda p: 0.5 * jnp.mean(jnp.square(D.apply({"params": p}, fakes))) + 2.0 * r2(p)):
         upd, d_opt = adam_d.update(jax.grad(loss)(d), d_opt, d)
@@ -122,9 +125,9 @@ def test_sequential_lsgan_with_r2_on_the_fake_update_and_clipping(tiny_config, t
     g, _, _ = _g_update(config, state, d, key, lambda out: 0.5 * jnp.mean(jnp.square(out - 1)))
 
     new, metrics = jax.jit(make_train_step(config))(state, real, key)
-    _assert_tree_close(new.d_params, d, "d_params")
-    _assert_tree_close(new.g_params, g, "g_params")
-    assert max(float(jnp.max(jnp.abs(w))) for w in jax.tree_util.tree_leaves(new.d_params)) == np.float32(0.05)
+    _assert_tree_close(new.d.params, d, "d_params")
+    _assert_tree_close(new.g.params, g, "g_params")
+    assert max(float(jnp.max(jnp.abs(w))) for w in jax.tree_util.tree_leaves(new.d.params)) == np.float32(0.05)
     assert "d_penalty" in metrics
 
 
@@ -135,7 +138,7 @@ def test_d_steps_each_on_a_fresh_batch_and_fresh_fakes(tiny_config, tiny_data):
     _, D, _ = build_models(config)
     _, adam_d = _adams(config)
     b = config.batch_size
-    d, d_opt = state.d_params, state.d_opt_state
+    d, d_opt = state.d.params, state.d.opt_state
     for j in range(3):
         fakes = _fakes(config, state, _round_key(key, j))
         batch = real[j * b:(j + 1) * b]
@@ -145,12 +148,12 @@ def test_d_steps_each_on_a_fresh_batch_and_fresh_fakes(tiny_config, tiny_data):
     g, _, _ = _g_update(config, state, d, key, lambda out: -jnp.mean(out))
 
     new, _ = jax.jit(make_train_step(config))(state, real, key)
-    _assert_tree_close(new.d_params, d, "d_params")
-    _assert_tree_close(new.g_params, g, "g_params")
-    assert int(new.d_opt_state[0].count) == 3 and int(new.g_opt_state[0].count) == 1
+    _assert_tree_close(new.d.params, d, "d_params")
+    _assert_tree_close(new.g.params, g, "g_params")
+    assert int(new.d.opt_state[0].count) == 3 and int(new.g.opt_state[0].count) == 1
     seq_config, seq_state, seq_real, _ = _setup(dataclasses.replace(config, d_update="sequential"), tiny_data)
     seq_new, _ = make_train_step(seq_config)(seq_state, seq_real, key)
-    assert int(seq_new.d_opt_state[0].count) == 6  # two updates (real, fake) per critic step
+    assert int(seq_new.d.opt_state[0].count) == 6  # two updates (real, fake) per critic step
 
 
 @pytest.mark.slow
@@ -166,11 +169,11 @@ def test_a_penalty_changes_d_only(tiny_config, tiny_data, penalty, d_update):
     for d_lr, d_differs in ((0.0, False), (None, True)):
         plain, penalized = (step(_setup(base, tiny_data, penalty_weight=weight, d_learning_rate=d_lr)[1], real, key)[0]
                             for weight in (0.0, 10.0))
-        same_d = all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(plain.d_params),
-                                                         jax.tree_util.tree_leaves(penalized.d_params)))
+        same_d = all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(plain.d.params),
+                                                         jax.tree_util.tree_leaves(penalized.d.params)))
         assert same_d != d_differs
         if not d_differs:
-            for a, b in zip(jax.tree_util.tree_leaves(plain.g_params), jax.tree_util.tree_leaves(penalized.g_params)):
+            for a, b in zip(jax.tree_util.tree_leaves(plain.g.params), jax.tree_util.tree_leaves(penalized.g.params)):
                 np.testing.assert_array_equal(a, b)
 
 
@@ -183,7 +186,7 @@ def test_penalty_key_is_its_own_stream(tiny_config, tiny_data):
     eps = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(k_fake, PENALTY_STREAM), 0),
                              (config.batch_size, 1, 1, 1))
     x_hat = eps * real + (1 - eps) * fakes
-    grads = jax.grad(lambda x: jnp.sum(D.apply({"params": state.d_params}, x)))(x_hat)
+    grads = jax.grad(lambda x: jnp.sum(D.apply({"params": state.d.params}, x)))(x_hat)
     expected = jnp.mean(jnp.square(jnp.sqrt(jnp.sum(jnp.square(grads), axis=(1, 2, 3)) + 1e-12) - 1))
     _, metrics = make_train_step(config)(state, real, key)
     assert float(metrics["d_penalty"]) == pytest.approx(float(expected), rel=1e-5)
@@ -198,11 +201,11 @@ def test_d_normalization_state_is_trained_and_kept(tiny_config, tiny_data, arch,
     new, metrics = jax.jit(make_train_step(config))(state, real, key)
     assert all(np.isfinite(float(v)) for v in metrics.values())
     if d_norm == "layer":
-        assert new.d_batch_stats == {}
+        assert new.d.stats == {}
     else:
-        assert jax.tree_util.tree_structure(new.d_batch_stats) == jax.tree_util.tree_structure(state.d_batch_stats)
-        assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new.d_batch_stats),
-                                                             jax.tree_util.tree_leaves(state.d_batch_stats)))
+        assert jax.tree_util.tree_structure(new.d.stats) == jax.tree_util.tree_structure(state.d.stats)
+        assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new.d.stats),
+                                                             jax.tree_util.tree_leaves(state.d.stats)))
 
 
 @pytest.mark.slow
@@ -229,7 +232,7 @@ def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_no
             assert leaf.dtype == jnp.float32, jax.tree_util.keystr(path)
     assert all(v.dtype == jnp.float32 and np.isfinite(float(v)) for v in metrics.values())
     reference, ref_metrics = results["float32"]
-    for a, b in zip(jax.tree_util.tree_leaves(new.g_params), jax.tree_util.tree_leaves(reference.g_params)):
+    for a, b in zip(jax.tree_util.tree_leaves(new.g.params), jax.tree_util.tree_leaves(reference.g.params)):
         np.testing.assert_allclose(a, b, atol=2e-3)  # one Adam step of lr 2e-4 apart at most, and then some
     assert float(metrics["g_loss"]) == pytest.approx(float(ref_metrics["g_loss"]), rel=0.05)
 
@@ -250,21 +253,21 @@ def test_joint_rpgan_with_r1_against_the_hand_schedule(tiny_config, tiny_data):
         r1 = 0.5 * jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
         return 0.5 * (jnp.mean(jax.nn.softplus(out(fakes) - out(real))) + 2.0 * r1)
 
-    upd, _ = adam_d.update(jax.grad(d_loss)(state.d_params), state.d_opt_state, state.d_params)
-    d = optax.apply_updates(state.d_params, upd)
+    upd, _ = adam_d.update(jax.grad(d_loss)(state.d.params), state.d.opt_state, state.d.params)
+    d = optax.apply_updates(state.d.params, upd)
     real_out = D.apply({"params": d}, real)
     z2 = _g_noise(key, config)
 
     def g_loss(p):
-        imgs, _ = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
+        imgs, _ = G.apply({"params": p, "batch_stats": state.g.stats}, z2, train=True, mutable=["batch_stats"])
         return jnp.mean(jax.nn.softplus(real_out - D.apply({"params": d}, imgs)))
 
-    upd, _ = adam_g.update(jax.grad(g_loss)(state.g_params), state.g_opt_state, state.g_params)
+    upd, _ = adam_g.update(jax.grad(g_loss)(state.g.params), state.g.opt_state, state.g.params)
     new, metrics = jax.jit(make_train_step(config))(state, real, key)
-    _assert_tree_close(new.d_params, d, "d_params")
-    _assert_tree_close(new.g_params, optax.apply_updates(state.g_params, upd), "g_params")
+    _assert_tree_close(new.d.params, d, "d_params")
+    _assert_tree_close(new.g.params, optax.apply_updates(state.g.params, upd), "g_params")
     assert float(metrics["d_loss_real"]) == float(metrics["d_loss_fake"])  # the pair loss, halved
-    assert float(metrics["g_loss"]) == pytest.approx(float(g_loss(state.g_params)), rel=1e-5)
+    assert float(metrics["g_loss"]) == pytest.approx(float(g_loss(state.g.params)), rel=1e-5)
 
 
 @pytest.mark.slow
@@ -289,13 +292,13 @@ def test_networks_without_batchnorm_or_state(tiny_config, tiny_data, monkeypatch
     config = dataclasses.replace(tiny_config, arch="plain", image_shape=(8, 8, 1), penalty="r1", g_ema=0.9, d_steps=2,
                                  d_update="joint")
     state = create_train_state(config, jax.random.PRNGKey(0))
-    assert state.g_batch_stats == {} and state.d_batch_stats == {}
+    assert state.g.stats == {} and state.d.stats == {}
     real = jnp.asarray(tiny_data.normalized(slice(0, 16)))[:, ::4, ::4][:, :7, :7]
     real = jnp.pad(real, ((0, 0), (0, 1), (0, 1), (0, 0)), constant_values=-1.0)
     new, metrics = jax.jit(make_train_step(config))(state, real, jax.random.PRNGKey(1))
-    assert new.g_batch_stats == {} and new.d_batch_stats == {} and new.g_ema["batch_stats"] == {}
+    assert new.g.stats == {} and new.d.stats == {} and new.g_ema["batch_stats"] == {}
     assert all(np.isfinite(float(v)) for v in metrics.values())
-    assert not np.array_equal(new.g_params["Dense_0"]["kernel"], state.g_params["Dense_0"]["kernel"])
+    assert not np.array_equal(new.g.params["Dense_0"]["kernel"], state.g.params["Dense_0"]["kernel"])
 
 
 @pytest.mark.slow
@@ -315,11 +318,11 @@ def test_lazy_regularization_puts_the_penalty_on_every_kth_iteration_times_k():
         (a, metrics_a), (b, metrics_b) = one_step(lazy, t), one_step(twin, t)
         for name in metrics_b:
             np.testing.assert_allclose(float(metrics_a[name]), float(metrics_b[name]), rtol=1e-6, err_msg=f"{t} {name}")
-        for x, y in zip(jax.tree_util.tree_leaves((a.d_params, a.g_params)), jax.tree_util.tree_leaves((b.d_params, b.g_params))):
+        for x, y in zip(jax.tree_util.tree_leaves((a.d.params, a.g.params)), jax.tree_util.tree_leaves((b.d.params, b.g.params))):
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
     assert float(one_step(lazy, 4)[1]["d_penalty"]) == 0.0 and float(one_step(lazy, 3)[1]["d_penalty"]) > 0
-    unscaled = one_step(base, 3)[0].d_params["Dense_0"]["kernel"]  # the weight not multiplied by K: told apart
-    assert np.abs(np.asarray(unscaled) - np.asarray(one_step(lazy, 3)[0].d_params["Dense_0"]["kernel"])).max() > 1e-5
+    unscaled = one_step(base, 3)[0].d.params["Dense_0"]["kernel"]  # the weight not multiplied by K: told apart
+    assert np.abs(np.asarray(unscaled) - np.asarray(one_step(lazy, 3)[0].d.params["Dense_0"]["kernel"])).max() > 1e-5
     with pytest.raises(UserError, match="--penalty-every 3 spaces out a penalty"):
         dataclasses.replace(Config(), penalty_every=3).validate()
 

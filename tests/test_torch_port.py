@@ -49,21 +49,23 @@ def test_the_pytorch_port_computes_the_same_step(name):
     state = build_lib.create_train_state(config, jax.random.PRNGKey(0))
     noise = lambda k, x: x + 0.05 * jax.random.normal(k, x.shape)  # noqa: E731 - zero-initialised layers matter too
     keys = iter(jax.random.split(jax.random.PRNGKey(7), 1000))
-    state = state.replace(g_params=jax.tree_util.tree_map(lambda x: noise(next(keys), x), state.g_params),
-                          d_params=jax.tree_util.tree_map(lambda x: noise(next(keys), x), state.d_params))
+    state = state.replace(g=state.g._replace(params=jax.tree_util.tree_map(lambda x: noise(next(keys), x),
+                                                                           state.g.params)),
+                          d=state.d._replace(params=jax.tree_util.tree_map(lambda x: noise(next(keys), x),
+                                                                           state.d.params)))
     p = build_lib.parts(config)
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (8, *config.image_shape)).astype(np.float32)
     z = rng.standard_normal((8, config.latent_dim)).astype(np.float32)
     port = TorchGAN(config, state)
-    assert (count(port.G), count(port.D)) == (count_params(state.g_params), count_params(state.d_params))
+    assert (count(port.G), count(port.D)) == (count_params(state.g.params), count_params(state.d.params))
 
-    g_vars = {"params": state.g_params, "batch_stats": state.g_batch_stats}
+    g_vars = {"params": state.g.params, "batch_stats": state.g.stats}
     fake = np.asarray(p.generator.apply(g_vars, z, train=True, mutable=["batch_stats"])[0])
     _close(port.G(torch.from_numpy(z)).detach().numpy().transpose(0, 2, 3, 1), fake, "G's images")
     labels = jnp.zeros((8,), jnp.int32)
     _close(port.D(to_nchw(real)).detach().numpy(),
-           step_lib.d_apply(p, state.d_params, state.d_batch_stats, jnp.asarray(real), labels, False, None)[0],
+           step_lib.d_apply(p, state.d.params, state.d.stats, jnp.asarray(real), labels, False, None)[0],
            "D's outputs")
 
     # D's objective, its terms and its gradient
@@ -72,10 +74,10 @@ def test_the_pytorch_port_computes_the_same_step(name):
     hyper = step_values(config)
 
     def d_objective(d_params):
-        terms, _, _ = step_lib.d_terms(p, d_params, state.d_batch_stats, batch, ("real", "fake"), jax.random.PRNGKey(4))
+        terms, _, _ = step_lib.d_terms(p, d_params, state.d.stats, batch, ("real", "fake"), jax.random.PRNGKey(4))
         return step_lib.objective(terms, hyper, scale=0.5), terms
 
-    (value, terms), d_grads = jax.jit(jax.value_and_grad(d_objective, has_aux=True))(state.d_params)
+    (value, terms), d_grads = jax.jit(jax.value_and_grad(d_objective, has_aux=True))(state.d.params)
     port_value, port_terms = port.d_objective(to_nchw(real), to_nchw(fake))
     port_value.backward()
     _close(port_value.item(), value, "D's objective")
@@ -89,12 +91,12 @@ def test_the_pytorch_port_computes_the_same_step(name):
     # G's loss through D, and its gradient
     def g_objective(g_params):
         images, _ = p.generator.apply({**g_vars, "params": g_params}, z, train=True, mutable=["batch_stats"])
-        out = step_lib.d_apply(p, state.d_params, state.d_batch_stats, images, labels, False, None)[0]
-        real_out = step_lib.d_apply(p, state.d_params, state.d_batch_stats, jnp.asarray(real), labels, False,
-                                    None)[0] if p.g_reads_reals else None
-        return p.g_loss(out, real_out)
+        out = step_lib.d_apply(p, state.d.params, state.d.stats, images, labels, False, None)[0]
+        real_out = step_lib.d_apply(p, state.d.params, state.d.stats, jnp.asarray(real), labels, False,
+                                    None)[0] if p.loss.coupled else None
+        return p.loss.g(out, real_out)
 
-    g_value, g_grads = jax.jit(jax.value_and_grad(g_objective))(state.g_params)
+    g_value, g_grads = jax.jit(jax.value_and_grad(g_objective))(state.g.params)
     port.D.requires_grad_(False)
     port_g = port.g_objective(torch.from_numpy(z), to_nchw(real))
     port_g.backward()

@@ -16,6 +16,7 @@ from gan_jax import checkpoints, input_pipeline
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.loop import chunk_lengths, train_and_evaluate
 from gan_jax.build import abstract_train_state
+from conftest import on_arch
 
 ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
@@ -264,7 +265,7 @@ def test_research_options_resume_bitwise(tiny_config, tiny_data, tmp_path):
     """D's normalization state and G's moving average are checkpointed: a resumed run is the same."""
     config = dataclasses.replace(tiny_config, **RESEARCH)
     full = train_and_evaluate(config, str(tmp_path / "full"), dataset=tiny_data)
-    assert full.g_ema is not None and full.d_batch_stats
+    assert full.g_ema is not None and full.d.stats
     workdir = str(tmp_path / "resumed")
     shutil.copytree(tmp_path / "full", workdir)  # the same run, then its last two checkpoints lost
     mngr = checkpoints.manager(workdir)
@@ -288,7 +289,7 @@ def test_ema_generator_makes_the_grids_and_raw_g_is_kept(tiny_config, tiny_data,
     assert not np.array_equal(ema, raw)
     plain = make_sampler(dataclasses.replace(config, g_ema=0.0))  # the same G, used as a plain run would
     assert np.array_equal(raw, plain(state, key, 4))
-    swapped = state.replace(g_params=state.g_ema["params"], g_batch_stats=state.g_ema["batch_stats"])
+    swapped = state.replace(g=state.g._replace(params=state.g_ema["params"], stats=state.g_ema["batch_stats"]))
     assert np.array_equal(ema, plain(swapped, key, 4))
 
 
@@ -300,7 +301,8 @@ def test_resume_refuses_structure_changes_of_the_options(tiny_config, tiny_data,
     for change, needle in (({"d_norm": "spectral"}, "d_norm none -> spectral"), ({"g_ema": 0.99}, "g_ema 0.0 -> 0.99"),
                            ({"arch": "dcgan"}, "arch dense -> dcgan")):
         with pytest.raises(UserError, match=needle):
-            train_and_evaluate(dataclasses.replace(tiny_config, **change), workdir, resume=True, dataset=tiny_data)
+            changed = on_arch(tiny_config, **change) if "arch" in change else dataclasses.replace(tiny_config, **change)
+            train_and_evaluate(changed, workdir, resume=True, dataset=tiny_data)
     assert _read(os.path.join(workdir, "metrics.jsonl")) == before
     longer = dataclasses.replace(tiny_config, iterations=14, loss="hinge", penalty="r1")  # math, not shapes: allowed
     assert int(train_and_evaluate(longer, workdir, resume=True, dataset=tiny_data).step) == 14

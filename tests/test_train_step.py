@@ -40,12 +40,12 @@ def _expected(config, state, real, key):
     b = real.shape[0]
     # The step's key streams (gan_jax/step.py): D's rounds 0 -> round 0 -> noise 0; G's update 1 -> noise 0.
     z1 = jax.random.normal(fold(fold(fold(key, 0), 0), 0), (b, config.latent_dim))
-    g_vars = {"params": state.g_params, "batch_stats": state.g_batch_stats}
+    g_vars = {"params": state.g.params, "batch_stats": state.g.stats}
     if config.fake_bn == "inference":
         fakes = G.apply(g_vars, z1, train=False)
     else:
         fakes, _ = G.apply(g_vars, z1, train=True, mutable=["batch_stats"])
-    d, d_opt = state.d_params, state.d_opt_state
+    d, d_opt = state.d.params, state.d.opt_state
     if config.d_update == "sequential":
         for images, target in ((real, 1.0), (fakes, 0.0)):
             grads = jax.grad(lambda p: _bce(D.apply({"params": p}, images), target))(d)
@@ -58,13 +58,13 @@ def _expected(config, state, real, key):
     z2 = jax.random.normal(fold(fold(key, 1), 0), (b, config.latent_dim))
 
     def g_loss(p):
-        imgs, new = G.apply({"params": p, "batch_stats": state.g_batch_stats}, z2, train=True, mutable=["batch_stats"])
+        imgs, new = G.apply({"params": p, "batch_stats": state.g.stats}, z2, train=True, mutable=["batch_stats"])
         return _bce(D.apply({"params": d}, imgs), 1.0), new["batch_stats"]
 
-    grads, stats = jax.grad(g_loss, has_aux=True)(state.g_params)
-    upd, g_opt = adam.update(grads, state.g_opt_state, state.g_params)
-    return dict(d_params=d, d_opt_state=d_opt, g_params=optax.apply_updates(state.g_params, upd),
-                g_batch_stats=stats, g_opt_state=g_opt)
+    grads, stats = jax.grad(g_loss, has_aux=True)(state.g.params)
+    upd, g_opt = adam.update(grads, state.g.opt_state, state.g.params)
+    return {"d.params": d, "d.opt_state": d_opt, "g.params": optax.apply_updates(state.g.params, upd),
+            "g.stats": stats, "g.opt_state": g_opt}
 
 
 def _assert_tree_close(actual, expected, what):
@@ -80,7 +80,8 @@ def test_step_is_the_schedule(tiny_config, tiny_data, d_update, fake_bn):
     expected = _expected(config, state, real, key)
     new_state, metrics = jax.jit(make_train_step(config))(state, real, key)
     for name, value in expected.items():
-        _assert_tree_close(getattr(new_state, name), value, name)
+        network, part = name.split(".")
+        _assert_tree_close(getattr(getattr(new_state, network), part), value, name)
     assert int(new_state.step) == 1
     assert np.array_equal(new_state.key, state.key)  # the key is a constant; steps fold_in
     assert set(metrics) == {"d_loss", "d_acc", "g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake"}
@@ -92,8 +93,8 @@ def test_d_updates_count_in_adam_state(tiny_config, tiny_data):
     for d_update, d_count in (("sequential", 2), ("joint", 1)):
         config, state, real, key = _setup(tiny_config, tiny_data, d_update=d_update)
         new_state, _ = make_train_step(config)(state, real, key)
-        assert int(new_state.d_opt_state[0].count) == d_count
-        assert int(new_state.g_opt_state[0].count) == 1
+        assert int(new_state.d.opt_state[0].count) == d_count
+        assert int(new_state.g.opt_state[0].count) == 1
 
 
 def test_inference_mode_fakes_leave_batch_stats_to_the_g_update(tiny_config, tiny_data):
@@ -101,13 +102,13 @@ def test_inference_mode_fakes_leave_batch_stats_to_the_g_update(tiny_config, tin
     pass (its noise: G's stream's NOISE_STREAM), not the fakes' inference-mode pass."""
     config, state, real, key = _setup(tiny_config, tiny_data, g_learning_rate=0.0)
     new_state, _ = make_train_step(config)(state, real, key)
-    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new_state.g_params),
-                                                      jax.tree_util.tree_leaves(state.g_params), strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(new_state.g.params),
+                                                      jax.tree_util.tree_leaves(state.g.params), strict=True))
     G, _, _ = build_models(config)
     z2 = jax.random.normal(jax.random.fold_in(jax.random.fold_in(key, 1), 0), (real.shape[0], config.latent_dim))
-    _, once = G.apply({"params": state.g_params, "batch_stats": state.g_batch_stats}, z2, train=True,
+    _, once = G.apply({"params": state.g.params, "batch_stats": state.g.stats}, z2, train=True,
                       mutable=["batch_stats"])
-    _assert_tree_close(new_state.g_batch_stats, once["batch_stats"], "batch_stats")
+    _assert_tree_close(new_state.g.stats, once["batch_stats"], "batch_stats")
 
 
 def test_metrics_are_pre_update_losses(tiny_config, tiny_data):
@@ -115,7 +116,7 @@ def test_metrics_are_pre_update_losses(tiny_config, tiny_data):
     config, state, real, key = _setup(tiny_config, tiny_data)
     _, D, _ = build_models(config)
     _, metrics = make_train_step(config)(state, real, key)
-    before = float(_bce(D.apply({"params": state.d_params}, real), 1.0))
+    before = float(_bce(D.apply({"params": state.d.params}, real), 1.0))
     assert float(metrics["d_loss_real"]) == pytest.approx(before, rel=1e-5)
 
 

@@ -30,6 +30,11 @@ from gan_jax.models.layers import (
 FUSED_ON_CPU = False
 """On the CPU a chunk runs one jitted call per iteration (chunk.fuses_loop): XLA:CPU runs these convolutions
 about 3.7x slower inside a while loop (docs/speed.md). Other backends fuse every architecture."""
+READS = ("bn_momentum", "bn_epsilon", "leaky_slope", "d_norm", "d_dropout")
+"""The config fields `build` reads beyond those every network reads (see dense.READS)."""
+EXAMPLE, PARAMS = {"arch": "dcgan", "d_norm": "batch"}, (6_679_105, 6_559_169)
+"""A config of these nets (overrides of Config(): the dcgan preset's networks) and G's and D's parameter counts
+under it (counted layer by layer in tests/test_models.py); the tests build every entry of ARCHITECTURES so."""
 
 
 _DCGAN_INIT = nn.initializers.normal(0.02)

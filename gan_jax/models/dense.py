@@ -29,6 +29,12 @@ from gan_jax.models.layers import (
 
 FUSED_ON_CPU = True
 """A chunk of iterations runs inside one jitted lax.fori_loop on the CPU too (chunk.fuses_loop)."""
+READS = ("g_hidden", "d_hidden", "bn_momentum", "bn_epsilon", "leaky_slope", "d_norm", "d_dropout")
+"""The config fields `build` reads beyond those every network reads (shape, conditioning, compute dtype): a field
+another architecture reads and this one does not is refused when set (Config.validate)."""
+EXAMPLE, PARAMS = {"arch": "dense"}, (1_489_936, 533_505)
+"""A config of these nets (overrides of Config(): the reference) and G's and D's parameter counts under it
+(Keras' model.summary() of the reference's networks); the tests build every entry of ARCHITECTURES so."""
 
 
 def _dense(features: int, dtype: Any = jnp.float32) -> nn.Dense:

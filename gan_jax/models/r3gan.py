@@ -34,6 +34,11 @@ from gan_jax.models.layers import (
 FUSED_ON_CPU = False
 """On the CPU a chunk runs one jitted call per iteration (chunk.fuses_loop): XLA:CPU runs these convolutions
 about 7x slower inside a while loop (docs/speed.md). Other backends fuse every architecture."""
+READS = ("r3gan_widths", "r3gan_blocks")
+"""The config fields `build` reads beyond those every network reads (see dense.READS)."""
+EXAMPLE, PARAMS = {"arch": "r3gan", "latent_dim": 64}, (176_160, 168_096)
+"""A config of these nets (overrides of Config(): the r3gan preset's networks) and G's and D's parameter counts
+under it (counted from the layers); the tests build every entry of ARCHITECTURES so."""
 R3GAN_GROUP_SIZE = 16
 """Channels per group of the grouped 3x3 conv (as the paper's: 2 x 768 / 96 groups = 16)."""
 R3GAN_EXPANSION = 2
