@@ -104,7 +104,7 @@ def test_run_k_of_a_population_is_that_run_trained_alone(population, tmp_path):
             for key in b:
                 np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=f"run {k} {key}")
         run_k = jax.tree_util.tree_map(lambda x, k=k: x[k], state)
-        for x, y in zip(jax.tree_util.tree_leaves(run_k), jax.tree_util.tree_leaves(alone)):
+        for x, y in zip(jax.tree_util.tree_leaves(run_k), jax.tree_util.tree_leaves(alone), strict=True):
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)  # a wrong rate: 1e-4 per step
         bitwise.append(mine == theirs)
     print(f"population runs bitwise equal to the runs alone: {bitwise}")

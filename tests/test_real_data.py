@@ -221,7 +221,7 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     _, step_a, a = _final_state(straight)
     _, step_b, b = _final_state(run)
     assert step_a == step_b == 400
-    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert len(history) == 5 and [h["resume"] for h in history] == [False, True, True, True, True]

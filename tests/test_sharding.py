@@ -35,11 +35,21 @@ SCRIPT = textwrap.dedent("""
             assert len(state.g.params["Dense_0"]["kernel"].sharding.device_set) == n
             metrics = [json.loads(l) for l in open(d + "/run/metrics.jsonl")]
             out[f"m{n}"] = metrics
+    # Each leaf's 1- vs 8-device difference relative to how far it moved from the initial state in the 6 iterations
+    # (weights ~1e-3, Adam's second moments ~1e-7: an absolute tolerance would be vacuous for the small ones).
+    from gan_jax.build import create_train_state
+    initial = create_train_state(config, jax.random.PRNGKey(config.seed))
     worst = 0.0
-    for a, b in zip(jax.tree_util.tree_leaves(out[1]), jax.tree_util.tree_leaves(out[8])):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        worst = max(worst, float(np.max(np.abs(a - b))) if a.size else 0.0)
-    for ma, mb in zip(out["m1"], out["m8"]):
+    for x0, a, b in zip(jax.tree_util.tree_leaves(initial), jax.tree_util.tree_leaves(out[1]),
+                        jax.tree_util.tree_leaves(out[8]), strict=True):
+        x0, a, b = (np.asarray(x, np.float64) for x in (x0, a, b))
+        if not a.size:
+            continue
+        moved, diff = float(np.max(np.abs(a - x0))), float(np.max(np.abs(a - b)))
+        assert moved > 0 or diff == 0, "a leaf that did not move on 1 device moved on 8"
+        worst = max(worst, diff / moved if moved > 0 else 0.0)
+    assert len(out["m1"]) == len(out["m8"]) == 6
+    for ma, mb in zip(out["m1"], out["m8"], strict=True):
         for k in ma:
             assert abs(ma[k] - mb[k]) < 1e-4, (k, ma[k], mb[k])
     # The batch really is split: the 8-device program reduces gradients and BatchNorm moments across devices.
@@ -69,4 +79,4 @@ def test_eight_devices_match_one_device():
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     worst = float(proc.stdout.split("MAXDIFF")[1])
-    assert worst < 1e-4, worst  # same math, different reduction order across devices
+    assert worst < 1e-3, worst  # same math, different reduction order across devices: < 0.1% of each leaf's move

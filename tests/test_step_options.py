@@ -44,7 +44,7 @@ def _adams(config):
 
 
 def _assert_tree_close(actual, expected, what):
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree_util.tree_leaves(expected)):
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree_util.tree_leaves(expected), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6,
                                    err_msg=f"{what}{jax.tree_util.keystr(path)}")
 
@@ -232,7 +232,7 @@ def test_bfloat16_compute_keeps_float32_state(tiny_config, tiny_data, arch, d_no
             assert leaf.dtype == jnp.float32, jax.tree_util.keystr(path)
     assert all(v.dtype == jnp.float32 and np.isfinite(float(v)) for v in metrics.values())
     reference, ref_metrics = results["float32"]
-    for a, b in zip(jax.tree_util.tree_leaves(new.g.params), jax.tree_util.tree_leaves(reference.g.params)):
+    for a, b in zip(jax.tree_util.tree_leaves(new.g.params), jax.tree_util.tree_leaves(reference.g.params), strict=True):
         np.testing.assert_allclose(a, b, atol=2e-3)  # one Adam step of lr 2e-4 apart at most, and then some
     assert float(metrics["g_loss"]) == pytest.approx(float(ref_metrics["g_loss"]), rel=0.05)
 
@@ -318,7 +318,7 @@ def test_lazy_regularization_puts_the_penalty_on_every_kth_iteration_times_k():
         (a, metrics_a), (b, metrics_b) = one_step(lazy, t), one_step(twin, t)
         for name in metrics_b:
             np.testing.assert_allclose(float(metrics_a[name]), float(metrics_b[name]), rtol=1e-6, err_msg=f"{t} {name}")
-        for x, y in zip(jax.tree_util.tree_leaves((a.d.params, a.g.params)), jax.tree_util.tree_leaves((b.d.params, b.g.params))):
+        for x, y in zip(jax.tree_util.tree_leaves((a.d.params, a.g.params)), jax.tree_util.tree_leaves((b.d.params, b.g.params)), strict=True):
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
     assert float(one_step(lazy, 4)[1]["d_penalty"]) == 0.0 and float(one_step(lazy, 3)[1]["d_penalty"]) > 0
     unscaled = one_step(base, 3)[0].d.params["Dense_0"]["kernel"]  # the weight not multiplied by K: told apart

@@ -45,7 +45,7 @@ def _tensorboard_scalars(folder):
 
 
 def _assert_states_equal(a, b):
-    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b)):
+    for (path, x), y in zip(jax.tree_util.tree_leaves_with_path(a), jax.tree_util.tree_leaves(b), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y)), jax.tree_util.keystr(path)
 
 
@@ -314,11 +314,11 @@ def test_unfused_loop_gives_the_fused_numbers(tiny_config, tiny_data, tmp_path):
     fused = train_and_evaluate(dataclasses.replace(tiny_config, fused_loop="on"), str(tmp_path / "on"), dataset=tiny_data)
     host = train_and_evaluate(dataclasses.replace(tiny_config, fused_loop="off"), str(tmp_path / "off"),
                               dataset=tiny_data)
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(fused), jax.tree_util.tree_leaves(host)):
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(fused), jax.tree_util.tree_leaves(host), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=jax.tree_util.keystr(path))
     on, off = _records(str(tmp_path / "on")), _records(str(tmp_path / "off"))
     assert [r["iteration"] for r in on] == [r["iteration"] for r in off]
-    for a, b in zip(on, off):
+    for a, b in zip(on, off, strict=True):
         assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
 
 

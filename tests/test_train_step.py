@@ -68,7 +68,7 @@ def _expected(config, state, real, key):
 
 
 def _assert_tree_close(actual, expected, what):
-    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree_util.tree_leaves(expected)):
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(actual), jax.tree_util.tree_leaves(expected), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=1e-6,
                                    err_msg=f"{what}{jax.tree_util.keystr(path)}")
 
