@@ -84,6 +84,12 @@ def check_settings(config: Any) -> None:
     if config.penalty_every > 1 and config.penalty == "none":
         raise UserError(f"--penalty-every {config.penalty_every} spaces out a penalty, and --penalty is none; give "
                         f"--penalty or drop --penalty-every")
+    if config.acgan_weight != 1.0 and config.condition != "acgan":
+        raise UserError(f"--acgan-weight {config.acgan_weight:g} weighs AC-GAN's class loss, and --condition is "
+                        f"{config.condition}; give --condition acgan or drop --acgan-weight")
+    if config.fake_labels == "real" and config.condition == "none":
+        raise UserError("--fake-labels real gives D's fakes the real batch's classes, and --condition is none; give "
+                        "--condition or drop --fake-labels")
     if config.augment_p_end is not None and config.augment == "none":
         raise UserError("--augment-p-end moves the augmentations' probability, and --augment is none; give "
                         "--augment or drop --augment-p-end")

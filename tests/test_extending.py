@@ -250,3 +250,20 @@ def test_config_sections_are_its_help_groups_and_it_imports_no_implementation():
             if isinstance(node, ast.AnnAssign) and node.lineno == line_no:
                 assert fields[node.target.id].metadata["group"] == section, node.target.id
     assert tuple(order) == config_lib.GROUPS
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"arch": "dcgan", "d_norm": "batch", "g_hidden": (10,)}, "--g-hidden is read by --arch dense, not by --arch dcgan"),
+    ({"arch": "r3gan", "latent_dim": 64, "d_dropout": 0.4}, "--d-dropout is read by --arch dense, dcgan, not by"),
+    ({"acgan_weight": 0.5}, "--acgan-weight 0.5 weighs AC-GAN's class loss, and --condition is none"),
+    ({"fake_labels": "real"}, "--fake-labels real gives D's fakes the real batch's classes, and --condition is none"),
+])
+def test_a_setting_nothing_reads_is_refused_in_one_line(changes, needle):
+    """gan_jax/checks.py's rule: a field that nothing reads under the chosen architecture or conditioning is an
+    error naming the field (one line), not silently ignored; the same field where something reads it passes."""
+    with pytest.raises(config_lib.UserError, match=needle.replace("-", r"\-")):
+        dataclasses.replace(config_lib.Config(), **changes).validate()
+    readers = {"g_hidden": {"arch": "dense"}, "d_dropout": {"arch": "dense"}, "acgan_weight": {"condition": "acgan"},
+               "fake_labels": {"condition": "concat"}}
+    field = next(k for k in changes if k in readers)
+    dataclasses.replace(config_lib.Config(), **{field: changes[field], **readers[field]}).validate()
