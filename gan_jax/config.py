@@ -299,16 +299,13 @@ class Config:
             raise UserError(f"--loss {self.loss} couples D's real and fake terms, so it has no sequential schedule; "
                             f"add --d-update joint")
         check_settings(self)
-        architectures = registry("arch")
-        entry = architectures[self.arch]
-        if entry.reads is not None:  # a field only other architectures read, set: nothing would read it
-            default = Config()
-            for name in sorted({n for e in architectures.values() for n in (e.reads or ())} - set(entry.reads)):
-                if getattr(self, name) != getattr(default, name):
-                    readers = ", ".join(a for a, e in architectures.items() if name in (e.reads or ()))
-                    raise UserError(f"--{flag_name(name)} is read by --arch {readers}, not by --arch {self.arch}; "
-                                    f"drop it (or choose --arch {readers})")
-        entry.check(self)
+        default = Config()
+        for name in fields_only_other_architectures_read(self.arch):  # set, nothing would read it
+            if getattr(self, name) != getattr(default, name):
+                readers = ", ".join(a for a, e in registry("arch").items() if name in (e.reads or ()))
+                raise UserError(f"--{flag_name(name)} is read by --arch {readers}, not by --arch {self.arch}; "
+                                f"drop it (or choose --arch {readers})")
+        registry("arch")[self.arch].check(self)
         return self
 
     def with_data(self, image_shape: tuple[int, ...], class_names: tuple[str, ...]) -> "Config":
@@ -366,6 +363,15 @@ StepSettings = collections.namedtuple("StepSettings", STEP_FIELDS)
 TRACED_FIELDS = _fields_where(traced="step")
 """The step's own hyperparameters a population may vary (schedules.step_values puts those a config uses in
 TrainState.hyper under traced_hyperparams; Adam's starts are in its inject_hyperparams state, the seed in the key)."""
+
+
+def fields_only_other_architectures_read(arch: str) -> list[str]:
+    """The fields other ARCHITECTURES entries read (their `reads`) and `arch` does not, sorted; [] when `arch`
+    declares no `reads`."""
+    architectures = registry("arch")
+    if architectures[arch].reads is None:
+        return []
+    return sorted({n for e in architectures.values() for n in (e.reads or ())} - set(architectures[arch].reads))
 
 
 def step_settings(config: Config) -> StepSettings:

@@ -112,11 +112,11 @@ def tiny_config() -> Config:
 def on_arch(config: Config, arch: str, **changes) -> Config:
     """`config` on architecture `arch` (and `changes`), the fields only other architectures read (a tiny config's
     dense widths) back at their defaults: Config.validate refuses them set under `arch`."""
-    from gan_jax.models import ARCHITECTURES
+    from gan_jax.config import fields_only_other_architectures_read
 
-    others = {n for e in ARCHITECTURES.values() for n in (e.reads or ())} - set(ARCHITECTURES[arch].reads or ())
     default = Config()
-    return dataclasses.replace(config, arch=arch, **{**{n: getattr(default, n) for n in others}, **changes})
+    return dataclasses.replace(config, arch=arch, **{**{n: getattr(default, n)
+                                                       for n in fields_only_other_architectures_read(arch)}, **changes})
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import ast
 import dataclasses
 import pathlib
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
