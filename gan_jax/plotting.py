@@ -44,6 +44,39 @@ def save_grid(images: np.ndarray, path: str, titles: Sequence[str] | None = None
     _save(fig, path)
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """float (n, H, W, C) in [-1, 1] -> uint8 (n, H, W, C) in [0, 255]: round(127.5 * (x + 1)), clipped; the
+    conversion StyleGAN2-ADA's generate.py makes (x * 127.5 + 128, clamped, truncated) and the pixels the external
+    evaluators (clean-fid, torch-fidelity, the ADM evaluator) read."""
+    return np.clip(np.rint(127.5 * (np.asarray(images, np.float32) + 1.0)), 0, 255).astype(np.uint8)
+
+
+def tile(pixels: np.ndarray, cols: int, pad: int = 1, fill: int = 255) -> np.ndarray:
+    """uint8 (n, H, W, C) -> one uint8 (rows * (H + pad) - pad, cols * (W + pad) - pad, C) image, row-major, `pad`
+    pixels of `fill` between tiles; cells past n stay `fill`. Array work, no axes per image: 10,000 tiles in
+    well under a second."""
+    n, h, w, c = pixels.shape
+    rows = -(-n // cols)
+    canvas = np.full((rows, cols, h + pad, w + pad, c), fill, np.uint8)
+    canvas.reshape(rows * cols, h + pad, w + pad, c)[:n, :h, :w] = pixels
+    return canvas.transpose(0, 2, 1, 3, 4).reshape(rows * (h + pad), cols * (w + pad), c)[:-pad or None, :-pad or None]
+
+
+def save_pixels(pixels: np.ndarray, path: str) -> None:
+    """One uint8 (H, W, 1 or 3) image as a PNG (8-bit gray or RGB), through a temporary file."""
+    from PIL import Image  # noqa: PLC0415  (matplotlib's own dependency)
+
+    image = Image.fromarray(pixels[:, :, 0] if pixels.shape[-1] == 1 else pixels)
+    with files.replaced_whole(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def save_tiled_grid(images: np.ndarray, path: str, cols: int) -> None:
+    """float (n, H, W, C) in [-1, 1] as one PNG of `cols` columns, 1-pixel white lines between images, each pixel
+    the image's own (to_uint8; no resampling, no axes)."""
+    save_pixels(tile(to_uint8(images), cols), path)
+
+
 def save_class_grid(images: np.ndarray, class_names: Sequence[str], path: str) -> None:
     """Save a class-conditional run's grid: one row per class, the class name at its left.
 
@@ -110,7 +143,7 @@ def save_gif(images: np.ndarray, path: str, size: int = 112, ms_per_frame: int =
     each frame scaled to `size` pixels high (nearest neighbour), through a temporary file."""
     from PIL import Image  # noqa: PLC0415  (matplotlib's own dependency)
 
-    pixels = np.clip((images + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+    pixels = to_uint8(images)
     scale = max(1, size // images.shape[1])
     frames = [Image.fromarray(np.repeat(np.repeat(p, scale, 0), scale, 1).squeeze(-1) if p.shape[-1] == 1 else
                               np.repeat(np.repeat(p, scale, 0), scale, 1)) for p in pixels]

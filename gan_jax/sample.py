@@ -1,7 +1,8 @@
 """`python -m gan_jax.sample`: images from a run's checkpoint, as a PNG grid and/or raw arrays.
 
     python -m gan_jax.sample --workdir runs/reference --n 64 --seed 1 --out grid.png
-    python -m gan_jax.sample --workdir runs/reference --checkpoint 5000 --n 10000 --npz samples.npz
+    python -m gan_jax.sample --workdir runs/reference --checkpoint 5000 --n 10000 --npz samples.npz  # uint8 arr_0
+    python -m gan_jax.sample --workdir runs/dcgan --n 10000 --png-dir fakes/    # one PNG each, for torch-fidelity
     python -m gan_jax.sample --workdir runs/cgan --class Sneaker --n 16      # a conditional run: 16 sneakers
     python -m gan_jax.sample --workdir runs/r3gan --truncation 0.7            # the truncation trick
     python -m gan_jax.sample --workdir runs/r3gan --interpolate 8 --seeds 0,1,2,3 --gif walk.gif  # a latent walk
@@ -9,6 +10,9 @@
 The generator runs with BatchNorm in inference mode (moving statistics), like Keras `predict`;
 for a run trained with --g-ema it is G's moving average, unless --raw-g. A class-conditional run
 makes the class asked for with --class (a name or an index), else every class in turn (titled).
+Grids of up to FIGURE_MAX images are matplotlib figures like the reference's; larger ones are tiled pixel for
+pixel (plotting.save_tiled_grid). Exports for other evaluators are uint8 NHWC in [0, 255] (plotting.to_uint8):
+--npz as `arr_0` (the layout clean-fid's and the ADM evaluator's .npz readers take), --png-dir one PNG per image.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import compile_cache
-from gan_jax import config as config_lib, flags, plotting
+from gan_jax import config as config_lib, files, flags, plotting
 from gan_jax.checkpoints import load_run
 from gan_jax.errors import UserError, run_cli
 from gan_jax.sampling import balanced_labels, class_index, decode, generate, latents, slerp
+
+FIGURE_MAX = 100  # grids of more images are tiled as one array (no axes per image)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Use the trained G itself, not its moving average (runs with --g-ema > 0 use the average).")
     parser.add_argument("--out", default=None, help="PNG grid to write (default: WORKDIR/sample_<step>_seed<S>.png).")
     parser.add_argument("--npz", default=None,
-                        help="Also write the raw samples: images float32 (n, H, W, C) in [-1, 1], step, seed "
-                             "(and labels int32 (n,) for a conditional run).")
+                        help="Also write the samples for other evaluators: arr_0 uint8 (n, H, W, C) in [0, 255], "
+                             "step, seed (and labels int32 (n,) for a conditional run).")
+    parser.add_argument("--npz-float", action="store_true",
+                        help="With --npz: also `images`, G's float32 output in [-1, 1] before the uint8 rounding.")
+    parser.add_argument("--png-dir", default=None, metavar="DIR",
+                        help="Also write one PNG per image (8-bit gray or RGB), DIR/000000.png ..., and "
+                             "DIR/labels.txt (one class index per line) for a conditional run.")
     parser.add_argument("--truncation", type=_psi, default=None, metavar="PSI",
                         help="The truncation trick: every noise coordinate with |z| > PSI drawn again (smaller PSI: "
                              "more typical, less varied images; default: off).")
@@ -55,13 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=flags.seed_list, default=(0, 1, 2, 3), metavar="S1,S2,...",
                         help="The walk's waypoints: the noise of each seed (default: 0,1,2,3).")
     parser.add_argument("--gif", default=None, metavar="PATH", help="With --interpolate: also the walk as an animated GIF.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace --out / --npz / --gif if they exist.")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="Replace --out / --npz / --gif if they exist, write into a --png-dir that has files.")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m gan_jax.sample`; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.npz_float and not args.npz:
+        raise UserError("--npz-float adds the float images to the --npz file; add --npz PATH")
     if args.gif and args.interpolate is None:
         raise UserError("--gif draws a latent walk; add --interpolate FRAMES")
     if args.interpolate is not None and len(args.seeds) < 2:
@@ -77,29 +91,58 @@ def main(argv: list[str] | None = None) -> int:
         titles = [config.class_names[c] for c in labels]
     suffix = "" if args.class_ is None else f"_{config.class_names[labels[0]].replace(' ', '_').replace('/', '_')}"
     out = args.out or os.path.join(args.workdir, f"sample_{step}_seed{args.seed}{suffix}.png")
-    for path in (out, args.npz):
-        if path and os.path.exists(path) and not args.overwrite:
-            raise UserError(f"{path} exists; pass --overwrite to replace it or choose another path")
+    check_outputs(args, out, args.npz)
     images = generate(config, state, args.n, args.seed, raw=args.raw_g, labels=labels, truncation=args.truncation)
     rows = math.ceil(math.sqrt(args.n))
     cols = math.ceil(args.n / rows)
-    plotting.save_grid(images, out, titles=titles, rows=rows, cols=cols, figsize=(max(cols, 3), max(rows, 3)))
+    if args.n <= FIGURE_MAX:
+        plotting.save_grid(images, out, titles=titles, rows=rows, cols=cols, figsize=(max(cols, 3), max(rows, 3)))
+    else:
+        plotting.save_tiled_grid(images, out, cols)
     what = "" if args.class_ is None else f" of class {config.class_names[labels[0]]}"
     print(f"wrote {args.n} samples{what} of checkpoint {step} to {out}", file=sys.stderr)
-    if args.npz:
-        extra = {} if labels is None else {"labels": labels}
-        np.savez_compressed(args.npz, images=images, step=step, seed=args.seed, **extra)
-        print(f"wrote raw samples to {args.npz}", file=sys.stderr)
+    export(args, images, labels, step=step, seed=args.seed)
     return 0
+
+
+def check_outputs(args: argparse.Namespace, *paths: str | None) -> None:
+    """Refuse, before any work, to replace files (or fill a --png-dir that has files) without --overwrite."""
+    for path in paths:
+        if path and os.path.exists(path) and not args.overwrite:
+            raise UserError(f"{path} exists; pass --overwrite to replace it or choose another path")
+    if args.png_dir and os.path.isdir(args.png_dir) and os.listdir(args.png_dir) and not args.overwrite:
+        raise UserError(f"--png-dir {args.png_dir} has files; pass --overwrite to write into it or choose an empty folder")
+    if args.png_dir and os.path.exists(args.png_dir) and not os.path.isdir(args.png_dir):
+        raise UserError(f"--png-dir {args.png_dir} is a file; choose a folder")
+
+
+def export(args: argparse.Namespace, images: np.ndarray, labels: np.ndarray | None, **extra) -> None:
+    """--npz (uint8 arr_0, labels, `extra`; float images with --npz-float) and --png-dir (one PNG per image)."""
+    pixels = plotting.to_uint8(images)
+    if args.npz:
+        arrays = dict(extra, arr_0=pixels)
+        if labels is not None:
+            arrays["labels"] = labels
+        if args.npz_float:
+            arrays["images"] = np.asarray(images, np.float32)
+        with files.replaced_whole(args.npz) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **arrays)
+        print(f"wrote {len(pixels)} uint8 images (arr_0) to {args.npz}", file=sys.stderr)
+    if args.png_dir:
+        os.makedirs(args.png_dir, exist_ok=True)
+        for i, image in enumerate(pixels):
+            plotting.save_pixels(image, os.path.join(args.png_dir, f"{i:06d}.png"))
+        if labels is not None:
+            files.write_text(os.path.join(args.png_dir, "labels.txt"), "".join(f"{int(c)}\n" for c in labels))
+        print(f"wrote {len(pixels)} PNGs to {args.png_dir}", file=sys.stderr)
 
 
 def walk(args: argparse.Namespace, config: config_lib.Config, step: int, state) -> int:
     """--interpolate: the latent walk through --seeds' noise (truncated with --truncation), as a grid of one
     row per segment (and a GIF with --gif); a conditional run walks with its class fixed (--class, else 0)."""
     out = args.out or os.path.join(args.workdir, f"walk_{step}_seeds{'-'.join(map(str, args.seeds))}.png")
-    for path in (out, args.gif, args.npz):
-        if path and os.path.exists(path) and not args.overwrite:
-            raise UserError(f"{path} exists; pass --overwrite to replace it or choose another path")
+    check_outputs(args, out, args.gif, args.npz)
     points = [np.asarray(latents(config, jax.random.PRNGKey(s), 1, args.truncation))[0] for s in args.seeds]
     t = jnp.linspace(0.0, 1.0, args.interpolate + 1)[:-1]  # each segment without its end (the next one's start)
     z = np.concatenate([np.asarray(slerp(jnp.asarray(a), jnp.asarray(b), t)) for a, b in zip(points, points[1:])]
@@ -116,8 +159,7 @@ def walk(args: argparse.Namespace, config: config_lib.Config, step: int, state) 
     if args.gif:
         plotting.save_gif(images, args.gif)
         print(f"wrote the walk as {args.gif}", file=sys.stderr)
-    if args.npz:
-        np.savez_compressed(args.npz, images=images, z=z, step=step, seeds=np.asarray(args.seeds))
+    export(args, images, labels, z=z, step=step, seeds=np.asarray(args.seeds))
     return 0
 
 

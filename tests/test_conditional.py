@@ -258,7 +258,7 @@ def test_sample_cli_class_and_its_errors(conditional_run, tmp_path, monkeypatch)
                         "--npz", str(npz)]) == 0
     assert out.is_file()
     saved = np.load(npz)
-    assert saved["images"].shape == (16, 28, 28, 1) and set(saved["labels"].tolist()) == {7}
+    assert saved["arr_0"].shape == (16, 28, 28, 1) and saved["arr_0"].dtype == np.uint8 and set(saved["labels"].tolist()) == {7}
     assert_one_line_error(run_module("gan_jax.sample", "--workdir", workdir, "--class", "Boots"),
                           "unknown class 'Boots'", "7 Sneaker", "9 Ankle boot")
 

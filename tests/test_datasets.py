@@ -82,7 +82,7 @@ def test_dcgan_on_colour_32x32_and_sampling_it(tmp_path, capsys):
     assert state.g.params["ConvTranspose4x4s2_1"]["kernel"].shape == (4, 4, 64, 3)  # RGB out
     out = tmp_path / "grid.png"
     assert sample_main(["--workdir", str(workdir), "--n", "4", "--out", str(out), "--npz", str(tmp_path / "s.npz")]) == 0
-    assert out.exists() and np.load(tmp_path / "s.npz")["images"].shape == (4, 32, 32, 3)
+    assert out.exists() and np.load(tmp_path / "s.npz")["arr_0"].shape == (4, 32, 32, 3)
 
 
 def test_dcgan_refuses_sizes_it_cannot_make(tmp_path):

@@ -247,11 +247,11 @@ def test_sample_interpolate_and_truncation_from_a_run(tmp_path, tiny_config, tin
     with Image.open(gif) as image:
         assert image.n_frames == 2 * 5 + 1
     data = np.load(npz)
-    assert data["images"].shape == (11, 28, 28, 1) and data["z"].shape == (11, tiny_config.latent_dim)
+    assert data["arr_0"].shape == (11, 28, 28, 1) and data["z"].shape == (11, tiny_config.latent_dim)
     assert os.path.getsize(grid) > 0
     out = str(tmp_path / "trunc.png")
     assert sample.main(["--workdir", workdir, "--truncation", "0.7", "--n", "4", "--out", out,
                         "--npz", str(tmp_path / "t.npz")]) == 0
-    assert np.load(str(tmp_path / "t.npz"))["images"].shape == (4, 28, 28, 1)
+    assert np.load(str(tmp_path / "t.npz"))["arr_0"].shape == (4, 28, 28, 1)
     with pytest.raises(UserError, match="--gif draws a latent walk"):
         sample.main(["--workdir", workdir, "--gif", gif])

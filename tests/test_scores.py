@@ -66,6 +66,35 @@ def test_precision_recall_known_answers():
     assert scores.precision_recall(real, cluster_a + 1000.0) == (0.0, 0.0)
 
 
+def test_density_coverage_by_hand():
+    """Reals at x = 0, 1, 3, 6 on a line, k = 2: their balls' radii (2nd nearest other real) are 3, 2, 3, 5.
+    Fakes at 0.5 (in the balls of 0, 1, 3), 20 (in none), 0.9 (in 0, 1, 3; 5.1 from 6) and 11 (exactly on 6's
+    radius: in, distance <= radius): density = (3 + 0 + 3 + 1) / (2 * 4), coverage = 4 / 4; without the fake at 11,
+    density = 6 / 6 and the real at 6 is uncovered: coverage 3 / 4."""
+    line = lambda *x: np.stack([np.asarray(x, float), np.zeros(len(x))], 1)  # noqa: E731
+    real = line(0, 1, 3, 6)
+    assert scores.density_coverage(real, line(0.5, 20, 0.9, 11), k=2) == (7 / 8, 1.0)
+    assert scores.density_coverage(real, line(0.5, 20, 0.9), k=2) == (1.0, 0.75)
+
+
+def test_density_coverage_match_the_definition_on_random_features():
+    """Against Naeem et al.'s definitions written out pair by pair, k = 5, blocks smaller than the sets; and the
+    paper's sanity values: fakes from the reals' distribution score density ~1 and coverage ~1, fakes far away 0."""
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(300, 4)), rng.normal(size=(200, 4)) * 1.5
+    dist = np.linalg.norm(real[:, None] - fake[None], axis=-1)                  # (N, M)
+    own = np.linalg.norm(real[:, None] - real[None], axis=-1)
+    radii = np.sort(own, axis=1)[:, 5]                                          # column 0 is the point itself
+    inside = dist <= radii[:, None]
+    want = (inside.sum() / (5 * len(fake)), inside.any(axis=1).mean())
+    got = scores.density_coverage(real, fake, k=5, block=64)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert got == scores.density_coverage(real, fake, k=5)
+    same = scores.density_coverage(rng.normal(size=(2000, 4)), rng.normal(size=(2000, 4)))
+    assert 0.9 < same[0] < 1.1 and same[1] > 0.9
+    assert scores.density_coverage(real, fake + 1000.0) == (0.0, 0.0)
+
+
 def test_classifier_score_and_histogram_extremes():
     even = np.eye(10)[np.arange(1000) % 10]
     one = np.eye(10)[np.zeros(1000, int)]

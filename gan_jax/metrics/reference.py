@@ -43,9 +43,11 @@ class Reference:
         feats, probs = features_and_probs(images, variables=self.variables)
         kid_mean, kid_std = scores.kid(self.features, feats, subsets=kid_subsets, subset_size=kid_subset_size)
         precision, recall = scores.precision_recall(self.features, feats)
+        density, coverage = scores.density_coverage(self.features, feats)
         histogram, entropy = scores.class_histogram(probs)
         out = {"fid": scores.fid(self.features, feats), "kid": kid_mean, "kid_std": kid_std,
-               "precision": precision, "recall": recall, "classifier_score": scores.classifier_score(probs),
+               "precision": precision, "recall": recall, "density": density, "coverage": coverage,
+               "classifier_score": scores.classifier_score(probs),
                "class_entropy": entropy}
         if labels is not None:
             out["label_accuracy"] = scores.label_accuracy(probs, labels)

@@ -3,6 +3,7 @@
   fid                    Fréchet distance between Gaussians fitted to two feature sets
   kid                    kernel inception distance: unbiased MMD^2, cubic polynomial kernel, over subsets
   precision_recall       Kynkäänniemi et al. 2019, k-nearest-neighbour manifolds (k = 3)
+  density_coverage       Naeem et al. 2020, the real k-NN balls only (k = 5, as the paper and StudioGAN)
   classifier_score       Inception-Score style exp(E KL(p(y|x) || p(y)))
   class_histogram        predicted-class frequencies and their entropy (mode-collapse signal)
   label_accuracy         fraction of samples classified as the class they were asked for (conditional runs)
@@ -95,6 +96,28 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[fl
     precision = _coverage(real, _kth_neighbour_radii(real, k), fake)
     recall = _coverage(fake, _kth_neighbour_radii(fake, k), real)
     return precision, recall
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 5, block: int = 1024) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative Models"),
+    with B_i the ball around real feature i reaching its k-th nearest other real feature (as precision's):
+
+      density  = 1 / (k M) * sum_j #{i : fake_j in B_i}    (M fakes; 1 when fakes are spread like the reals,
+                                                            above 1 where they crowd the dense real regions)
+      coverage = 1 / N * #{i : some fake in B_i}           (N reals; the fraction of real neighbourhoods reached)
+
+    Unlike recall, neither builds balls around the fakes, so outlying fakes cannot inflate them. "In" is
+    distance <= radius, as precision_recall's."""
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    radii = _kth_neighbour_radii(real, k)
+    sq_r = np.sum(real * real, 1)
+    hits, nearest = 0, np.full(len(real), np.inf)
+    for s in range(0, len(fake), block):
+        q = fake[s:s + block]
+        d = np.sqrt(np.clip(np.sum(q * q, 1)[:, None] + sq_r[None, :] - 2 * q @ real.T, 0, None))
+        hits += int(np.sum(d <= radii[None, :]))
+        nearest = np.minimum(nearest, d.min(axis=0))
+    return hits / (k * len(fake)), float(np.mean(nearest <= radii))
 
 
 def classifier_score(probs: np.ndarray, eps: float = 1e-12) -> float:
