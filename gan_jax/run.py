@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import socket
@@ -16,6 +15,8 @@ import signal
 import sys
 import threading
 from typing import Any
+
+import filelock
 
 from gan_jax import config as config_lib
 from gan_jax import files
@@ -55,28 +56,32 @@ def prepare_workdir(workdir: str, resume: bool = False, overwrite: bool = False)
 
 
 LOCK_FILE = ".gan_jax.lock"
-"""The file in a workdir that the process writing it holds an exclusive flock on (it stays; the lock
-goes with the process, killed or not)."""
+"""The file in a workdir that the process writing it holds an exclusive lock on (filelock.FileLock: flock on
+POSIX, msvcrt on Windows; it stays, the lock goes with the process, killed or not)."""
+
+HOLDER_FILE = ".gan_jax.holder"
+"""Who holds the lock ("process PID on HOST"), written by the holder once it has the lock: a file of its own,
+since some filelock versions truncate the lock file on every attempt to take it."""
 
 
 def lock_workdir(workdir: str, stack: contextlib.ExitStack) -> None:
     """Hold an exclusive lock on `workdir` until `stack` closes; UserError (one line, naming the holder's
     pid and host) when another live process holds it. A lock left by a dead process never blocks: the
-    kernel drops flock locks with their process."""
-    path = os.path.join(workdir, LOCK_FILE)
-    handle = stack.enter_context(open(path, "a+"))
+    kernel drops the lock with its process."""
+    lock = filelock.FileLock(os.path.join(workdir, LOCK_FILE), timeout=0, thread_local=False)
+    holder = os.path.join(workdir, HOLDER_FILE)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        raise UserError(f"--workdir {workdir!r} is in use by {holder}; wait for that run to end or stop it, or "
+        lock.acquire()
+    except filelock.Timeout:
+        try:
+            with open(holder) as f:
+                who = f.read().strip() or "another process"
+        except OSError:
+            who = "another process"
+        raise UserError(f"--workdir {workdir!r} is in use by {who}; wait for that run to end or stop it, or "
                         f"choose another --workdir") from None
-    stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"process {os.getpid()} on {socket.gethostname()}")
-    handle.flush()
+    stack.callback(lock.release)
+    files.write_text(holder, f"process {os.getpid()} on {socket.gethostname()}")
 
 
 @contextlib.contextmanager

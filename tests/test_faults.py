@@ -177,7 +177,7 @@ def test_a_live_run_refuses_a_second_process_and_a_killed_one_blocks_nothing(tmp
         expected = f"in use by process {holder.pid} on {socket.gethostname()}"
         with pytest.raises(UserError, match=expected):
             train_and_evaluate(tiny_config, str(workdir), resume=True, dataset=tiny_data)
-        assert os.listdir(workdir) == [run.LOCK_FILE]  # refused before anything was written
+        assert sorted(os.listdir(workdir)) == sorted([run.LOCK_FILE, run.HOLDER_FILE])  # refused before any write
         proc = run_module("gan_jax.train", "--workdir", str(workdir), "--resume")
         assert_one_line_error(proc, f"--workdir '{workdir}'", expected, "wait for that run to end")
     finally:
