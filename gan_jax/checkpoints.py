@@ -9,6 +9,7 @@ pickle: loading a checkpoint executes no code). The newest `keep` checkpoints ar
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import logging
 import os
@@ -16,13 +17,14 @@ import re
 import shutil
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import orbax.checkpoint as ocp
 
 from gan_jax import config as config_lib
 from gan_jax import native_output, run
+from gan_jax.checks import flag_name, shown
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.build import abstract_train_state
 from gan_jax.step import DState, GState, TrainState
@@ -201,3 +203,62 @@ def load_run(workdir: str, step: int | None = None) -> tuple[config_lib.Config, 
     if restored is None:
         raise UserError(f"the run in {workdir!r} has no checkpoint yet; train longer or pass --checkpoint-every")
     return config, restored[0], restored[1]
+
+
+class InitSource(NamedTuple):
+    """--init-from's run, read and checked: its folder, config, checkpoint step and state."""
+
+    workdir: str
+    config: config_lib.Config
+    step: int
+    state: TrainState
+
+
+def init_source(config: config_lib.Config) -> InitSource:
+    """config.init_from's run (RUN or RUN:STEP) at that checkpoint, checked against `config` (its data filled in):
+    UserError, one line, when there is no such run or checkpoint, or when its networks (or, with
+    init_optimizer, its Adam states) are not shaped as this run's, naming the settings that differ."""
+    text = config.init_from
+    workdir, step = run.init_from_run(text)
+    try:
+        source_config, found, state = load_run(workdir, step)
+    except UserError as e:
+        raise UserError(f"--init-from {text!r}: {e}") from None
+    want = abstract_train_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+    parts = [("g", "params"), ("g", "stats"), ("d", "params"), ("d", "stats")]
+    if config.init_optimizer:
+        parts += [("g", "opt_state"), ("d", "opt_state")]
+    for net, part in parts:
+        got, wanted = getattr(getattr(state, net), part), getattr(getattr(want, net), part)
+        if jax.tree.structure(got) != jax.tree.structure(wanted) or \
+                [x.shape for x in jax.tree.leaves(got)] != [x.shape for x in jax.tree.leaves(wanted)]:
+            raise UserError(f"--init-from {text!r}: its {net.upper()}'s {part.replace('_', ' ')} are not shaped as "
+                            f"this run's ({_differences(source_config, config, part)}); "
+                            + ("drop --init-optimizer, or " if part == "opt_state" else "")
+                            + "init from a run with the same settings")
+    return InitSource(workdir, source_config, found, state)
+
+
+def _differences(source: config_lib.Config, config: config_lib.Config, part: str) -> str:
+    """The settings whose values make the two runs' `part` differ, as '--flag A there, B here'."""
+    if part == "opt_state":
+        return "one moves Adam's hyperparameters (traced or scheduled), the other not"
+    names = [f.name for f in dataclasses.fields(config) if f.metadata["kind"] == "shape" and
+             f.name != "traced_hyperparams" and getattr(source, f.name) != getattr(config, f.name)]
+    return "; ".join(f"--{flag_name(n)} {shown(getattr(source, n))} there, {shown(getattr(config, n))} here"
+                     for n in names) or "the architectures' widths differ"
+
+
+def initialized_from(fresh: TrainState, config: config_lib.Config, source: InitSource) -> TrainState:
+    """`fresh` (this run's initial state: step 0, this seed's key, fresh Adam states) with the source's G and D
+    weights and BatchNorm statistics, its Adam states with init_optimizer, and G's moving average: the source's
+    where both keep one, else a copy of the source's G. Every array a copy (the loop donates the state)."""
+    src = jax.tree.map(jax.numpy.copy, source.state)
+    g_ema = None
+    if config.keeps_g_ema():
+        g_ema = src.g_ema if source.config.keeps_g_ema() else \
+            jax.tree.map(jax.numpy.copy, {"params": src.g.params, "batch_stats": src.g.stats})
+    g_opt, d_opt = (src.g.opt_state, src.d.opt_state) if config.init_optimizer else \
+        (fresh.g.opt_state, fresh.d.opt_state)
+    return fresh.replace(g=GState(src.g.params, src.g.stats, g_opt), d=DState(src.d.params, src.d.stats, d_opt),
+                         g_ema=g_ema)

@@ -95,6 +95,11 @@ def check_settings(config: Any) -> None:
                         "--augment or drop --augment-p-end")
     if config.g_ema_half_life is not None and config.g_ema > 0:
         raise UserError(f"--g-ema {config.g_ema} and --g-ema-half-life both set G's moving average; give one")
+    if config.init_optimizer and config.init_from is None:
+        raise UserError("--init-optimizer takes the Adam states of --init-from's run, and --init-from is not given; "
+                        "give --init-from RUN or drop --init-optimizer")
+    if config.init_from is not None and not config.init_from.strip():
+        raise UserError("--init-from names a run folder (RUN or RUN:STEP), got ''")
     if config.g_ema_half_life is None and (config.g_ema_half_life_end is not None or config.g_ema_rampup is not None):
         raise UserError("--g-ema-half-life-end and --g-ema-rampup go with --g-ema-half-life (the start, in images); "
                         "give it too")

@@ -77,6 +77,15 @@ class Config:
                               "replacement.", "math", "training", ">=1")
     seed: int = setting(0, "Seed of the one root PRNG key; same seed and config give the same numbers.",
                         "population", "training", ">=0", traced="seed")
+    init_from: str | None = setting(
+        None, "Start from another run's weights (fine-tuning, transfer; StyleGAN2-ADA's --resume PKL): RUN or "
+        "RUN:STEP, that run folder's newest readable checkpoint or STEP's. G's and D's parameters and BatchNorm "
+        "statistics are taken (and G's moving average where both runs keep one; else this run's starts as G); "
+        "the iteration count, the keys (this --seed) and the Adam states start afresh (see --init-optimizer). "
+        "The networks must be the same shape; a --resume of this run continues from its own checkpoints.",
+        "math", "training")
+    init_optimizer: bool = setting(False, "With --init-from: also take that run's Adam states (moments and step "
+                                   "counts), e.g. to continue a run under a new config.", "math", "training")
 
     # --- the update: the order of one iteration's updates (defaults: the reference's) ---
     d_update: Literal["sequential", "joint"] = setting(

@@ -162,6 +162,10 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
     build_models(config)  # an architecture that cannot make these images says so now
     changes = [run.check_resumable(run.stored_config(f), c, warn=runs.writer) if r else {}
                for f, c, r in zip(runs.folders, runs.configs, resuming)]
+    # --init-from's runs, read and checked now, before anything is written or replaced (a resume without a
+    # checkpoint yet starts again from them)
+    sources = [checkpoints.init_source(c) if starts_from_another_run(f, c, r) else None
+               for f, c, r in zip(runs.folders, runs.configs, resuming)]
     if config.batch_size > len(dataset) and not streaming:
         raise UserError(f"--batch-size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
                         f"use at most {len(dataset)}")
@@ -173,7 +177,7 @@ def _train_runs(runs: Runs, resuming: list[bool], resume: bool, overwrite: bool,
             run.remove_outputs(folder)
     multihost.barrier("the workdir is ready")
     runs.managers = [checkpoints.manager(f, keep=c.keep_checkpoints) for f, c in zip(runs.folders, runs.configs)]
-    state = initial_state(runs, resuming, replicated)
+    state = initial_state(runs, resuming, replicated, sources)
     start = int(state.step[0] if runs.stacked else state.step)
     if runs.writer:  # everything is valid: write each run's record
         for folder, c, r, ch in zip(runs.folders, runs.configs, resuming, changes):
@@ -210,7 +214,17 @@ def prepare_folders(runs: Runs, resume: bool, overwrite: bool, locks: contextlib
         if resume and not run.holds_run(folder):
             note(runs.writer, f"--resume: no run in {folder} yet; starting it")
         resuming.append(resume and run.holds_run(folder))
+    for folder, c, r in zip(runs.folders, runs.configs, resuming):
+        if starts_from_another_run(folder, c, r):
+            run.init_from_run(c.init_from)  # a wrong path is said before the data loads
     return resuming
+
+
+def starts_from_another_run(folder: str, config: Config, resuming: bool) -> bool:
+    """Whether the run in `folder` starts from --init-from's weights: given, and no checkpoint of its own to
+    resume from."""
+    own = checkpoints.checkpoint_dir(folder)
+    return config.init_from is not None and not (resuming and os.path.isdir(own) and os.listdir(own))
 
 
 def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[int, Any], Config]:
@@ -232,10 +246,11 @@ def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[i
             for seed in sorted({c.seed for c in runs.configs})}, config
 
 
-def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding) -> TrainState:
-    """The state to start from, on the devices: fresh, or each resuming run's checkpoint: a single run's
-    newest readable one (falling back past an unreadable newest), a population's newest step that every
-    run has (a kill between two runs' saves leaves some a checkpoint ahead)."""
+def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding,
+                  sources: list[checkpoints.InitSource | None]) -> TrainState:
+    """The state to start from, on the devices: fresh (from --init-from's run where `sources` has it), or each
+    resuming run's checkpoint: a single run's newest readable one (falling back past an unreadable newest), a
+    population's newest step that every run has (a kill between two runs' saves leaves some a checkpoint ahead)."""
     target = None  # the step to restore; None: the newest readable
     if any(resuming):
         common = set.intersection(*[set(checkpoints.steps_on_disk(m)) if r else set()
@@ -250,6 +265,11 @@ def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding) -> 
     states = [with_hyperparams(checkpoints.restore(m, abstract_train_state(c, sharding), target)[1], c) if r
               else create_train_state(c, jax.random.PRNGKey(c.seed))
               for m, c, r in zip(runs.managers, runs.configs, resuming)]
+    for k, (source, r) in enumerate(zip(sources, resuming)):
+        if source is not None and not r:
+            states[k] = checkpoints.initialized_from(states[k], runs.configs[k], source)
+            note(runs.writer, f"{runs.folders[k]}: starting from the weights of {source.workdir}, checkpoint "
+                              f"{source.step}" + (" (and its Adam states)" if runs.configs[k].init_optimizer else ""))
     state = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states) if runs.stacked else states[0]
     return jax.device_put(state, sharding)
 

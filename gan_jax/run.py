@@ -107,6 +107,17 @@ def seed_folder(parent: str, seed: int) -> str:
     return os.path.join(parent, f"seed_{seed}")
 
 
+def init_from_run(text: str) -> tuple[str, int | None]:
+    """--init-from's RUN or RUN:STEP -> (the run folder, the step or None: its newest readable checkpoint);
+    UserError when the folder holds no run."""
+    head, sep, tail = text.rpartition(":")
+    workdir, step = (head, int(tail)) if sep and tail.isdigit() else (text, None)
+    if not holds_run(workdir):
+        raise UserError(f"--init-from {text!r}: {workdir!r} holds no run (no config.json); give a run folder, "
+                        f"RUN or RUN:STEP")
+    return workdir, step
+
+
 def holds_run(workdir: str) -> bool:
     """Whether `workdir` holds a run: its config.json, written once a run has started for real."""
     return os.path.isfile(os.path.join(workdir, "config.json"))
