@@ -21,6 +21,7 @@ CHECKS = {
     "[0,1)": (lambda v: 0 <= v < 1, "must be in [0, 1)"),
     "[0,1]": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
     "widths": (lambda v: len(v) > 0 and min(v) >= 1, "must be comma-separated positive widths, e.g. 256,512"),
+    "widths3": (lambda v: len(v) == 3 and min(v) >= 1, "must be three comma-separated positive widths, e.g. 1024,128,64"),
 }
 """The range checks a field may name (`check=`); None values (\"use the shared flag\") pass."""
 

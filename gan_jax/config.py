@@ -166,6 +166,10 @@ class Config:
                                             "multiple of 8 (the grouped conv's groups of 16 over twice the width); "
                                             "finer stages repeat the last (R3GAN's CIFAR-10: 768 at every stage).",
                                             "shape", "networks", "widths")
+    dcgan_widths: tuple[int, ...] = setting((1024, 128, 64), "--arch dcgan: (dense, coarse conv, fine conv) widths: "
+                                            "G's Dense and D's last Dense units, the channels at H/4 and at H/2 "
+                                            "(InfoGAN's and Lucic et al.'s: 1024,128,64).", "shape", "networks",
+                                            "widths3")
     r3gan_blocks: int = setting(1, "--arch r3gan: residual blocks per stage (R3GAN's CIFAR-10: 2).", "shape",
                                 "networks", ">=1")
     leaky_slope: float = setting(0.2, "Negative slope of every LeakyReLU.", "math", "networks")

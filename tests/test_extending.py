@@ -256,6 +256,8 @@ def test_config_sections_are_its_help_groups_and_it_imports_no_implementation():
     ({"arch": "r3gan", "latent_dim": 64, "d_dropout": 0.4}, "--d-dropout is read by --arch dense, dcgan, not by"),
     ({"acgan_weight": 0.5}, "--acgan-weight 0.5 weighs AC-GAN's class loss, and --condition is none"),
     ({"fake_labels": "real"}, "--fake-labels real gives D's fakes the real batch's classes, and --condition is none"),
+    ({"dcgan_widths": (256, 128, 64)}, "--dcgan-widths is read by --arch dcgan, not by --arch dense"),
+    ({"init_optimizer": True}, "--init-optimizer takes the Adam states of --init-from's run"),
 ])
 def test_a_setting_nothing_reads_is_refused_in_one_line(changes, needle):
     """gan_jax/checks.py's rule: a field that nothing reads under the chosen architecture or conditioning is an
@@ -263,6 +265,7 @@ def test_a_setting_nothing_reads_is_refused_in_one_line(changes, needle):
     with pytest.raises(config_lib.UserError, match=needle.replace("-", r"\-")):
         dataclasses.replace(config_lib.Config(), **changes).validate()
     readers = {"g_hidden": {"arch": "dense"}, "d_dropout": {"arch": "dense"}, "acgan_weight": {"condition": "acgan"},
-               "fake_labels": {"condition": "concat"}}
+               "fake_labels": {"condition": "concat"}, "dcgan_widths": {"arch": "dcgan", "d_norm": "batch"},
+               "init_optimizer": {"init_from": "runs/any"}}
     field = next(k for k in changes if k in readers)
     dataclasses.replace(config_lib.Config(), **{field: changes[field], **readers[field]}).validate()

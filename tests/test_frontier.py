@@ -51,6 +51,20 @@ def test_minutes_are_iterations_times_the_budgets_step_and_seeds_are_summarized(
     assert table.index("`b`") < table.index("`a`") and "| `a` | 2 | 20 | 0.2 | 100.0 ± 14.1 | 0.333 |" in table
 
 
+def test_a_seed_without_a_curve_adds_its_final_score_only(tmp_path):
+    """A record derived from another run's raw G (bench/frontier/raw_of_ema.py) has losses but no FID points: the
+    curve is the other seeds', the final table all seeds'."""
+    curve = _curve()
+    _run(tmp_path, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
+    _run(tmp_path, "a_s1", (700.0, 500.0, 200.0), 110.0, flat=False)
+    records = [json.loads(line) for line in (tmp_path / "a_s1" / "metrics.jsonl").read_text().splitlines()]
+    (tmp_path / "a_s1" / "metrics.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if k != "fid"})
+                                                             + "\n" for r in records))
+    a = curve.frontier(curve.read_runs(str(tmp_path)), {"a": 600.0})["a"]
+    assert a["seeds"] == [0, 1] and a["final"]["fid"]["values"] == [90.0, 110.0]
+    assert a["points"][1] == pytest.approx([0.1, 300.0, 300.0, 300.0, 1])
+
+
 def test_the_command_writes_its_three_files_and_refuses_an_unknown_contender(tmp_path, capsys):
     curve = _curve()
     runs, out = tmp_path / "runs", tmp_path / "out"

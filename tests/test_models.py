@@ -172,6 +172,17 @@ def test_dcgan_parameter_counts_by_hand():
     assert out.shape == (3,)
 
 
+def test_dcgan_widths_by_hand():
+    """--dcgan-widths 256,32,16: G's Dense 256 and 7*7*32, its deconv 32->16; D's convs 1->16->32, Dense 256."""
+    g = DCGANGenerator(widths=(256, 32, 16)).init(jax.random.PRNGKey(0), jnp.zeros((1, 100)), train=False)
+    assert count_params(g["params"]) == (100 * 256 + 256 + 2 * 256 + 256 * 1568 + 1568 + 2 * 1568
+                                         + 16 * 32 * 16 + 16 + 2 * 16 + 16 * 16 + 1)
+    assert g["params"]["ConvTranspose4x4s2_0"]["kernel"].shape == (4, 4, 32, 16)
+    d = DCGANDiscriminator(widths=(256, 32, 16), norm="batch").init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+    assert count_params(d["params"]) == (16 * 16 + 16 + 16 * 16 * 32 + 32 + 2 * 32 + 1568 * 256 + 256
+                                         + 2 * 256 + 256 + 1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("norm", choices("d_norm"))
 def test_discriminator_norms(norm):

@@ -62,6 +62,7 @@ def _wait_for(workdir, procs, iteration):
     while last_logged_iteration(workdir) < iteration and all(p.poll() is None for p in procs) and time.time() < deadline:
         time.sleep(0.02)
     assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+    assert last_logged_iteration(workdir) >= iteration, f"iteration {iteration} not reached in 240 s"
 
 
 def _finish(procs, timeout=300):
@@ -184,7 +185,8 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
 
 def test_streamed_batches_over_two_processes(tmp_path, tfds_dir, manual_dir):
     """--device-data-mb 0 (tf.data batches): each process reads the same seeded stream and puts the
-    global batch on the mesh, which moves only its own shards; equal to 1 process with 2 devices."""
+    global batch on the mesh, which moves only its own shards; equal to 1 process with 2 devices (metrics and
+    weights, bitwise)."""
     args = [*ARGS, "--eval-every", "0", "--iterations", "30", "--device-data-mb", "0"]  # later flags win
     one = tmp_path / "one_process"
     proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *args], cwd=REPO,
@@ -194,3 +196,7 @@ def test_streamed_batches_over_two_processes(tmp_path, tfds_dir, manual_dir):
     results = _finish(_start_pair(two, _env(tfds_dir, manual_dir), resume=False, args=args))
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
+    _, step, a = _state(two)
+    _, _, b = _state(one)
+    assert step == 30
+    _assert_same_state(a, b)

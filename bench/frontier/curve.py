@@ -61,10 +61,12 @@ def frontier(runs: dict[str, dict[int, dict]], step_ms: dict[str, float]) -> dic
     out = {}
     for label, seeds in runs.items():
         ms = step_ms[label]
-        common = set.intersection(*[{i for i, _ in run["curve"]} for run in seeds.values()])
+        curves = [run["curve"] for run in seeds.values() if run["curve"]]  # (a record derived from another run's
+        # raw G, bench/frontier/raw_of_ema.py, has a final score and no curve of its own)
+        common = set.intersection(*[{i for i, _ in curve} for curve in curves]) if curves else set()
         points = []
         for it in sorted(common):
-            fids = [dict(run["curve"])[it] for run in seeds.values()]
+            fids = [dict(curve)[it] for curve in curves]
             points.append([(it + 1) * ms / 60e3, float(np.mean(fids)), float(np.min(fids)), float(np.max(fids)), len(fids)])
         scored = [run["final"] for run in seeds.values() if run["final"] is not None]
         final = {m: {"mean": float(np.mean([s[m] for s in scored])),

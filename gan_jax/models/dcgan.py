@@ -30,7 +30,7 @@ from gan_jax.models.layers import (
 FUSED_ON_CPU = False
 """On the CPU a chunk runs one jitted call per iteration (chunk.fuses_loop): XLA:CPU runs these convolutions
 about 3.7x slower inside a while loop (docs/speed.md). Other backends fuse every architecture."""
-READS = ("bn_momentum", "bn_epsilon", "leaky_slope", "d_norm", "d_dropout")
+READS = ("dcgan_widths", "bn_momentum", "bn_epsilon", "leaky_slope", "d_norm", "d_dropout")
 """The config fields `build` reads beyond those every network reads (see dense.READS)."""
 EXAMPLE, PARAMS = {"arch": "dcgan", "d_norm": "batch"}, (6_679_105, 6_559_169)
 """A config of these nets (overrides of Config(): the dcgan preset's networks) and G's and D's parameter counts
@@ -79,10 +79,11 @@ class DCGANGenerator(nn.Module):
     multiples of 4 (28 x 28, 32 x 32).
 
     Dense 1024, BN, ReLU -> Dense (H/4)*(W/4)*128, BN, ReLU -> ConvTranspose 64 4x4 stride 2, BN,
-    ReLU -> ConvTranspose C 4x4 stride 2, tanh (InfoGAN's MNIST generator; Lucic et al. 2018).
-    labels: as for `Generator`.
+    ReLU -> ConvTranspose C 4x4 stride 2, tanh (InfoGAN's MNIST generator; Lucic et al. 2018); 1024, 128, 64
+    are `widths`. labels: as for `Generator`.
     """
 
+    widths: Sequence[int] = (1024, 128, 64)
     bn_momentum: float = 0.8
     bn_epsilon: float = 1e-3
     dtype: Any = jnp.float32
@@ -98,11 +99,12 @@ class DCGANGenerator(nn.Module):
 
         if self.condition in ("concat", "acgan"):
             z = times_label_embedding(z, labels, self.num_classes)
-        x = nn.relu(bn(nn.Dense(1024, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(z)))
+        dense, coarse, fine = self.widths
+        x = nn.relu(bn(nn.Dense(dense, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(z)))
         h, w, c = self.image_shape[0] // 4, self.image_shape[1] // 4, self.image_shape[2]
-        x = nn.relu(bn(nn.Dense(h * w * 128, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(x)))
-        x = x.reshape((-1, h, w, 128))
-        x = nn.relu(bn(ConvTranspose4x4s2(64, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)))
+        x = nn.relu(bn(nn.Dense(h * w * coarse, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)(x)))
+        x = x.reshape((-1, h, w, coarse))
+        x = nn.relu(bn(ConvTranspose4x4s2(fine, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)))
         x = ConvTranspose4x4s2(c, kernel_init=_DCGAN_INIT, dtype=self.dtype)(x)
         return jnp.tanh(x).astype(jnp.float32)
 
@@ -111,10 +113,11 @@ class DCGANDiscriminator(nn.Module):
     """`dcgan`: images float32 (B, H, W, C) -> logits float32 (B,).
 
     Conv 64 4x4 stride 2, LeakyReLU -> Conv 128 4x4 stride 2, norm, LeakyReLU -> Dense 1024, norm,
-    LeakyReLU -> Dense 1 (InfoGAN's MNIST discriminator; its norm is BatchNorm, `norm='batch'`).
-    labels, condition, dropout (after the second and third blocks): as for `Discriminator`.
+    LeakyReLU -> Dense 1 (InfoGAN's MNIST discriminator; its norm is BatchNorm, `norm='batch'`); 1024, 128, 64 are
+    `widths`. labels, condition, dropout (after the second and third blocks): as for `Discriminator`.
     """
 
+    widths: Sequence[int] = (1024, 128, 64)
     leaky_slope: float = 0.2
     norm: str = "batch"
     dtype: Any = jnp.float32
@@ -130,23 +133,25 @@ class DCGANDiscriminator(nn.Module):
         dense = lambda f: nn.Dense(f, dtype=self.dtype, kernel_init=_DCGAN_INIT, dot_general=DOT_F32)
         if self.condition == "concat":
             images = times_label_embedding(images, labels, self.num_classes)
-        x = normalized(conv(64), self.norm, images, update_stats, normalize_output=False)
+        width, coarse, fine = self.widths
+        x = normalized(conv(fine), self.norm, images, update_stats, normalize_output=False)
         x = nn.leaky_relu(x, self.leaky_slope)
-        x = nn.leaky_relu(normalized(conv(128), self.norm, x, update_stats), self.leaky_slope)
+        x = nn.leaky_relu(normalized(conv(coarse), self.norm, x, update_stats), self.leaky_slope)
         x = dropout(self, x, self.dropout, 1).reshape((x.shape[0], -1))
-        x = dropout(self, nn.leaky_relu(normalized(dense(1024), self.norm, x, update_stats), self.leaky_slope),
+        x = dropout(self, nn.leaky_relu(normalized(dense(width), self.norm, x, update_stats), self.leaky_slope),
                      self.dropout, 2)
         return d_output(x, labels, self.norm, update_stats, self.condition, self.num_classes, dense)
 
 
 def build(config) -> tuple[nn.Module, nn.Module]:
-    """The InfoGAN/Lucic et al. conv nets: (DCGANGenerator, DCGANDiscriminator) from a Config's
+    """The InfoGAN/Lucic et al. conv nets: (DCGANGenerator, DCGANDiscriminator) from a Config's dcgan_widths,
     bn_momentum, bn_epsilon, leaky_slope, d_norm, d_dropout, condition, class_names and image_shape
     (H and W multiples of 4: `check`)."""
     dtype = jnp.dtype(config.compute_dtype)
-    return (DCGANGenerator(bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon, dtype=dtype,
+    widths = tuple(config.dcgan_widths)
+    return (DCGANGenerator(widths=widths, bn_momentum=config.bn_momentum, bn_epsilon=config.bn_epsilon, dtype=dtype,
                            image_shape=tuple(config.image_shape), **conditioning(config)),
-            DCGANDiscriminator(leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype,
+            DCGANDiscriminator(widths=widths, leaky_slope=config.leaky_slope, norm=config.d_norm, dtype=dtype,
                                dropout=config.d_dropout, **conditioning(config)))
 
 
