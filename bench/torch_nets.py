@@ -34,20 +34,22 @@ def _t(x) -> torch.Tensor:
 # --- dcgan -------------------------------------------------------------------------------------------
 
 class DCGANG(nn.Module):
-    def __init__(self, latent: int, image_shape, bn_momentum: float, bn_epsilon: float):
+    def __init__(self, latent: int, image_shape, bn_momentum: float, bn_epsilon: float, widths=(1024, 128, 64)):
         super().__init__()
         h, w, c = image_shape
         self.h, self.w = h // 4, w // 4
+        dense, self.coarse, fine = widths
         m = 1.0 - bn_momentum  # Keras' momentum 0.8 is PyTorch's 0.2
-        self.fc1, self.bn1 = nn.Linear(latent, 1024), nn.BatchNorm1d(1024, bn_epsilon, m)
-        self.fc2, self.bn2 = nn.Linear(1024, self.h * self.w * 128), nn.BatchNorm1d(self.h * self.w * 128, bn_epsilon, m)
-        self.up1, self.bn3 = nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64, bn_epsilon, m)
-        self.up2 = nn.ConvTranspose2d(64, c, 4, 2, 1)
+        n = self.h * self.w * self.coarse
+        self.fc1, self.bn1 = nn.Linear(latent, dense), nn.BatchNorm1d(dense, bn_epsilon, m)
+        self.fc2, self.bn2 = nn.Linear(dense, n), nn.BatchNorm1d(n, bn_epsilon, m)
+        self.up1, self.bn3 = nn.ConvTranspose2d(self.coarse, fine, 4, 2, 1), nn.BatchNorm2d(fine, bn_epsilon, m)
+        self.up2 = nn.ConvTranspose2d(fine, c, 4, 2, 1)
 
     def forward(self, z):
         x = F.relu(self.bn1(self.fc1(z)))
         x = F.relu(self.bn2(self.fc2(x)))
-        x = x.view(-1, self.h, self.w, 128).permute(0, 3, 1, 2)  # gan_jax's (H, W, C) feature order
+        x = x.view(-1, self.h, self.w, self.coarse).permute(0, 3, 1, 2)  # gan_jax's (H, W, C) feature order
         x = F.relu(self.bn3(self.up1(x)))
         return torch.tanh(self.up2(x))
 
@@ -55,7 +57,7 @@ class DCGANG(nn.Module):
         _linear(self.fc1, p["Dense_0"]), _linear(self.fc2, p["Dense_1"])
         for bn, name in ((self.bn1, "BatchNorm_0"), (self.bn2, "BatchNorm_1"), (self.bn3, "BatchNorm_2")):
             _bn(bn, p[name])
-        n = self.h * self.w * 128  # bn2 and fc2's outputs are in gan_jax's (H, W, C) order already
+        n = self.h * self.w * self.coarse  # bn2 and fc2's outputs are in gan_jax's (H, W, C) order already
         assert self.fc2.out_features == n
         for up, name in ((self.up1, "ConvTranspose4x4s2_0"), (self.up2, "ConvTranspose4x4s2_1")):
             kernel = np.asarray(p[name]["kernel"])[::-1, ::-1]  # (4, 4, in, out), flipped
@@ -64,13 +66,14 @@ class DCGANG(nn.Module):
 
 
 class DCGAND(nn.Module):
-    def __init__(self, image_shape):
+    def __init__(self, image_shape, widths=(1024, 128, 64)):
         super().__init__()
         h, w, c = image_shape
-        self.conv1, self.conv2 = nn.Conv2d(c, 64, 4, 2, 1), nn.Conv2d(64, 128, 4, 2, 1)
-        self.bn2 = nn.BatchNorm2d(128, 1e-5, 0.1)
-        self.fc1, self.bn3 = nn.Linear(h // 4 * w // 4 * 128, 1024), nn.BatchNorm1d(1024, 1e-5, 0.1)
-        self.fc2 = nn.Linear(1024, 1)
+        dense, coarse, fine = widths
+        self.conv1, self.conv2 = nn.Conv2d(c, fine, 4, 2, 1), nn.Conv2d(fine, coarse, 4, 2, 1)
+        self.bn2 = nn.BatchNorm2d(coarse, 1e-5, 0.1)
+        self.fc1, self.bn3 = nn.Linear(h // 4 * w // 4 * coarse, dense), nn.BatchNorm1d(dense, 1e-5, 0.1)
+        self.fc2 = nn.Linear(dense, 1)
 
     def forward(self, x):
         x = F.leaky_relu(self.conv1(x), 0.2)
@@ -214,8 +217,9 @@ def nets(config):
 
     if config.arch == "dcgan":
         assert config.condition == "none" and config.d_norm == "batch" and config.d_dropout == 0
-        return (DCGANG(config.latent_dim, config.image_shape, config.bn_momentum, config.bn_epsilon),
-                DCGAND(config.image_shape))
+        widths = tuple(config.dcgan_widths)
+        return (DCGANG(config.latent_dim, config.image_shape, config.bn_momentum, config.bn_epsilon, widths),
+                DCGAND(config.image_shape, widths))
     if config.arch == "r3gan":
         assert config.condition == "none"
         stages = models.r3gan_stages(config.image_shape)
