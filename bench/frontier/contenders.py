@@ -55,6 +55,10 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     "dcgan_beta0": ("dcgan", {"beta1": 0.0, "beta2": 0.9}, None),
     # The hinge loss (Lim & Ye 2017; SNGAN and SAGAN's loss)
     "dcgan_hinge": ("dcgan", {"loss": "hinge"}, None),
+    # Narrower dense layers (InfoGAN's 1024 units to 512 or 256): more iterations fit into B (the dense layers hold
+    # 13M of dcgan's 13.2M parameters); the convolutions as they are
+    "dcgan_dense512": ("dcgan", {"dcgan_widths": (512, 128, 64)}, None),
+    "dcgan_dense256": ("dcgan", {"dcgan_widths": (256, 128, 64)}, None),
     "r3gan": ("r3gan", {}, "run"),
     "r3gan_noema": ("r3gan", {"g_ema_half_life_end": None}, "run"),
     "r3gan_hold": ("r3gan", {}, "hold"),
@@ -73,7 +77,10 @@ and schedules cost nothing measurable beside the step)."""
 
 
 def timed_as(label: str, overrides: dict[str, object]) -> str:
-    """The TIMED_AS label of a contender: r3gan_s / r3gan_m by their widths, else its preset's."""
+    """The TIMED_AS label of a contender: r3gan_s / r3gan_m by their widths, a dcgan of other widths by its own
+    label (timed in a --scaled file), else its preset's."""
+    if "dcgan_widths" in overrides:
+        return label
     if overrides.get("r3gan_widths") == R3GAN_S["r3gan_widths"]:
         return "r3gan_s"
     if overrides.get("r3gan_widths") == R3GAN_M["r3gan_widths"]:
@@ -101,6 +108,10 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=1.0, help="Of B (default 1: the study's budget).")
     parser.add_argument("--out", required=True, help="Folder for LABEL.json, one per contender.")
     parser.add_argument("--only", default=None, help="Comma-separated labels (default: every contender).")
+    parser.add_argument("--scaled", default=None,
+                        help="A bench/presets.py --json file of another CPU with dcgan and labels the budget file "
+                             "lacks: each such label's step time is the budget's dcgan's times its ratio to dcgan "
+                             "there (one interleaved measurement).")
     args = parser.parse_args()
     if (args.budget is None) == (args.iterations is None):
         parser.error("give --budget FILE or --iterations N")
@@ -109,14 +120,27 @@ def main() -> None:
         with open(args.budget) as f:
             ms = json.load(f)["ms_per_iteration"]
         budget_s = ms[REFERENCE_LABEL] * REFERENCE_ITERATIONS / 1e3
+    scaled = {}
+    if args.scaled:
+        with open(args.scaled) as f:
+            other = json.load(f)["ms_per_iteration"]
+        scaled = {k: ms[REFERENCE_LABEL] * v / other[REFERENCE_LABEL] for k, v in other.items() if k not in ms}
+        ms = {**ms, **scaled}
     os.makedirs(args.out, exist_ok=True)
     index = {"budget_file": args.budget, "fraction": args.fraction, "budget_s": budget_s, "contenders": {}}
+    existing = os.path.join(args.out, "contenders.json")
+    if os.path.isfile(existing):  # more contenders for a folder made before: keep its entries at the same budget
+        with open(existing) as f:
+            before = json.load(f)
+        if (before.get("budget_s"), before.get("fraction")) == (budget_s, args.fraction):
+            index["contenders"] = before["contenders"]
     for label in args.only.split(",") if args.only else CONTENDERS:
         timed = timed_as(label, CONTENDERS[label][1])
         iterations = args.iterations or max(1, round(args.fraction * budget_s * 1e3 / ms[timed]))
         with open(os.path.join(args.out, f"{label}.json"), "w") as f:
             json.dump(to_dict(contender(label, iterations)), f, indent=1)
-        index["contenders"][label] = {"iterations": iterations, "timed_as": timed, "step_ms": ms.get(timed)}
+        index["contenders"][label] = {"iterations": iterations, "timed_as": timed, "step_ms": ms.get(timed),
+                                      **({"scaled_by": args.scaled} if timed in scaled else {})}
         print(f"{label:<20} {iterations:>6} iterations" + (f" ({ms[timed]:.1f} ms each)" if ms else ""))
     with open(os.path.join(args.out, "contenders.json"), "w") as f:
         json.dump(index, f, indent=1)
