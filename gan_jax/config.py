@@ -38,7 +38,7 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 """Fashion-MNIST's class names in label order (the default dataset's; tfds' metadata)."""
 REGISTRIES = {"loss": "gan_jax.losses:LOSSES", "penalty": "gan_jax.penalties:PENALTIES",
               "arch": "gan_jax.models:ARCHITECTURES", "augment": "gan_jax.augment:AUGMENTS",
-              "update_order": "gan_jax.orders:UPDATE_ORDERS"}
+              "update_order": "gan_jax.orders:UPDATE_ORDERS", "metrics": "gan_jax.metrics.reference:METRICS"}
 """The dicts whose names a field accepts, as module:name. The config imports none of them when it loads:
 `registry` looks one up when a config is checked, so an entry added to a dict is a new choice."""
 
@@ -260,6 +260,11 @@ class Config:
                               "curves.png; 0 turns it off.", "run", "evaluation", ">=0")
     eval_samples: int = setting(2000, "Samples (and real training images) per evaluation during training "
                                 "(at least 10).", "run", "evaluation")
+    metrics: str = setting("all", "What each evaluation during training computes: all, or comma-separated entries "
+                           "of gan_jax/metrics/reference.py's METRICS (fid; kid; pr: precision and recall; dc: "
+                           "density and coverage; classifier: classifier score and class entropy), as StyleGAN2-ADA's "
+                           "--metrics and StudioGAN's -metrics choose.", "run", "evaluation", registry="metrics",
+                           fixed=("all",), several=True)
 
     # --- outputs: what a run writes and shows ---
     sample_every: int = setting(1000, "Save a 3x3 grid of fresh samples every this many iterations (and at the "

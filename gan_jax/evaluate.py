@@ -17,6 +17,7 @@ training image repeated.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,19 +29,22 @@ from gan_jax import config as config_lib
 from gan_jax import flags
 from gan_jax import files, input_pipeline, run
 from gan_jax.errors import UserError, run_cli
-from gan_jax.metrics.reference import Reference
+from gan_jax.metrics.reference import METRICS, Reference
+
+
+COLUMNS = (("fid", "FID", 8, 2), ("kid", "KID", 9, 4), ("kid_std", "±", 8, 4), ("precision", "prec", 6, 3),
+           ("recall", "recall", 6, 3), ("density", "density", 7, 3), ("coverage", "cover", 6, 3),
+           ("classifier_score", "cls score", 9, 2), ("class_entropy", "entropy", 7, 3),
+           ("label_accuracy", "label acc", 9, 3), ("intra_class_fid", "intra FID", 9, 2))
+"""The table's columns (score, header, width, decimals); a column shows when some row has its score."""
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    """One line per named score dict (with label accuracy and intra-class FID when a dict has them)."""
-    conditional = any("label_accuracy" in s for s in rows.values())
-    extra = f" {'label acc':>9} {'intra FID':>9}" if conditional else ""
-    print(f"{'':>28} {'FID':>8} {'KID':>9} {'±':>8} {'prec':>6} {'recall':>6} {'cls score':>9} {'entropy':>7}{extra}")
+    """One line per named score dict, one column per score any of them has."""
+    shown = [c for c in COLUMNS if any(c[0] in s for s in rows.values())]
+    print(f"{'':>28}" + "".join(f" {head:>{w}}" for _, head, w, _ in shown))
     for name, s in rows.items():
-        extra = (f" {s.get('label_accuracy', float('nan')):>9.3f} {s.get('intra_class_fid', float('nan')):>9.2f}"
-                 if conditional else "")
-        print(f"{name:>28} {s['fid']:>8.2f} {s['kid']:>9.4f} {s['kid_std']:>8.4f} {s['precision']:>6.3f} "
-              f"{s['recall']:>6.3f} {s['classifier_score']:>9.2f} {s['class_entropy']:>7.3f}{extra}")
+        print(f"{name:>28}" + "".join(f" {s.get(key, float('nan')):>{w}.{d}f}" for key, _, w, d in shown))
 
 
 def classifier_of(dataset: str, data_dir: str | None) -> dict:
@@ -51,19 +55,19 @@ def classifier_of(dataset: str, data_dir: str | None) -> dict:
 
 
 def score_run(config: config_lib.Config, step: int, state, reference: Reference, n: int, seed: int = 0,
-              raw: bool = False) -> dict:
+              raw: bool = False, metrics: tuple[str, ...] | None = None) -> dict:
     """Every score of N samples of a run (its config, checkpoint step and state, as
     checkpoints.load_run returns them) against `reference` (real images of the run's dataset, from
     Reference.from_dataset): the dict gan_jax.evaluate writes to eval.json, less "workdir". Samples
     from PRNGKey(seed), by G's moving average when the run keeps one unless `raw`; a conditional
-    run's samples ask for every class equally often."""
+    run's samples ask for every class equally often. metrics: names of METRICS (None: all)."""
     from gan_jax.sampling import balanced_labels, generate  # noqa: PLC0415  (loads JAX models only when needed)
 
     labels = balanced_labels(config, n) if config.condition != "none" else None
     fakes = generate(config, state, n, seed, raw=raw, labels=labels)
     return {"dataset": config.dataset, "checkpoint": step, "n": n, "seed": seed,
             "generator": "raw" if raw else config.g_ema_name(), "condition": config.condition,
-            **reference.score(fakes, labels=labels)}
+            **reference.score(fakes, labels=labels, metrics=metrics or tuple(METRICS))}
 
 
 def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 0,
@@ -96,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")
     parser.add_argument("--dataset", default="fashion_mnist", metavar="NAME",
                         help="With --baselines: the tfds dataset (a run is scored on its own dataset).")
+    parser.add_argument("--metrics", type=_metrics, default="all", metavar="all|NAME,...",
+                        help="What to compute: all (default), or comma-separated of " + "; ".join(
+                            f"{k}: {m.help}" for k, m in METRICS.items()) + " (StyleGAN2-ADA's --metrics, "
+                        "StudioGAN's -metrics).")
     parser.add_argument("--out", default=None, help="JSON to write (default: WORKDIR/eval.json).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
     parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")
@@ -118,13 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         train = input_pipeline.load(config.dataset, "train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
                                     data_dir)
         reference = Reference.from_dataset(train, args.n, args.seed, variables)
-        result = {"workdir": args.workdir, **score_run(config, step, state, reference, args.n, args.seed, args.raw_g)}
+        result = {"workdir": args.workdir, **score_run(config, step, state, reference, args.n, args.seed, args.raw_g,
+                                                       Reference.chosen(args.metrics))}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
     with run.writing(out):
         files.write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _metrics(text: str) -> str:
+    names = text.split(",")
+    if text != "all" and (any(n not in METRICS for n in names) or len(set(names)) != len(names)):
+        raise argparse.ArgumentTypeError(f"expected all or one or more of {', '.join(METRICS)}, comma-separated, "
+                                         f"each once; got {text!r}")
+    return text
 
 
 def cli() -> None:

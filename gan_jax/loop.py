@@ -328,7 +328,9 @@ def score(runs: Runs, state: TrainState, per_run: list[dict[str, float]], first_
             eval_labels = balanced_labels(c, c.eval_samples) if c.condition != "none" else None
             fakes = np.asarray(sample(runs.state_of(state, k), sample_key(c, last, EVAL_STREAM), c.eval_samples,
                                       eval_labels))
-            m.update(evaluators[c.seed].score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels))
+            evaluator = evaluators[c.seed]
+            m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels,
+                                     metrics=evaluator.chosen(c.metrics)))
 
 
 def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -> None:

@@ -257,7 +257,7 @@ def _score(folder: str, reference, n: int, seed: int) -> dict:
     config, step, state = load_run(folder)
     stored = _read_json(out)
     if stored and (stored.get("checkpoint"), stored.get("n"), stored.get("seed"), stored.get("generator", "raw")) \
-            == (step, n, seed, config.g_ema_name()):
+            == (step, n, seed, config.g_ema_name()) and all(m in stored for m in METRICS):  # (not a --metrics subset)
         return stored
     result = {"workdir": folder, **score_run(config, step, state, reference, n, seed)}
     _write(out, json.dumps(result, indent=2))

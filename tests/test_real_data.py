@@ -241,7 +241,7 @@ def test_classifier_accuracy_on_the_test_set(tfds_dir, manual_dir):
     assert accuracy == pytest.approx(info()["test_accuracy"], abs=2e-3)
 
 
-def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir):
+def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir, capfd):
     workdir, _ = smoke_run
     env = {"GAN_JAX_MANUAL_DIR": manual_dir, "GAN_JAX_DATA_DIR": tfds_dir}
     out = tmp_path / "eval.json"
@@ -251,7 +251,15 @@ def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir)
     assert result["checkpoint"] == 50 and result["n"] == 300
     assert result["fid"] > 0 and set(result["class_histogram"]) == set(config.FASHION_MNIST_CLASSES)
     assert "FID" in proc.stdout and "checkpoint 50" in proc.stdout
+    assert {"density", "coverage", "kid", "precision"} <= set(result)
     assert_one_line_error(run_module("gan_jax.evaluate", "--n", "5", env=env), "--n must be at least 10")
+    chosen = in_process(capfd, "evaluate", "--workdir", str(workdir), "--n", "300", "--metrics", "fid,dc", "--out",
+                        str(tmp_path / "some.json"), "--manual-dir", manual_dir, "--data-dir", tfds_dir)
+    assert chosen.returncode == 0, chosen.stderr[-2000:]
+    some = json.load(open(tmp_path / "some.json"))
+    assert {"fid", "density", "coverage"} <= set(some) and not {"kid", "precision", "classifier_score"} & set(some)
+    assert some["fid"] == result["fid"]  # the same samples and reference: the same FID
+    assert "density" in chosen.stdout and "prec" not in chosen.stdout  # the table shows what was computed
 
 
 def test_metric_range_real_vs_bad_generators(tfds_dir, manual_dir):

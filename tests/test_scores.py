@@ -1,10 +1,11 @@
-"""FID, KID, precision/recall, classifier score: known answers on toy data."""
+"""FID, KID, precision/recall, density/coverage, classifier score: known answers on toy data; --metrics' entries."""
 
 import numpy as np
 import pytest
 import scipy.linalg
 
 from gan_jax.metrics import scores
+from gan_jax.metrics.reference import METRICS, Reference
 
 
 def _gaussian(n, d, seed, shift=0.0, scale=1.0):
@@ -104,3 +105,17 @@ def test_classifier_score_and_histogram_extremes():
     assert hist == [0.1] * 10 and entropy == pytest.approx(1.0)
     hist, entropy = scores.class_histogram(one)
     assert hist[0] == 1.0 and entropy == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_each_metric_computes_its_own_scores_and_nothing_else(name, tiny_data):
+    """`--metrics NAME` (metrics.reference.METRICS): exactly its scores, each equal to the all-metrics call's, in
+    the order the full call writes them; the names come from the dict, so a new entry is tested here too."""
+    ref = Reference(tiny_data.normalized(slice(0, 32)), class_names=tiny_data.class_names)
+    fakes = tiny_data.normalized(slice(32, 64))
+    everything = ref.score(fakes, kid_subsets=2, kid_subset_size=10, with_histogram=False)
+    alone = ref.score(fakes, kid_subsets=2, kid_subset_size=10, with_histogram=False, metrics=(name,))
+    assert alone and alone == {k: everything[k] for k in alone}
+    assert list(everything) == [k for m in METRICS for k in ref.score(
+        fakes, kid_subsets=2, kid_subset_size=10, with_histogram=False, metrics=(m,))]
+    assert Reference.chosen("all") == tuple(METRICS) and Reference.chosen(f"{name},fid") == (name, "fid")

@@ -109,13 +109,14 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
         m.setattr(population, "train_population", stopped)
         with pytest.raises(Stopped, match="^study: stopped while training minimax; run the same command to continue"):
             study.main(argv)
-    assert os.listdir(workdir) == [".gan_jax.lock"]  # (the study's lock) nothing trained to the end, nothing scored
+    # the study's lock and its holder's name; nothing trained to the end, nothing scored
+    assert sorted(os.listdir(workdir)) == [".gan_jax.holder", ".gan_jax.lock"]
 
     assert study.main(argv) == 0
     out = capsys.readouterr().out
     table = out[out.index("2 seeds (0,1)"):]
-    assert sorted(os.listdir(workdir)) == [".gan_jax.lock", "fid_boxplot.png", "minimax", "reference", "study.json",
-                                           "study.md"]
+    assert sorted(os.listdir(workdir)) == [".gan_jax.holder", ".gan_jax.lock", "fid_boxplot.png", "minimax",
+                                           "reference", "study.json", "study.md"]
     result = json.load(open(os.path.join(workdir, "study.json")))
     assert result["settings"] == {"configs": ["minimax", "reference"], "seeds": [0, 1], "iterations": 3, "n": 100,
                                   "eval_seed": 0}

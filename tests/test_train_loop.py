@@ -252,7 +252,15 @@ def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
         if "fid" in r:
             assert r["fid"] > 0 and 0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1
             assert 1 <= r["classifier_score"] <= 10 and 0 <= r["class_entropy"] <= 1
+            assert r["density"] >= 0 and 0 <= r["coverage"] <= 1
     assert os.path.getsize(tmp_path / "eval" / "curves.png") > 1000
+    some = train_and_evaluate(dataclasses.replace(config, metrics="dc,fid"), str(tmp_path / "some"), dataset=tiny_data)
+    _assert_states_equal(plain, some)
+    chosen = [r for r in _records(str(tmp_path / "some")) if "fid" in r]
+    full = [r for r in records if "fid" in r]
+    losses = set(records[1])  # iteration 3: no evaluation
+    assert [set(r) - losses for r in chosen] == [{"fid", "density", "coverage"}] * 4  # --metrics dc,fid: just those
+    assert [(r["fid"], r["density"]) for r in chosen] == [(r["fid"], r["density"]) for r in full]
 
 
 RESEARCH = dict(loss="hinge", penalty="r1", penalty_weight=1.0, d_norm="spectral", d_steps=2, g_ema=0.9,
