@@ -29,6 +29,7 @@ from gan_jax import config as config_lib
 from gan_jax import flags
 from gan_jax import files, input_pipeline, run
 from gan_jax.errors import UserError, run_cli
+from gan_jax.metrics import names
 from gan_jax.metrics.reference import METRICS, Reference
 
 
@@ -40,7 +41,8 @@ COLUMNS = (("fid", "FID", 8, 2), ("kid", "KID", 9, 4), ("kid_std", "±", 8, 4), 
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    """One line per named score dict, one column per score any of them has."""
+    """One line per named score dict (names with or without their N), one column per score any of them has."""
+    rows = {name: names.plain(s) for name, s in rows.items()}
     shown = [c for c in COLUMNS if any(c[0] in s for s in rows.values())]
     print(f"{'':>28}" + "".join(f" {head:>{w}}" for _, head, w, _ in shown))
     for name, s in rows.items():
@@ -67,7 +69,7 @@ def score_run(config: config_lib.Config, step: int, state, reference: Reference,
     fakes = generate(config, state, n, seed, raw=raw, labels=labels)
     return {"dataset": config.dataset, "checkpoint": step, "n": n, "seed": seed,
             "generator": "raw" if raw else config.g_ema_name(), "condition": config.condition,
-            **reference.score(fakes, labels=labels, metrics=metrics or tuple(METRICS))}
+            **names.with_n(reference.score(fakes, labels=labels, metrics=metrics or tuple(METRICS)), n)}
 
 
 def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 0,
@@ -86,7 +88,7 @@ def baselines(n: int, manual_dir: str | None, data_dir: str | None, seed: int = 
         "one training image repeated": np.repeat(train.normalized(slice(0, 1)), n, axis=0),
     }
     return {"dataset": dataset, "n": n, "seed": seed,
-            "scores": {name: reference.score(x) for name, x in candidates.items()}}
+            "scores": {name: names.with_n(reference.score(x), n) for name, x in candidates.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

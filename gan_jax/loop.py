@@ -31,6 +31,7 @@ from gan_jax import checkpoints, chunk, input_pipeline, multihost, outputs, run
 from gan_jax import config as config_lib
 from gan_jax.config import Config
 from gan_jax.errors import RunFailed, Stopped, UserError
+from gan_jax.metrics import names
 from gan_jax.outputs import note
 from gan_jax.sampling import balanced_labels, make_sampler, sample_key
 from gan_jax.build import abstract_train_state, build_models, create_train_state, with_hyperparams
@@ -329,8 +330,8 @@ def score(runs: Runs, state: TrainState, per_run: list[dict[str, float]], first_
             fakes = np.asarray(sample(runs.state_of(state, k), sample_key(c, last, EVAL_STREAM), c.eval_samples,
                                       eval_labels))
             evaluator = evaluators[c.seed]
-            m.update(evaluator.score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels,
-                                     metrics=evaluator.chosen(c.metrics)))
+            m.update(names.with_n(evaluator.score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels,
+                                                  metrics=evaluator.chosen(c.metrics)), c.eval_samples))
 
 
 def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from gan_jax import config as config_lib
 from gan_jax import files, input_pipeline, plotting, run
+from gan_jax.metrics import names
 from gan_jax.config import Config
 from gan_jax.sampling import balanced_labels, class_grid_labels, grid_key
 from gan_jax.step import TrainState
@@ -131,8 +132,9 @@ def save_curves(metrics_path: str, path: str) -> None:
     """curves.png of the run's metrics.jsonl."""
     with open(metrics_path) as f:
         records = [json.loads(line) for line in f]
+    scores = sorted({k for r in records for k in r if names.base(k) in ("fid", "label_accuracy")})  # with their N
     with run.writing(path):
-        plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", "fid", "label_accuracy"))
+        plotting.save_curves(records, path, keys=("d_loss", "g_loss", "d_acc", *scores))
 
 
 def reference_log_line(iteration: int, m: dict[str, float]) -> str:
@@ -143,10 +145,10 @@ def reference_log_line(iteration: int, m: dict[str, float]) -> str:
 def summary_line(iteration: int, per_run: list[dict[str, float]]) -> str:
     """`N [K runs] D loss mean (min..max), G loss ..., FID ...` for the console."""
     parts = []
-    for key, name in (("d_loss", "D loss"), ("g_loss", "G loss"), ("fid", "FID"), ("label_accuracy", "label acc")):
-        values = [m[key] for m in per_run if key in m]
-        if values:
-            parts.append(f"{name} {np.mean(values):.4f} ({min(values):.4f}..{max(values):.4f})")
+    for score, name in (("d_loss", "D loss"), ("g_loss", "G loss"), ("fid", "FID"), ("label_accuracy", "label acc")):
+        for key in sorted({k for m in per_run for k in m if names.base(k) == score}):  # a score with its N: FID_2k
+            values = [m[key] for m in per_run if key in m]
+            parts.append(f"{name}{key[len(score):]} {np.mean(values):.4f} ({min(values):.4f}..{max(values):.4f})")
     return f"{iteration} [{len(per_run)} runs] " + ", ".join(parts)
 
 

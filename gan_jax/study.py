@@ -55,6 +55,7 @@ from gan_jax import config as config_lib
 from gan_jax import flags, presets
 from gan_jax import files, run
 from gan_jax.errors import RunFailed, Stopped, UserError, run_cli
+from gan_jax.metrics import names
 from gan_jax.stats import permutation_p, spearman
 
 PROG = "python -m gan_jax.study"
@@ -256,12 +257,13 @@ def _score(folder: str, reference, n: int, seed: int) -> dict:
     out = os.path.join(folder, "eval.json")
     config, step, state = load_run(folder)
     stored = _read_json(out)
+    stored = names.plain(stored) if stored else stored  # (an eval.json's scores carry their N; older ones do not)
     if stored and (stored.get("checkpoint"), stored.get("n"), stored.get("seed"), stored.get("generator", "raw")) \
             == (step, n, seed, config.g_ema_name()) and all(m in stored for m in METRICS):  # (not a --metrics subset)
         return stored
     result = {"workdir": folder, **score_run(config, step, state, reference, n, seed)}
     _write(out, json.dumps(result, indent=2))
-    return result
+    return names.plain(result)
 
 
 def summarize(runs: dict[str, list[dict]]) -> dict[str, dict]:
@@ -289,9 +291,10 @@ def markdown_table(study: dict) -> str:
     """The study's table as Markdown: one row per preset, best mean FID first, then failed presets,
     then the rank correlation with Lucic et al."""
     settings = study["settings"]
+    t = names.tag(settings["n"])  # the scores' N (every score in the table is at it)
     lines = [f"{len(settings['seeds'])} seeds ({','.join(map(str, settings['seeds']))}) x {settings['iterations']} "
              f"iterations per config; scores at N = {settings['n']}, mean ± std over seeds. {study['machine']}.", "",
-             "| rank | config | FID | p (FID vs rank 1) | precision | recall | classifier score "
+             f"| rank | config | FID (N = {t}) | p (FID vs rank 1) | precision | recall | classifier score "
              "| train time (all seeds) | Lucic et al. best FID |",
              "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for rank, (name, s) in enumerate(study["summary"].items(), start=1):

@@ -23,6 +23,7 @@ from gan_jax.metrics import scores
 from gan_jax.metrics.reference import Reference
 from gan_jax.sampling import balanced_labels, class_grid_labels, class_index, make_sampler
 from gan_jax.build import create_train_state, make_train_step
+from gan_jax.metrics import names
 
 
 def _params(module, *args, **kwargs):
@@ -230,7 +231,7 @@ def test_conditional_run_writes_class_grids_and_obedience_scores(conditional_run
     assert sorted(f for f in os.listdir(f"{workdir}/samples") if f.startswith("classes")) == [
         "classes_iter_000000.png", "classes_iter_000004.png", "classes_iter_000007.png"]
     assert os.path.isfile(f"{workdir}/final_classes.png")
-    records = [json.loads(line) for line in open(f"{workdir}/metrics.jsonl")]
+    records = [names.plain(json.loads(line)) for line in open(f"{workdir}/metrics.jsonl")]
     evaluated = [r for r in records if "fid" in r]
     assert [r["iteration"] for r in evaluated] == [0, 7]
     for r in evaluated:
@@ -280,8 +281,8 @@ def test_evaluate_scores_a_conditional_run(conditional_run, tmp_path, monkeypatc
     out = tmp_path / "eval.json"
     assert evaluate.main(["--workdir", workdir, "--n", "40", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["condition"] == "projection" and 0 <= result["label_accuracy"] <= 1
-    assert result["intra_class_fid"] > 0
+    assert result["condition"] == "projection" and 0 <= result["label_accuracy_40"] <= 1
+    assert result["intra_class_fid_40"] > 0
     assert "label acc" in capsys.readouterr().out
 
 

@@ -15,6 +15,7 @@ from gan_jax import input_pipeline
 from gan_jax.config import Config
 from gan_jax.errors import UserError
 from gan_jax.loop import train_and_evaluate
+from gan_jax.metrics import names
 from conftest import on_arch
 
 DATASETS = [("fashion_mnist", (28, 28, 1), 10), ("mnist", (28, 28, 1), 10), ("kmnist", (28, 28, 1), 10),
@@ -131,7 +132,8 @@ def test_a_classifier_per_dataset(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "evaluation off: no metrics classifier for mnist yet" in err
     assert "make one with `python -m gan_jax.metrics.train_classifier --dataset mnist`" in err
-    assert not any("fid" in json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl")))
+    assert not any(names.base(k) == "fid" for line in open(os.path.join(workdir, "metrics.jsonl"))
+                   for k in json.loads(line))
     with mock(), pytest.raises(UserError, match="no metrics classifier for mnist .*--dataset mnist"):
         evaluate_main(["--workdir", workdir, "--n", "16", "--data-dir", data_dir])
 
@@ -147,8 +149,8 @@ def test_a_classifier_per_dataset(tmp_path, capsys):
     with mock():
         assert evaluate_main(["--workdir", workdir, "--n", "16", "--data-dir", data_dir]) == 0
     result = json.load(open(os.path.join(workdir, "eval.json")))
-    assert result["dataset"] == "mnist" and np.isfinite(result["fid"])
-    assert set(result["class_histogram"]) == {str(i) for i in range(10)}  # tfds' names for mnist
+    assert result["dataset"] == "mnist" and np.isfinite(result["fid_16"])
+    assert set(result["class_histogram_16"]) == {str(i) for i in range(10)}  # tfds' names for mnist
 
 
 @pytest.mark.slow

@@ -79,3 +79,12 @@ def test_the_command_writes_its_three_files_and_refuses_an_unknown_contender(tmp
     with pytest.raises(SystemExit):
         curve.main(["--runs", str(runs), "--contenders", str(contenders), "--out", str(out)])
     assert "no step time for c" in capsys.readouterr().err
+
+
+def test_the_committed_records_read_whatever_their_score_names():
+    """Records written before the scores' names carried N (final_b/dcgan_s0: `fid` in metrics.jsonl and eval.json)
+    read as they did: its curve at N = 2,000 and its final FID at N = 10,000."""
+    runs = _curve().read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
+    seed0 = runs["dcgan"][0]
+    assert seed0["final"]["fid"] == pytest.approx(16.876, abs=1e-3) and seed0["final"]["recall"] == 0.731
+    assert len(seed0["curve"]) == 11 and seed0["curve"][-1][0] == 10000

@@ -103,7 +103,7 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_p
     assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
     records = [json.loads(line) for line in open(two / "metrics.jsonl")]
     assert [r["iteration"] for r in records] == list(range(0, 60, 10)) + [59]
-    assert {"fid", "recall"} <= set(records[-1])  # evaluation ran (every process scores; process 0 writes)
+    assert {"fid_500", "recall_500"} <= set(records[-1])  # evaluated at N = 500 (every process scores; 0 writes)
     _, step, a = _state(two)
     _, _, b = _state(one)
     assert step == 60

@@ -85,7 +85,7 @@ def test_installed_wheel_trains_with_evaluation_in_a_fresh_venv(wheel, tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "evaluation off" not in run.stderr
-    fids = [json.loads(line)["fid"] for line in open(workdir / "metrics.jsonl") if "fid" in line]
+    fids = [json.loads(line)["fid_100"] for line in open(workdir / "metrics.jsonl") if "fid_100" in line]
     assert len(fids) == 2 and all(math.isfinite(f) and f > 0 for f in fids)
     for module in ("train", "sample", "evaluate", "study"):
         console = subprocess.run([str(bin_dir / f"gan-jax-{module}"), "--help"], cwd=tmp_path, env=env,

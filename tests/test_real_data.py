@@ -16,6 +16,7 @@ import pytest
 from conftest import ONEDNN_ON, REPO, assert_one_line_error, in_process, last_logged_iteration, run_module
 from gan_jax import config, input_pipeline
 from gan_jax.errors import UserError
+from gan_jax.metrics import names
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +137,8 @@ def test_real_data_run_writes_every_output(smoke_run):
     for r in records:
         assert all(np.isfinite(v) for v in r.values())
     assert records[0]["g_loss"] > 0 and records[-1]["d_acc"] > 0.5
-    assert "fid" in records[0] and "fid" in records[-1] and "fid" not in records[1]  # eval at 0 and the last
+    scored = [names.plain(r) for r in records]
+    assert "fid" in scored[0] and "fid" in scored[-1] and "fid" not in scored[1]  # eval at 0 and the last
     assert (workdir / "curves.png").stat().st_size > 1000
     assert "0 [D loss: " in proc.stdout and "49 [D loss: " in proc.stdout
     for name in ("config.json", "config_history.jsonl", "dataset_preview.png", "final.png",
@@ -249,14 +251,16 @@ def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir,
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.load(open(out))
     assert result["checkpoint"] == 50 and result["n"] == 300
-    assert result["fid"] > 0 and set(result["class_histogram"]) == set(config.FASHION_MNIST_CLASSES)
+    assert result["fid_300"] > 0 and set(result["class_histogram_300"]) == set(config.FASHION_MNIST_CLASSES)
+    assert "fid" not in result  # every score's name carries its N (metrics.names)
     assert "FID" in proc.stdout and "checkpoint 50" in proc.stdout
-    assert {"density", "coverage", "kid", "precision"} <= set(result)
+    assert {"density_300", "coverage_300", "kid_300", "precision_300"} <= set(result)
     assert_one_line_error(run_module("gan_jax.evaluate", "--n", "5", env=env), "--n must be at least 10")
     chosen = in_process(capfd, "evaluate", "--workdir", str(workdir), "--n", "300", "--metrics", "fid,dc", "--out",
                         str(tmp_path / "some.json"), "--manual-dir", manual_dir, "--data-dir", tfds_dir)
     assert chosen.returncode == 0, chosen.stderr[-2000:]
     some = json.load(open(tmp_path / "some.json"))
+    some, result = names.plain(some), names.plain(result)
     assert {"fid", "density", "coverage"} <= set(some) and not {"kid", "precision", "classifier_score"} & set(some)
     assert some["fid"] == result["fid"]  # the same samples and reference: the same FID
     assert "density" in chosen.stdout and "prec" not in chosen.stdout  # the table shows what was computed
@@ -266,7 +270,7 @@ def test_metric_range_real_vs_bad_generators(tfds_dir, manual_dir):
     """The scale of the metric: real test images score far better than trivially bad generators."""
     from gan_jax.evaluate import baselines
 
-    result = baselines(500, manual_dir, tfds_dir)["scores"]
+    result = {name: names.plain(s) for name, s in baselines(500, manual_dir, tfds_dir)["scores"].items()}
     real, noise, repeated = result["real test set (N=500)"], result["uniform noise"], result["one training image repeated"]
     assert real["fid"] < 0.1 * min(noise["fid"], repeated["fid"])
     assert real["precision"] > 0.5 and real["recall"] > 0.5

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from gan_jax.metrics import scores
+from gan_jax.metrics import names, scores
 from gan_jax.metrics.reference import METRICS, Reference
 
 
@@ -119,3 +119,16 @@ def test_each_metric_computes_its_own_scores_and_nothing_else(name, tiny_data):
     assert list(everything) == [k for m in METRICS for k in ref.score(
         fakes, kid_subsets=2, kid_subset_size=10, with_histogram=False, metrics=(m,))]
     assert Reference.chosen("all") == tuple(METRICS) and Reference.chosen(f"{name},fid") == (name, "fid")
+
+
+def test_score_names_carry_their_n_and_read_back():
+    """metrics.names: 2,000 -> fid_2k, 10,000 -> fid_10k, 500 -> fid_500; losses and run facts keep their names;
+    plain() undoes it and passes names without an N (files written before) through."""
+    assert [names.tag(n) for n in (2000, 10000, 50000, 500, 1500)] == ["2k", "10k", "50k", "500", "1500"]
+    record = {"iteration": 3, "d_loss": 0.5, "fid": 12.0, "kid_std": 0.1, "class_histogram": {"a": 1.0}, "n": 2000}
+    named = names.with_n(record, 2000)
+    assert named == {"iteration": 3, "d_loss": 0.5, "fid_2k": 12.0, "kid_std_2k": 0.1, "class_histogram_2k": {"a": 1.0},
+                     "n": 2000}
+    assert names.plain(named) == record and names.plain(record) == record  # an old record reads as it is
+    assert [names.base(k) for k in ("fid_10k", "recall_500", "d_loss_fake", "schedule_g_ema", "fid")] == \
+        ["fid", "recall", "d_loss_fake", "schedule_g_ema", "fid"]

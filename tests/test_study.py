@@ -11,6 +11,7 @@ from conftest import REPO, assert_one_line_error, in_process, run_module
 from gan_jax import presets
 from gan_jax import evaluate, population, stats, study
 from gan_jax.errors import Stopped
+from gan_jax.metrics import names
 
 STUDY_RESULT = REPO / "bench" / "results" / "study_epyc_2000.json"
 """The study docs/results.md's 9-preset table and the `best` preset come from."""
@@ -62,7 +63,7 @@ def test_summary_is_mean_and_sample_std_best_first(tmp_path):
     assert summary["a"]["recall"]["mean"] == pytest.approx(0.2)
     assert summary["b"]["train_seconds"] == 90.0 and summary["a"]["train_seconds"] is None
     assert study.summarize({"c": [_scores(5.0)]})["c"]["fid"]["std"] == 0.0
-    assert "| rank | config | FID" in study.markdown_table({"settings": {"seeds": [0], "iterations": 1, "n": 10},
+    assert "| rank | config | FID (N = 10) |" in study.markdown_table({"settings": {"seeds": [0], "iterations": 1, "n": 10},
                                                              "machine": "M", "summary": {}, "failed": {}})
 
     table = study.markdown_table({"settings": {"seeds": [0, 1, 2], "iterations": 100, "n": 10000}, "machine": "M",
@@ -75,7 +76,7 @@ def test_summary_is_mean_and_sample_std_best_first(tmp_path):
     assert rows[2].startswith("| 2 | `a` | 310.0 ± 10.0 | 0.100 | 0.700 ± 0.000 | 0.200 ± 0.100 |")
     assert rows[3] == "| — | `wgan` | failed: training diverged | | | | | | 21.5 |"
     assert "with 3 seeds each the smallest possible p is 0.100" in table
-    assert "3 seeds (0,1,2) x 100 iterations" in table and table.endswith("over a, b, c: +0.50.\n")
+    assert "| FID (N = 10k) |" in rows[0] and "3 seeds (0,1,2) x 100 iterations" in table and table.endswith("over a, b, c: +0.50.\n")
 
 
 @pytest.mark.integration
@@ -134,7 +135,7 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
     out = str(tmp_path / "eval.json")
     evaluate.main(["--workdir", os.path.join(workdir, "reference", "seed_1"), "--n", "100", "--out", out,
                    "--manual-dir", manual_dir, "--data-dir", tfds_dir])
-    alone = json.load(open(out))
+    alone = names.plain(json.load(open(out)))
     assert {k: alone[k] for k in ("fid", "recall", "precision", "classifier_score")} == \
         {k: result["runs"]["reference"][1][k] for k in ("fid", "recall", "precision", "classifier_score")}
 

@@ -16,6 +16,7 @@ from gan_jax import checkpoints, input_pipeline
 from gan_jax.errors import RunFailed, UserError
 from gan_jax.loop import chunk_lengths, train_and_evaluate
 from gan_jax.build import abstract_train_state
+from gan_jax.metrics import names
 from conftest import on_arch
 
 ONE_DEVICE = jax.sharding.SingleDeviceSharding(jax.devices()[0])
@@ -244,7 +245,9 @@ def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
     plain = train_and_evaluate(tiny_config, str(tmp_path / "plain"), dataset=tiny_data)
     evaluated = train_and_evaluate(config, str(tmp_path / "eval"), dataset=tiny_data)
     _assert_states_equal(plain, evaluated)
-    records = _records(str(tmp_path / "eval"))
+    named = _records(str(tmp_path / "eval"))
+    assert {"fid_40", "precision_40", "density_40"} <= set(named[0])  # the scores' names carry their N (40 samples)
+    records = [names.plain(r) for r in named]
     scored = [r["iteration"] for r in records if "fid" in r]
     assert scored == [0, 4, 8, 11]
     assert [r["iteration"] for r in records] == [0, 3, 4, 6, 8, 9, 11]
@@ -256,7 +259,7 @@ def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
     assert os.path.getsize(tmp_path / "eval" / "curves.png") > 1000
     some = train_and_evaluate(dataclasses.replace(config, metrics="dc,fid"), str(tmp_path / "some"), dataset=tiny_data)
     _assert_states_equal(plain, some)
-    chosen = [r for r in _records(str(tmp_path / "some")) if "fid" in r]
+    chosen = [names.plain(r) for r in _records(str(tmp_path / "some")) if "fid_40" in r]
     full = [r for r in records if "fid" in r]
     losses = set(records[1])  # iteration 3: no evaluation
     assert [set(r) - losses for r in chosen] == [{"fid", "density", "coverage"}] * 4  # --metrics dc,fid: just those

@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from gan_jax.metrics import names  # noqa: E402
 from gan_jax.stats import permutation_p  # noqa: E402
 
 RUN_NAME = re.compile(r"^(?P<label>.+)_s(?P<seed>\d+)$")
@@ -43,13 +44,13 @@ def read_runs(folder: str) -> dict[str, dict[int, dict]]:
         match = RUN_NAME.match(name)
         if match is None:
             continue
-        with open(metrics) as f:
-            records = [json.loads(line) for line in f if line.strip()]
+        with open(metrics) as f:  # scores named with their N (fid_2k) or, in older records, without (fid)
+            records = [names.plain(json.loads(line)) for line in f if line.strip()]
         curve = sorted({r["iteration"]: r["fid"] for r in records if "fid" in r}.items())
         score = None
         if os.path.isfile(final):
             with open(final) as f:
-                score = json.load(f)
+                score = names.plain(json.load(f))
         runs.setdefault(match["label"], {})[int(match["seed"])] = {"curve": curve, "final": score}
     return runs
 

@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from gan_jax import config as config_lib  # noqa: E402
+from gan_jax.metrics import names  # noqa: E402
 
 EMA_FIELDS = ("g_ema", "g_ema_half_life", "g_ema_half_life_end", "g_ema_rampup")
 EMA_SCORES = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score",
@@ -55,7 +56,7 @@ def main() -> None:
         json.dump(config_lib.to_dict(plain), f, indent=1)
     with open(os.path.join(args.run, "metrics.jsonl")) as f, open(os.path.join(args.out, "metrics.jsonl"), "w") as out:
         for line in f:
-            record = {k: v for k, v in json.loads(line).items() if k not in EMA_SCORES}
+            record = {k: v for k, v in json.loads(line).items() if names.base(k) not in EMA_SCORES}
             out.write(json.dumps(record) + "\n")
     with open(os.path.join(args.ema_record, "record.json")) as f:
         ema = json.load(f)
@@ -69,7 +70,8 @@ def main() -> None:
                          f"--n 10000"}
     with open(os.path.join(args.out, "record.json"), "w") as f:
         json.dump(record, f, indent=1)
-    print(f"wrote {args.out}: FID {json.load(open(os.path.join(args.out, 'eval.json')))['fid']:.2f} (raw G)")
+    fid = names.plain(json.load(open(os.path.join(args.out, "eval.json"))))["fid"]  # noqa: SIM115
+    print(f"wrote {args.out}: FID {fid:.2f} (raw G)")
 
 
 if __name__ == "__main__":

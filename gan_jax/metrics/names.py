@@ -1,0 +1,40 @@
+"""Score names that carry their N, as StyleGAN's `fid50k_full` and StudioGAN's printed N do: FID depends strongly on
+the number of samples (the floor is 3.6 at N = 2,000 and 0.54 at N = 10,000), so `fid` at N = 2,000 (evaluation
+during training) and at N = 10,000 (gan_jax.evaluate) are written `fid_2k` and `fid_10k`.
+
+  with_n(scores, n)   {'fid': ..} -> {'fid_2k': ..}: what every writer of scores (metrics.jsonl, TensorBoard,
+                      eval.json) writes
+  plain(record)       the other way, for readers; keys without an N (files written before the names carried it)
+                      pass as they are, so old run folders still read
+"""
+
+from __future__ import annotations
+
+import re
+
+SCORES = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "classifier_score", "class_entropy",
+          "label_accuracy", "intra_class_fid", "class_histogram")
+"""The names metrics.reference.Reference.score writes (before the N)."""
+
+_NAMED = re.compile(r"^(?P<score>.+)_(?P<n>\d+k?)$")
+
+
+def tag(n: int) -> str:
+    """N as names carry it: 2000 -> '2k', 10000 -> '10k', 500 -> '500'."""
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def with_n(scores: dict, n: int) -> dict:
+    """`scores` with each score's name carrying N (other keys as they are)."""
+    return {f"{k}_{tag(n)}" if k in SCORES else k: v for k, v in scores.items()}
+
+
+def base(key: str) -> str:
+    """The score a key names without its N ('fid_2k' -> 'fid'); any other key as it is."""
+    match = _NAMED.match(key)
+    return match["score"] if match and match["score"] in SCORES else key
+
+
+def plain(record: dict) -> dict:
+    """`record` with its scores' names without N (a record of one N: an evaluation's, or an eval.json)."""
+    return {base(k): v for k, v in record.items()}
