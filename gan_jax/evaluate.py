@@ -30,7 +30,7 @@ from gan_jax import flags
 from gan_jax import files, input_pipeline, run
 from gan_jax.errors import UserError, run_cli
 from gan_jax.metrics import names
-from gan_jax.metrics.reference import METRICS, Reference
+from gan_jax.metrics.reference import METRICS, Reference, chosen
 
 
 COLUMNS = (("fid", "FID", 8, 2), ("kid", "KID", 9, 4), ("kid_std", "±", 8, 4), ("precision", "prec", 6, 3),
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                                     data_dir)
         reference = Reference.from_dataset(train, args.n, args.seed, variables)
         result = {"workdir": args.workdir, **score_run(config, step, state, reference, args.n, args.seed, args.raw_g,
-                                                       Reference.chosen(args.metrics))}
+                                                       chosen(args.metrics))}
         out = args.out or os.path.join(args.workdir, "eval.json")
         print_table({f"checkpoint {step}": result})
     with run.writing(out):

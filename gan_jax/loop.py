@@ -324,14 +324,16 @@ def score(runs: Runs, state: TrainState, per_run: list[dict[str, float]], first_
           sample: Callable[..., jax.Array], evaluators: dict[int, Any], last: int) -> None:
     """Add each finite run's scores (fresh samples against its seed's real images) to its metrics.
     Every process scores (the same numbers): none waits."""
+    from gan_jax.metrics.reference import chosen  # noqa: PLC0415  (as make_evaluators: the classifier when scoring)
+
     for k, (c, m) in enumerate(zip(runs.configs, per_run)):
         if first_bad[k] < 0:
             eval_labels = balanced_labels(c, c.eval_samples) if c.condition != "none" else None
             fakes = np.asarray(sample(runs.state_of(state, k), sample_key(c, last, EVAL_STREAM), c.eval_samples,
                                       eval_labels))
-            evaluator = evaluators[c.seed]
-            m.update(names.with_n(evaluator.score(fakes, kid_subsets=10, with_histogram=False, labels=eval_labels,
-                                                  metrics=evaluator.chosen(c.metrics)), c.eval_samples))
+            m.update(names.with_n(evaluators[c.seed].score(fakes, kid_subsets=10, with_histogram=False,
+                                                           labels=eval_labels, metrics=chosen(c.metrics)),
+                                  c.eval_samples))
 
 
 def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -> None:

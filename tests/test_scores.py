@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 
 from gan_jax.metrics import names, scores
-from gan_jax.metrics.reference import METRICS, Reference
+from gan_jax.metrics.reference import METRICS, Reference, chosen
 
 
 def _gaussian(n, d, seed, shift=0.0, scale=1.0):
@@ -118,7 +118,7 @@ def test_each_metric_computes_its_own_scores_and_nothing_else(name, tiny_data):
     assert alone and alone == {k: everything[k] for k in alone}
     assert list(everything) == [k for m in METRICS for k in ref.score(
         fakes, kid_subsets=2, kid_subset_size=10, with_histogram=False, metrics=(m,))]
-    assert Reference.chosen("all") == tuple(METRICS) and Reference.chosen(f"{name},fid") == (name, "fid")
+    assert chosen("all") == tuple(METRICS) and chosen(f"{name},fid") == (name, "fid")
 
 
 def test_score_names_carry_their_n_and_read_back():

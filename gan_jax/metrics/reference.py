@@ -51,6 +51,11 @@ METRICS: dict[str, Metric] = {
 score is one entry (and its names in scores.py). Conditional runs add label accuracy and intra-class FID."""
 
 
+def chosen(text: str) -> tuple[str, ...]:
+    """`--metrics` ('all' or comma-separated METRICS names, as Config.validate checks them) -> the names."""
+    return tuple(METRICS) if text == "all" else tuple(text.split(","))
+
+
 class Reference:
     """Classifier features of N real training images, computed once, compared against many times.
 
@@ -64,11 +69,6 @@ class Reference:
                  labels: np.ndarray | None = None):
         self.variables, self.class_names, self.labels = variables, class_names, labels
         self.features, self.probs = features_and_probs(images, variables=variables)
-
-    @staticmethod
-    def chosen(text: str) -> tuple[str, ...]:
-        """`--metrics` ('all' or comma-separated METRICS names, as Config.validate checks them) -> the names."""
-        return tuple(METRICS) if text == "all" else tuple(text.split(","))
 
     @classmethod
     def from_dataset(cls, dataset: input_pipeline.Dataset, n: int, seed: int = 0,
