@@ -78,8 +78,9 @@ PRESETS: dict[str, dict[str, object]] = {
     # --- from measurements (part 3) ---
     # The winner of `python -m gan_jax.study` (every literature preset x 3 seeds at one budget,
     # docs/results.md, "The study"): the dcgan preset, unchanged; bench/results/study_epyc_2000.json. At the
-    # frontier's budget B (docs/results.md, "The quality frontier"), seed 0 since the key streams: FID 16.9,
-    # recall 0.731 at N = 10,000 (bench/results/frontier/final_b/dcgan_s0/); the finals may replace it.
+    # frontier's budget B (docs/results.md, "The quality frontier"), 3 seeds: FID 15.5 +- 2.5, recall 0.736 at
+    # N = 10,000 (bench/results/frontier/final_b/dcgan_s*/), behind dcgan with StyleGAN2's ramped EMA (8.1 +- 0.3,
+    # recall 0.758 over 2 seeds, dcgan_ema_rampup_s*/), which replaces it once its third seed is in.
     "best": _DCGAN,
     # A few seconds on a CPU: for trying the CLI and for tests.
     "smoke": {"iterations": 50, "sample_every": 25, "log_every": 10, "checkpoint_every": 25},
