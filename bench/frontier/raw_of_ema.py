@@ -9,7 +9,8 @@ so the EMA run's raw G is the plain run's G of that seed. This checks that the r
 for the EMA fields, scores the raw G (`python -m gan_jax.evaluate --raw-g --n 10000`), and writes OUT/ as
 bench/frontier/run.sh's RECORD does: config.json (--config's, the run's seed), metrics.jsonl (the run's losses,
 bitwise the plain run's; the scores during training were the EMA's, so they are left out), eval.json and
-record.json (the EMA run's wall time, CPU and commit, `derived_from`, this command).
+record.json (the EMA run's wall time, CPU and commit, the scoring code's `score_commit`, `derived_from`, this
+command).
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def main() -> None:
     with open(os.path.join(args.ema_record, "record.json")) as f:
         ema = json.load(f)
     label = os.path.basename(os.path.normpath(args.out)).rsplit("_s", 1)[0]
-    record = {**ema, "label": label, "seed": ran.seed, "score_wall_s": round(scored - started),
+    head = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+    record = {**ema, "label": label, "seed": ran.seed, "score_wall_s": round(scored - started), "score_commit": head,
               "date": datetime.datetime.fromtimestamp(scored, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "derived_from": f"{os.path.basename(os.path.normpath(args.ema_record))}: its raw G (the EMA only "
                               f"watches: bitwise the plain run's G, final_b/ema_raw_same.txt)",
