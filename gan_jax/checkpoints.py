@@ -9,7 +9,6 @@ pickle: loading a checkpoint executes no code). The newest `keep` checkpoints ar
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import glob
 import logging
 import os
@@ -243,8 +242,8 @@ def _differences(source: config_lib.Config, config: config_lib.Config, part: str
     """The settings whose values make the two runs' `part` differ, as '--flag A there, B here'."""
     if part == "opt_state":
         return "one moves Adam's hyperparameters (traced or scheduled), the other not"
-    names = [f.name for f in dataclasses.fields(config) if f.metadata["kind"] == "shape" and
-             f.name != "traced_hyperparams" and getattr(source, f.name) != getattr(config, f.name)]
+    names = [n for n in config_lib.SHAPE_FIELDS
+             if n != "traced_hyperparams" and getattr(source, n) != getattr(config, n)]
     return "; ".join(f"--{flag_name(n)} {shown(getattr(source, n))} there, {shown(getattr(config, n))} here"
                      for n in names) or "the architectures' widths differ"
 
