@@ -32,6 +32,7 @@ from typing import Literal
 
 from gan_jax.checks import CHECKS, check_limits, check_settings, flag_name, shown
 from gan_jax.errors import UserError
+from gan_jax.metrics import names
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -50,19 +51,20 @@ GROUPS = ("training", "the update", "loss and penalties", "G's moving average", 
 
 def setting(default: typing.Any, help: str, kind: str, group: str, check: str | None = None,  # noqa: A002
             flag: bool = True, traced: str | None = None, registry: str | None = None, fixed: tuple[str, ...] = (),
-            several: bool = False, step: bool = False) -> typing.Any:
+            several: bool = False, sized: bool = False, step: bool = False) -> typing.Any:
     """One Config field's declaration. help: its --help line; kind: one of KINDS; group: one of GROUPS;
     check: a key of CHECKS; flag: False for facts of the dataset no flag sets; traced (population
     fields): where a run keeps its value, 'seed' (the root key), 'adam' (optax.inject_hyperparams) or
     'step' (TrainState.hyper); registry: for a str field, the key of REGISTRIES whose names it accepts
     (after `fixed`, names that are no entry), so a new entry is a new choice; several: the value may name
-    several choices, comma-separated (the first choice, 'none', only alone); step: the train step reads it, as
+    several choices, comma-separated (the first choice, 'none', only alone); sized: each of them may carry a
+    number of samples, `fid_10k` (metrics.names.sized); step: the train step reads it, as
     Parts.settings.NAME (gan_jax/step.py; build.parts fills StepSettings from STEP_FIELDS)."""
     assert kind in KINDS and group in GROUPS and (check is None or check in CHECKS) and \
         (registry is None or registry in REGISTRIES)
     assert (kind == "population") == (traced is not None)
     metadata = {"help": help, "kind": kind, "group": group, "check": check, "flag": flag, "traced": traced,
-                "registry": registry, "fixed": fixed, "several": several, "step": step}
+                "registry": registry, "fixed": fixed, "several": several, "sized": sized, "step": step}
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -263,8 +265,9 @@ class Config:
     metrics: str = setting("all", "What each evaluation during training computes: all, or comma-separated entries "
                            "of gan_jax/metrics/reference.py's METRICS (fid; kid; pr: precision and recall; dc: "
                            "density and coverage; classifier: classifier score and class entropy), as StyleGAN2-ADA's "
-                           "--metrics and StudioGAN's -metrics choose.", "run", "evaluation", registry="metrics",
-                           fixed=("all",), several=True)
+                           "--metrics and StudioGAN's -metrics choose; an entry may name its own number of samples "
+                           "(and real images), e.g. fid_10k,pr (StyleGAN's fid50k), else it is --eval-samples.",
+                           "run", "evaluation", registry="metrics", fixed=("all",), several=True, sized=True)
 
     # --- outputs: what a run writes and shows ---
     sample_every: int = setting(1000, "Save a 3x3 grid of fresh samples every this many iterations (and at the "
@@ -305,11 +308,15 @@ class Config:
                 raise UserError(f"--{flag_name(f.name)} {CHECKS[check][1]}, got {shown(value)}")
             allowed = choices(f.name)
             if allowed is not None and f.metadata["several"]:
-                names = value.split(",")
-                if any(n not in allowed for n in names) or len(set(names)) != len(names) or \
-                        (len(names) > 1 and allowed[0] in names):
+                entries = value.split(",")
+                chosen = [names.sized(e) if f.metadata["sized"] else (e, None) for e in entries]
+                if any(n not in allowed or (size is not None and (n == allowed[0] or size < 10))
+                       for n, size in chosen) or len(set(entries)) != len(entries) or \
+                        (len(entries) > 1 and allowed[0] in entries):
+                    sized = " (each may carry its number of samples, at least 10: fid_10k, pr_500)" \
+                        if f.metadata["sized"] else ""
                     raise UserError(f"--{flag_name(f.name)} must be {allowed[0]} or one or more of "
-                                    f"{', '.join(allowed[1:])}, comma-separated, each once; got {value!r}")
+                                    f"{', '.join(allowed[1:])}{sized}, comma-separated, each once; got {value!r}")
             elif allowed is not None and value not in allowed:
                 raise UserError(f"--{flag_name(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
         check_limits(self)

@@ -102,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baselines", action="store_true", help="Score the reference points instead of a run.")
     parser.add_argument("--dataset", default="fashion_mnist", metavar="NAME",
                         help="With --baselines: the tfds dataset (a run is scored on its own dataset).")
-    parser.add_argument("--metrics", type=_metrics, default="all", metavar="all|NAME,...",
+    parser.add_argument("--metrics", type=_metrics, default="all", metavar="all|NAME[_N],...",
                         help="What to compute: all (default), or comma-separated of " + "; ".join(
                             f"{k}: {m.help}" for k, m in METRICS.items()) + " (StyleGAN2-ADA's --metrics, "
-                        "StudioGAN's -metrics).")
+                        "StudioGAN's -metrics). An entry may carry its own N, fid_10k or pr_2000 (else --n), as "
+                        "StyleGAN's fid50k: each N its own samples and real images, the scores named by it.")
     parser.add_argument("--out", default=None, help="JSON to write (default: WORKDIR/eval.json).")
     parser.add_argument("--manual-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_MANUAL_DIR).")
     parser.add_argument("--data-dir", default=None, help="As for gan_jax.train (default: $GAN_JAX_DATA_DIR).")
@@ -127,11 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         variables = classifier_of(config.dataset, data_dir)
         train = input_pipeline.load(config.dataset, "train", cfg.resolved_manual_dir() or config.resolved_manual_dir(),
                                     data_dir)
-        reference = Reference.from_dataset(train, args.n, args.seed, variables)
-        result = {"workdir": args.workdir, **score_run(config, step, state, reference, args.n, args.seed, args.raw_g,
-                                                       chosen(args.metrics))}
+        groups = chosen(args.metrics, args.n)  # {N: metrics}: one N unless an entry names its own (fid_10k)
+        result, rows = {"workdir": args.workdir}, {}
+        for n, metrics in groups.items():  # each N its own real images and samples; the scores named by their N
+            reference = Reference.from_dataset(train, n, args.seed, variables)
+            rows[f"checkpoint {step}" + (f", N = {n}" if len(groups) > 1 else "")] = scored = score_run(
+                config, step, state, reference, n, args.seed, args.raw_g, metrics)
+            result.update(scored)
+        result["n"] = args.n if args.n in groups else next(iter(groups))
         out = args.out or os.path.join(args.workdir, "eval.json")
-        print_table({f"checkpoint {step}": result})
+        print_table(rows)
     with run.writing(out):
         files.write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}", file=sys.stderr)
@@ -139,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _metrics(text: str) -> str:
-    names = text.split(",")
-    if text != "all" and (any(n not in METRICS for n in names) or len(set(names)) != len(names)):
-        raise argparse.ArgumentTypeError(f"expected all or one or more of {', '.join(METRICS)}, comma-separated, "
-                                         f"each once; got {text!r}")
+    """--metrics, checked as training's --metrics is (Config.validate)."""
+    try:
+        config_lib.Config(metrics=text).validate()
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--metrics ")) from None
     return text
 
 

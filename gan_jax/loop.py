@@ -228,14 +228,15 @@ def starts_from_another_run(folder: str, config: Config, resuming: bool) -> bool
     return config.init_from is not None and not (resuming and os.path.isdir(own) and os.listdir(own))
 
 
-def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[int, Any], Config]:
-    """({seed: the real-image reference its runs are scored against}, the event schedule: the config,
-    without evaluation when no metrics classifier exists for the dataset)."""
+def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[tuple[int, int], Any], Config]:
+    """({(seed, N): the N real images its runs are scored against}, the event schedule: the config, without
+    evaluation when no metrics classifier exists for the dataset). N: --eval-samples, and each N a --metrics
+    entry names (fid_10k)."""
     config = runs.configs[0]
     if not config.eval_every:
         return {}, config
     from gan_jax.metrics import classifier  # noqa: PLC0415  (the metrics classifier, only when used)
-    from gan_jax.metrics.reference import Reference  # noqa: PLC0415
+    from gan_jax.metrics.reference import Reference, chosen  # noqa: PLC0415
 
     try:
         variables = classifier.require(config.dataset, config.resolved_data_dir())
@@ -243,8 +244,8 @@ def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[i
         note(runs.writer, f"evaluation off: {e}")
         return {}, dataclasses.replace(config, eval_every=0)
     # each run against the real images its own seed picks
-    return {seed: Reference.from_dataset(dataset, config.eval_samples, seed, variables)
-            for seed in sorted({c.seed for c in runs.configs})}, config
+    return {(c.seed, n): Reference.from_dataset(dataset, n, c.seed, variables)
+            for c in runs.configs for n in chosen(c.metrics, c.eval_samples)}, config
 
 
 def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding,
@@ -321,19 +322,19 @@ def chunk_loop(runs: Runs, state: TrainState, start: int, train_chunk: Callable,
 
 
 def score(runs: Runs, state: TrainState, per_run: list[dict[str, float]], first_bad: np.ndarray,
-          sample: Callable[..., jax.Array], evaluators: dict[int, Any], last: int) -> None:
-    """Add each finite run's scores (fresh samples against its seed's real images) to its metrics.
-    Every process scores (the same numbers): none waits."""
+          sample: Callable[..., jax.Array], evaluators: dict[tuple[int, int], Any], last: int) -> None:
+    """Add each finite run's scores (fresh samples against its seed's real images; each N its own) to its
+    metrics. Every process scores (the same numbers): none waits."""
     from gan_jax.metrics.reference import chosen  # noqa: PLC0415  (as make_evaluators: the classifier when scoring)
 
-    for k, (c, m) in enumerate(zip(runs.configs, per_run)):
-        if first_bad[k] < 0:
-            eval_labels = balanced_labels(c, c.eval_samples) if c.condition != "none" else None
-            fakes = np.asarray(sample(runs.state_of(state, k), sample_key(c, last, EVAL_STREAM), c.eval_samples,
-                                      eval_labels))
-            m.update(names.with_n(evaluators[c.seed].score(fakes, kid_subsets=10, with_histogram=False,
-                                                           labels=eval_labels, metrics=chosen(c.metrics)),
-                                  c.eval_samples))
+    for k, (c, m) in enumerate(zip(runs.configs, per_run, strict=True)):
+        if first_bad[k] >= 0:
+            continue
+        for n, metrics in chosen(c.metrics, c.eval_samples).items():
+            eval_labels = balanced_labels(c, n) if c.condition != "none" else None
+            fakes = np.asarray(sample(runs.state_of(state, k), sample_key(c, last, EVAL_STREAM), n, eval_labels))
+            m.update(names.with_n(evaluators[c.seed, n].score(fakes, kid_subsets=10, with_histogram=False,
+                                                              labels=eval_labels, metrics=metrics), n))
 
 
 def log(runs: Runs, per_run: list[dict[str, float]], last: int, progress: Any) -> None:
@@ -411,7 +412,8 @@ def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Datas
         where = (config.resolved_manual_dir(), config.resolved_data_dir())
         size = input_pipeline.split_bytes(config.dataset, "train", *where) if config.device_data_mb else None
         streaming = config.device_data_mb == 0 or (size is not None and size > config.device_data_mb * 2**20)
-        head = max(config.eval_samples, outputs.SAMPLE_GRID) if streaming else None
+        evaluated = [names.sized(e)[1] or config.eval_samples for e in config.metrics.split(",")]  # (fid_10k: 10k)
+        head = max(*evaluated, outputs.SAMPLE_GRID) if streaming else None
         return input_pipeline.load(config.dataset, "train", *where, limit=head), streaming
 
     loaded = load() if writer else None

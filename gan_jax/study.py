@@ -16,7 +16,8 @@ training images (gan_jax.evaluate's scores, into the run's eval.json), and write
                              precision, recall and classifier score, training time per preset,
                              the permutation test's p-value of each config's FID against the
                              first's, and Lucic et al.'s best Fashion-MNIST FID beside the presets it has
-    WORKDIR/study.json       every run's scores, the summary, the machine and the command's settings
+    WORKDIR/study.json       every run's scores, the summary (the scores' names with their N: fid_10k),
+                             the machine and the command's settings
     WORKDIR/fid_boxplot.png  FID per preset over the seeds (a box and every seed's point)
 
 What is compared: named presets (--presets) and config files (--configs: JSON such as any run's
@@ -155,14 +156,16 @@ def _study(args: argparse.Namespace, configs: dict[str, list[config_lib.Config]]
 
 def write_study(args: argparse.Namespace, runs: dict[str, list[dict]], failed: dict[str, str]) -> None:
     """study.json, study.md (also printed) and fid_boxplot.png in the study's workdir."""
+    summary = summarize(runs)
     study = {"settings": {"configs": list(runs) + [label for label in failed if label not in runs],
                           "seeds": list(args.seeds), "iterations": args.iterations, "n": args.n,
                           "eval_seed": args.eval_seed},
-             "machine": _machine(), "summary": summarize(runs), "failed": failed, "runs": runs}
-    study["lucic_spearman"] = spearman(
-        {name: s["fid"]["mean"] for name, s in study["summary"].items()}, LUCIC_FASHION_MNIST_FID)
+             "machine": _machine(), "summary": summary, "failed": failed, "runs": runs}
+    study["lucic_spearman"] = spearman({name: s["fid"]["mean"] for name, s in summary.items()}, LUCIC_FASHION_MNIST_FID)
     table = markdown_table(study)
-    _write(os.path.join(args.workdir, "study.json"), json.dumps(study, indent=1))
+    named = {**study, "summary": {name: names.with_n(s, args.n) for name, s in summary.items()},  # fid_10k, ...
+             "runs": {name: [names.with_n(r, args.n) for r in scores] for name, scores in runs.items()}}
+    _write(os.path.join(args.workdir, "study.json"), json.dumps(named, indent=1))
     _write(os.path.join(args.workdir, "study.md"), table)
     if runs:
         from gan_jax.plotting import save_boxplot  # noqa: PLC0415
@@ -289,8 +292,9 @@ def summarize(runs: dict[str, list[dict]]) -> dict[str, dict]:
 
 def markdown_table(study: dict) -> str:
     """The study's table as Markdown: one row per preset, best mean FID first, then failed presets,
-    then the rank correlation with Lucic et al."""
+    then the rank correlation with Lucic et al. (study.json's summary, its scores' names with their N or not)."""
     settings = study["settings"]
+    study = {**study, "summary": {name: names.plain(s) for name, s in study["summary"].items()}}
     t = names.tag(settings["n"])  # the scores' N (every score in the table is at it)
     lines = [f"{len(settings['seeds'])} seeds ({','.join(map(str, settings['seeds']))}) x {settings['iterations']} "
              f"iterations per config; scores at N = {settings['n']}, mean ± std over seeds. {study['machine']}.", "",

@@ -43,6 +43,8 @@ def test_help_documents_every_config_field(capfd):
     (["--penalty", "gp"], ["--penalty must be none or one or more of", "wgan_gp", "got 'gp'"]),
     (["--augment", "flip"], ["--augment must be none or one or more of", "diffaug, color, translation, cutout"]),
     (["--arch", "resnet"], ["--arch", "invalid choice", "dcgan"]),
+    (["--metrics", "fid_5,pr"], ["--metrics must be all or one or more of fid, kid, pr", "at least 10: fid_10k",
+                                 "got 'fid_5,pr'"]),
     (["--d-norm", "instance"], ["--d-norm", "invalid choice"]),
     (["--d-steps", "0"], ["--d-steps must be a positive integer, got 0"]),
     (["--g-ema", "1.0"], ["--g-ema must be in [0, 1), got 1.0"]),
@@ -133,6 +135,12 @@ def test_limits_hold_for_config_files_populations_and_resumes(tmp_path, capfd):
 def test_sample_errors(tmp_path, capfd):
     assert_one_line_error(in_process(capfd, "sample", "--workdir", str(tmp_path)), "holds no run")
     assert_one_line_error(in_process(capfd, "sample", "--workdir", str(tmp_path), "--n", "x"), "is not a whole number >= 1")
+
+
+def test_evaluate_refuses_a_bad_metrics_entry(tmp_path, capfd):
+    """gan_jax.evaluate --metrics is checked as training's is (Config.validate), before anything is read."""
+    assert_one_line_error(in_process(capfd, "evaluate", "--workdir", str(tmp_path), "--metrics", "all_10k"),
+                          "--metrics", "must be all or one or more of", "each may carry its number of samples")
 
 
 def test_presets_change_only_what_differs():

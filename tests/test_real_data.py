@@ -256,14 +256,20 @@ def test_evaluate_cli_on_the_real_run(smoke_run, tmp_path, tfds_dir, manual_dir,
     assert "FID" in proc.stdout and "checkpoint 50" in proc.stdout
     assert {"density_300", "coverage_300", "kid_300", "precision_300"} <= set(result)
     assert_one_line_error(run_module("gan_jax.evaluate", "--n", "5", env=env), "--n must be at least 10")
-    chosen = in_process(capfd, "evaluate", "--workdir", str(workdir), "--n", "300", "--metrics", "fid,dc", "--out",
-                        str(tmp_path / "some.json"), "--manual-dir", manual_dir, "--data-dir", tfds_dir)
-    assert chosen.returncode == 0, chosen.stderr[-2000:]
-    some = json.load(open(tmp_path / "some.json"))
-    some, result = names.plain(some), names.plain(result)
-    assert {"fid", "density", "coverage"} <= set(some) and not {"kid", "precision", "classifier_score"} & set(some)
-    assert some["fid"] == result["fid"]  # the same samples and reference: the same FID
-    assert "density" in chosen.stdout and "prec" not in chosen.stdout  # the table shows what was computed
+    def evaluated(*args):
+        proc = in_process(capfd, "evaluate", "--workdir", str(workdir), *args, "--out", str(tmp_path / "some.json"),
+                          "--manual-dir", manual_dir, "--data-dir", tfds_dir)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout, json.load(open(tmp_path / "some.json"))
+
+    # --metrics chooses; an entry with its own N (dc_200) is the evaluation at that N, named by it
+    out, some = evaluated("--n", "300", "--metrics", "fid,dc_200")
+    scores = {k for k in some if names.base(k) != k}
+    assert scores == {"fid_300", "density_200", "coverage_200", "class_histogram_300", "class_histogram_200"}
+    assert some["fid_300"] == result["fid_300"] and some["n"] == 300  # the same samples and reference: the same FID
+    assert "density" in out and "prec" not in out and "N = 200" in out  # the table shows what was computed, per N
+    _, at_200 = evaluated("--n", "200", "--metrics", "dc")
+    assert (at_200["density_200"], at_200["coverage_200"]) == (some["density_200"], some["coverage_200"])
 
 
 def test_metric_range_real_vs_bad_generators(tfds_dir, manual_dir):

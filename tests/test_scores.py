@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from gan_jax.config import Config
+from gan_jax.errors import UserError
 from gan_jax.metrics import names, scores
 from gan_jax.metrics.reference import METRICS, Reference, chosen
 
@@ -118,7 +120,20 @@ def test_each_metric_computes_its_own_scores_and_nothing_else(name, tiny_data):
     assert alone and alone == {k: everything[k] for k in alone}
     assert list(everything) == [k for m in METRICS for k in ref.score(
         fakes, kid_subsets=2, kid_subset_size=10, with_histogram=False, metrics=(m,))]
-    assert chosen("all") == tuple(METRICS) and chosen(f"{name},fid") == (name, "fid")
+    assert chosen("all", 40) == {40: tuple(METRICS)} and chosen(f"{name}_20,fid", 40) == {20: (name,), 40: ("fid",)}
+
+
+def test_metrics_entries_may_carry_their_own_n():
+    """`--metrics fid_10k,pr` (StyleGAN's fid50k): {N: names}, an entry without an N at the run's own; the config
+    refuses an N under 10, on 'all', or on a name that is no entry, in one line that shows the form."""
+    assert chosen("fid_10k,pr,dc_500,kid", 2000) == {10000: ("fid",), 2000: ("pr", "kid"), 500: ("dc",)}
+    assert chosen("fid_2k,fid", 2000) == {2000: ("fid",)}  # the same N twice: scored once
+    assert names.sized("classifier") == ("classifier", None) and names.sized("pr_1500") == ("pr", 1500)
+    assert Config(metrics="fid_10k,pr_500,dc").validate().metrics == "fid_10k,pr_500,dc"
+    for bad in ("fid_5", "all_10k", "fid_10k,all", "nope_2k", "fid_10k,fid_10k", "fid_x"):
+        with pytest.raises(UserError, match=r"^--metrics must be all or one or more of fid, .* \(each may carry its "
+                                            r"number of samples, at least 10: fid_10k, pr_500\)"):
+            Config(metrics=bad).validate()
 
 
 def test_score_names_carry_their_n_and_read_back():

@@ -11,7 +11,6 @@ from conftest import REPO, assert_one_line_error, in_process, run_module
 from gan_jax import presets
 from gan_jax import evaluate, population, stats, study
 from gan_jax.errors import Stopped
-from gan_jax.metrics import names
 
 STUDY_RESULT = REPO / "bench" / "results" / "study_epyc_2000.json"
 """The study docs/results.md's 9-preset table and the `best` preset come from."""
@@ -124,20 +123,22 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
     assert set(result["runs"]) == {"minimax", "reference"} and result["failed"] == {}
     for name, scores in result["runs"].items():
         assert [r["checkpoint"] for r in scores] == [3, 3] and [r["n"] for r in scores] == [100, 100]
-        assert result["summary"][name]["fid"]["values"] == [r["fid"] for r in scores]
-        assert scores[0]["fid"] != scores[1]["fid"]  # two seeds, two runs
+        assert result["summary"][name]["fid_100"]["values"] == [r["fid_100"] for r in scores]  # names with their N
+        assert scores[0]["fid_100"] != scores[1]["fid_100"]  # two seeds, two runs
+        assert "fid" not in scores[0] and "precision" not in result["summary"][name]
         config = json.load(open(os.path.join(workdir, name, "seed_1", "config.json")))
         assert (config["seed"], config["iterations"], config["eval_every"]) == (1, 3, 0)
     assert json.load(open(os.path.join(workdir, "minimax", "seed_0", "config.json")))["loss"] == "minimax"
     assert open(os.path.join(workdir, "study.md")).read() == table
+    assert study.markdown_table(result) == table  # study.json reads back: its names carry their N
 
     # a run's scores are gan_jax.evaluate's (same N and seed): the same numbers
     out = str(tmp_path / "eval.json")
     evaluate.main(["--workdir", os.path.join(workdir, "reference", "seed_1"), "--n", "100", "--out", out,
                    "--manual-dir", manual_dir, "--data-dir", tfds_dir])
-    alone = names.plain(json.load(open(out)))
-    assert {k: alone[k] for k in ("fid", "recall", "precision", "classifier_score")} == \
-        {k: result["runs"]["reference"][1][k] for k in ("fid", "recall", "precision", "classifier_score")}
+    alone = json.load(open(out))
+    assert {k: alone[k] for k in ("fid_100", "recall_100", "precision_100", "classifier_score_100")} == \
+        {k: result["runs"]["reference"][1][k] for k in ("fid_100", "recall_100", "precision_100", "classifier_score_100")}
 
     # the same command again: nothing retrained or rescored, the same table
     times = {name: open(os.path.join(workdir, name, "seed_0", "study_time.json")).read()
@@ -163,7 +164,7 @@ def test_a_study_on_the_real_data_and_its_rerun(tmp_path, tfds_dir, manual_dir, 
     assert "study: 1/2" not in capsys.readouterr().err  # nothing left to train: only summarized
     summary = json.load(open(os.path.join(sharded, "study.json")))
     for name in ("minimax", "reference"):
-        assert [r["fid"] for r in summary["runs"][name]] == [r["fid"] for r in result["runs"][name]]
+        assert [r["fid_100"] for r in summary["runs"][name]] == [r["fid_100"] for r in result["runs"][name]]
 
 
 def test_the_best_preset_is_the_winner_of_the_committed_study():
@@ -171,6 +172,7 @@ def test_the_best_preset_is_the_winner_of_the_committed_study():
     assert result["settings"]["presets"] == list(study.LITERATURE_PRESETS) and len(result["settings"]["seeds"]) >= 3
     assert result["settings"]["n"] == 10000 and result["failed"] == {}
     fids = {name: s["fid"]["mean"] for name, s in result["summary"].items()}
+    assert "| 1 | `" in study.markdown_table(result)  # a study.json written before the names carried their N reads
     winner = min(fids, key=fids.get)
     assert presets.PRESETS["best"] == presets.PRESETS[winner]
     assert all(len(runs) == len(result["settings"]["seeds"]) for runs in result["runs"].values())

@@ -257,13 +257,18 @@ def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
             assert 1 <= r["classifier_score"] <= 10 and 0 <= r["class_entropy"] <= 1
             assert r["density"] >= 0 and 0 <= r["coverage"] <= 1
     assert os.path.getsize(tmp_path / "eval" / "curves.png") > 1000
-    some = train_and_evaluate(dataclasses.replace(config, metrics="dc,fid"), str(tmp_path / "some"), dataset=tiny_data)
+    some = train_and_evaluate(dataclasses.replace(config, metrics="dc,fid,pr_20"), str(tmp_path / "some"),
+                              dataset=tiny_data)
     _assert_states_equal(plain, some)
-    chosen = [names.plain(r) for r in _records(str(tmp_path / "some")) if "fid_40" in r]
-    full = [r for r in records if "fid" in r]
+    chosen = [r for r in _records(str(tmp_path / "some")) if "fid_40" in r]
+    full = [r for r in named if "fid_40" in r]
     losses = set(records[1])  # iteration 3: no evaluation
-    assert [set(r) - losses for r in chosen] == [{"fid", "density", "coverage"}] * 4  # --metrics dc,fid: just those
-    assert [(r["fid"], r["density"]) for r in chosen] == [(r["fid"], r["density"]) for r in full]
+    # --metrics dc,fid,pr_20: just those, precision and recall on 20 samples of their own
+    assert [set(r) - losses for r in chosen] == [{"fid_40", "density_40", "coverage_40", "precision_20",
+                                                  "recall_20"}] * 4
+    assert [(r["fid_40"], r["density_40"]) for r in chosen] == [(r["fid_40"], r["density_40"]) for r in full]
+    assert all(0 <= r["precision_20"] <= 1 for r in chosen)
+    assert [r["precision_20"] for r in chosen] != [r["precision_40"] for r in full]
 
 
 RESEARCH = dict(loss="hinge", penalty="r1", penalty_weight=1.0, d_norm="spectral", d_steps=2, g_ema=0.9,

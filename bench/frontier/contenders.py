@@ -59,6 +59,11 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # 13M of dcgan's 13.2M parameters); the convolutions as they are
     "dcgan_dense512": ("dcgan", {"dcgan_widths": (512, 128, 64)}, None),
     "dcgan_dense256": ("dcgan", {"dcgan_widths": (256, 128, 64)}, None),
+    # Both: the narrower dense layers with StyleGAN2's EMA (the EMA only watches: its raw G is dcgan_dense*'s run)
+    "dcgan_dense512_ema": ("dcgan", {"dcgan_widths": (512, 128, 64), "g_ema_half_life": 20000.0,
+                                     "g_ema_rampup": 0.05}, None),
+    "dcgan_dense256_ema": ("dcgan", {"dcgan_widths": (256, 128, 64), "g_ema_half_life": 20000.0,
+                                     "g_ema_rampup": 0.05}, None),
     "r3gan": ("r3gan", {}, "run"),
     "r3gan_noema": ("r3gan", {"g_ema_half_life_end": None}, "run"),
     "r3gan_hold": ("r3gan", {}, "hold"),
@@ -77,10 +82,10 @@ and schedules cost nothing measurable beside the step)."""
 
 
 def timed_as(label: str, overrides: dict[str, object]) -> str:
-    """The TIMED_AS label of a contender: r3gan_s / r3gan_m by their widths, a dcgan of other widths by its own
-    label (timed in a --scaled file), else its preset's."""
+    """The TIMED_AS label of a contender: r3gan_s / r3gan_m by their widths, a dcgan of other widths as
+    dcgan_denseW by its dense width W (timed so in a --scaled file), else its preset's."""
     if "dcgan_widths" in overrides:
-        return label
+        return f"dcgan_dense{overrides['dcgan_widths'][0]}"
     if overrides.get("r3gan_widths") == R3GAN_S["r3gan_widths"]:
         return "r3gan_s"
     if overrides.get("r3gan_widths") == R3GAN_M["r3gan_widths"]:

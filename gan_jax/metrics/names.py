@@ -6,6 +6,7 @@ during training) and at N = 10,000 (gan_jax.evaluate) are written `fid_2k` and `
                       eval.json) writes
   plain(record)       the other way, for readers; keys without an N (files written before the names carried it)
                       pass as they are, so old run folders still read
+  sized(entry)        a `--metrics` entry and the N it asks for: 'fid_10k' -> ('fid', 10000), 'fid' -> ('fid', None)
 """
 
 from __future__ import annotations
@@ -22,6 +23,19 @@ _NAMED = re.compile(r"^(?P<score>.+)_(?P<n>\d+k?)$")
 def tag(n: int) -> str:
     """N as names carry it: 2000 -> '2k', 10000 -> '10k', 500 -> '500'."""
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def count(text: str) -> int | None:
+    """N as names carry it, back: '2k' -> 2000, '500' -> 500; None for anything else."""
+    match = re.fullmatch(r"(\d+)(k?)", text)
+    return None if match is None else int(match[1]) * (1000 if match[2] else 1)
+
+
+def sized(entry: str) -> tuple[str, int | None]:
+    """A `--metrics` entry: its name and the N it asks for (StyleGAN's `fid50k`), or None for the run's own N:
+    'fid_10k' -> ('fid', 10000), 'pr_500' -> ('pr', 500), 'fid' -> ('fid', None)."""
+    name, _, n = entry.rpartition("_")
+    return (name, count(n)) if name and count(n) is not None else (entry, None)
 
 
 def with_n(scores: dict, n: int) -> dict:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gan_jax import config, input_pipeline
-from gan_jax.metrics import scores
+from gan_jax.metrics import names, scores
 from gan_jax.metrics.classifier import features_and_probs
 
 
@@ -51,9 +51,17 @@ METRICS: dict[str, Metric] = {
 score is one entry (and its names in scores.py). Conditional runs add label accuracy and intra-class FID."""
 
 
-def chosen(text: str) -> tuple[str, ...]:
-    """`--metrics` ('all' or comma-separated METRICS names, as Config.validate checks them) -> the names."""
-    return tuple(METRICS) if text == "all" else tuple(text.split(","))
+def chosen(text: str, n: int) -> dict[int, tuple[str, ...]]:
+    """`--metrics` ('all' or comma-separated METRICS names, as Config.validate checks them, each with its own N or
+    not: `fid_10k,pr`) -> {N: the names scored on N samples against N real images}, in the order given; a name
+    without an N is scored at `n` (the run's --eval-samples, evaluate's --n)."""
+    groups: dict[int, list[str]] = {}
+    for entry in (tuple(METRICS) if text == "all" else text.split(",")):
+        name, size = names.sized(entry)
+        group = groups.setdefault(size or n, [])
+        if name not in group:
+            group.append(name)
+    return {size: tuple(group) for size, group in groups.items()}
 
 
 class Reference:
