@@ -166,9 +166,11 @@ def test_sample_from_the_real_run(smoke_run, tmp_path):
 
 # --- interrupted runs: SIGKILL twice at different points, SIGTERM, SIGINT, then resume to the end ---
 
-KILL_ARGS = ["--iterations", "400", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
-             "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "200", "--checkpoint-every", "25",
+KILL_ARGS = ["--iterations", "120", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
+             "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "60", "--checkpoint-every", "10",
              "--max-steps-per-call", "5", "--no-progress"]
+"""The run the kill scenario interrupts: the smallest MLPs and 120 iterations (400 before 2026-12-07: the same
+five interruptions, each now 20-30 iterations after the previous one's checkpoint, a checkpoint every 10)."""
 
 
 def _start_and_signal(workdir, env, at_iteration, sig, resume):
@@ -207,13 +209,13 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     run = tmp_path / "interrupted"
     code, _ = _start_and_signal(run, env, -1, signal.SIGKILL, resume=True)  # killed during start-up
     assert code == -signal.SIGKILL and not (run / "config.json").exists()
-    code, _ = _start_and_signal(run, env, 80, signal.SIGKILL, resume=True)  # the same command: starts the run
+    code, _ = _start_and_signal(run, env, 25, signal.SIGKILL, resume=True)  # the same command: starts the run
     assert code == -signal.SIGKILL
-    code, _ = _start_and_signal(run, env, 200, signal.SIGKILL, resume=True)
+    code, _ = _start_and_signal(run, env, 55, signal.SIGKILL, resume=True)
     assert code == -signal.SIGKILL
-    code, err = _start_and_signal(run, env, 280, signal.SIGTERM, resume=True)
+    code, err = _start_and_signal(run, env, 80, signal.SIGTERM, resume=True)
     assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
-    code, err = _start_and_signal(run, env, 340, signal.SIGINT, resume=True)
+    code, err = _start_and_signal(run, env, 100, signal.SIGINT, resume=True)
     assert code == 128 + signal.SIGINT and "stopped by SIGINT" in err and "--resume" in err, err[-2000:]
     # to the end: the same command, in this process (the processes above are the ones signalled)
     monkeypatch.setenv("GAN_JAX_MANUAL_DIR", manual_dir)
@@ -224,7 +226,7 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
     _, step_a, a = _final_state(straight)
     _, step_b, b = _final_state(run)
-    assert step_a == step_b == 400
+    assert step_a == step_b == 120
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
