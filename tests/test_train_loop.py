@@ -271,6 +271,33 @@ def test_evaluation_during_training(tiny_config, tiny_data, tmp_path):
     assert [r["precision_20"] for r in chosen] != [r["precision_40"] for r in full]
 
 
+@pytest.mark.slow
+def test_a_run_written_before_the_names_carried_n_reads_scores_and_resumes(tiny_data, tmp_path):
+    """tests/data/run_0411878 (written by 0411878, scores named `fid`, not `fid_32`): its checkpoint loads, the
+    study reuses its eval.json (the same checkpoint, N and seed: not rescored), and --resume continues it to 12
+    iterations: its old lines kept byte for byte, the new evaluations named with their N, curves.png drawn."""
+    from gan_jax import config as config_lib, study
+    from gan_jax.checkpoints import load_run
+
+    folder = tmp_path / "old"
+    shutil.copytree(os.path.join(os.path.dirname(__file__), "data", "run_0411878"), folder)
+    old_lines = _read(folder / "metrics.jsonl")
+    config, step, _ = load_run(str(folder))
+    assert step == 8 and config.eval_samples == 32
+
+    stored = json.load(open(folder / "eval.json"))
+    assert study._score(str(folder), None, 32, 0) == names.plain(stored) and "fid" in stored  # reused as it is
+
+    config = dataclasses.replace(config_lib.load(str(folder / "config.json")), iterations=12)
+    state = train_and_evaluate(config, str(folder), resume=True, dataset=tiny_data)
+    assert int(state.step) == 12
+    lines = _read(folder / "metrics.jsonl")
+    assert lines.startswith(old_lines)
+    new = [json.loads(line) for line in lines[len(old_lines):].splitlines()]
+    assert [r["iteration"] for r in new] == [8, 10, 11] and "fid_32" in new[-1] and "fid" not in new[-1]
+    assert os.path.getsize(folder / "curves.png") > 1000
+
+
 RESEARCH = dict(loss="hinge", penalty="r1", penalty_weight=1.0, d_norm="spectral", d_steps=2, g_ema=0.9,
                 d_update="joint", g_learning_rate=1e-4, d_learning_rate=4e-4)
 """A run that uses every kind of extra state: D's spectral-norm vectors, G's EMA, 2 D steps."""
