@@ -244,8 +244,8 @@ def make_evaluators(runs: Runs, dataset: input_pipeline.Dataset) -> tuple[dict[t
         note(runs.writer, f"evaluation off: {e}")
         return {}, dataclasses.replace(config, eval_every=0)
     # each run against the real images its own seed picks
-    return {(c.seed, n): Reference.from_dataset(dataset, n, c.seed, variables)
-            for c in runs.configs for n in chosen(c.metrics, c.eval_samples)}, config
+    wanted = sorted({(c.seed, n) for c in runs.configs for n in chosen(c.metrics, c.eval_samples)})
+    return {(seed, n): Reference.from_dataset(dataset, n, seed, variables) for seed, n in wanted}, config
 
 
 def initial_state(runs: Runs, resuming: list[bool], sharding: NamedSharding,
