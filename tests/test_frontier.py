@@ -88,3 +88,27 @@ def test_the_committed_records_read_whatever_their_score_names():
     seed0 = runs["dcgan"][0]
     assert seed0["final"]["fid"] == pytest.approx(16.876, abs=1e-3) and seed0["final"]["recall"] == 0.731
     assert len(seed0["curve"]) == 11 and seed0["curve"][-1][0] == 10000
+
+
+def test_best_is_the_winner_of_the_committed_finals():
+    """`best` (gan_jax/presets.py) is the contender of the finals at B (bench/results/frontier/final_b) with the
+    lowest mean FID at N = 10,000 over its 3 seeds, from the committed records alone; and it meets the goal the
+    preset's comment quotes (mean FID <= 11, mean recall >= 0.75)."""
+    import dataclasses
+
+    import numpy as np
+
+    from gan_jax import presets
+
+    spec = importlib.util.spec_from_file_location("frontier_contenders", REPO / "bench" / "frontier" / "contenders.py")
+    contenders = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(contenders)
+    runs = _curve().read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
+    finals = {label: [r["final"] for r in seeds.values()] for label, seeds in runs.items() if len(seeds) >= 3}
+    fid = {label: np.mean([f["fid"] for f in finals[label]]) for label in finals}
+    winner = min(fid, key=fid.get)
+    name, overrides, _ = contenders.CONTENDERS[winner]
+    assert presets.preset("best") == dataclasses.replace(presets.preset(name), **overrides)
+    assert winner == "dcgan_ema_rampup" and round(fid[winner], 1) == 8.0
+    assert fid[winner] <= 11 and np.mean([f["recall"] for f in finals[winner]]) >= 0.75
+
