@@ -32,7 +32,6 @@ from typing import Literal
 
 from gan_jax.checks import CHECKS, check_limits, check_settings, flag_name, shown
 from gan_jax.errors import UserError
-from gan_jax.metrics import names
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -309,14 +308,15 @@ class Config:
             allowed = choices(f.name)
             if allowed is not None and f.metadata["several"]:
                 entries = value.split(",")
-                chosen = [names.sized(e) if f.metadata["sized"] else (e, None) for e in entries]
+                from gan_jax.metrics.names import sized  # noqa: PLC0415  (imported when checked, as the registries)
+                chosen = [sized(e) if f.metadata["sized"] else (e, None) for e in entries]
                 if any(n not in allowed or (size is not None and (n == allowed[0] or size < 10))
                        for n, size in chosen) or len(set(entries)) != len(entries) or \
                         (len(entries) > 1 and allowed[0] in entries):
-                    sized = " (each may carry its number of samples, at least 10: fid_10k, pr_500)" \
+                    sizes = " (each may carry its number of samples, at least 10: fid_10k, pr_500)" \
                         if f.metadata["sized"] else ""
                     raise UserError(f"--{flag_name(f.name)} must be {allowed[0]} or one or more of "
-                                    f"{', '.join(allowed[1:])}{sized}, comma-separated, each once; got {value!r}")
+                                    f"{', '.join(allowed[1:])}{sizes}, comma-separated, each once; got {value!r}")
             elif allowed is not None and value not in allowed:
                 raise UserError(f"--{flag_name(f.name)} must be one of {', '.join(allowed)}; got {value!r}")
         check_limits(self)

@@ -63,7 +63,8 @@ def test_a_full_disk_while_writing_an_output_is_one_line_and_loses_nothing(tiny_
     monkeypatch.setattr(*target, raising=False)
     longer = dataclasses.replace(config, iterations=12, eval_every=3 if what == "curves" else 0)
     if what == "curves":  # evaluation needs a classifier: the stand-in scores without one
-        monkeypatch.setattr(loop, "make_evaluators", lambda runs, data: ({0: _Scores()}, runs.configs[0]))
+        monkeypatch.setattr(loop, "make_evaluators", lambda runs, data: ({(0, runs.configs[0].eval_samples): _Scores()},
+                                                                        runs.configs[0]))
     with pytest.raises(RunFailed) as failed:
         train_and_evaluate(longer, workdir, resume=True, dataset=tiny_data)
     message = str(failed.value)
