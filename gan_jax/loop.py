@@ -412,8 +412,10 @@ def load_train_split(config: Config, writer: bool) -> tuple[input_pipeline.Datas
         where = (config.resolved_manual_dir(), config.resolved_data_dir())
         size = input_pipeline.split_bytes(config.dataset, "train", *where) if config.device_data_mb else None
         streaming = config.device_data_mb == 0 or (size is not None and size > config.device_data_mb * 2**20)
-        evaluated = [names.sized(e)[1] or config.eval_samples for e in config.metrics.split(",")]  # (fid_10k: 10k)
-        head = max(*evaluated, outputs.SAMPLE_GRID) if streaming else None
+        head = None
+        if streaming:  # the evaluation's real images (each N --metrics names: fid_10k) and the preview
+            from gan_jax.metrics.reference import chosen  # noqa: PLC0415  (as make_evaluators)
+            head = max(*chosen(config.metrics, config.eval_samples), outputs.SAMPLE_GRID)
         return input_pipeline.load(config.dataset, "train", *where, limit=head), streaming
 
     loaded = load() if writer else None
