@@ -166,10 +166,10 @@ def test_sample_from_the_real_run(smoke_run, tmp_path):
 
 # --- interrupted runs: SIGKILL twice at different points, SIGTERM, SIGINT, then resume to the end ---
 
-KILL_ARGS = ["--iterations", "120", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
+KILL_ARGS = ["--iterations", "200", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
              "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "60", "--checkpoint-every", "20",
              "--max-steps-per-call", "5", "--eval-every", "0", "--no-progress"]
-"""The run the kill scenario interrupts: the smallest MLPs, 120 iterations, no evaluation (evaluation never touches
+"""The run the kill scenario interrupts: the smallest MLPs, 200 iterations, no evaluation (evaluation never touches
 the training state: tests/test_train_loop.py). Before 2026-12-07: 400 iterations with evaluation, the same five
 interruptions; each process's start (imports, the compile cache, the data) is most of its time either way."""
 
@@ -217,16 +217,16 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
     assert code == -signal.SIGKILL and not (run / "config.json").exists()
     code, _ = _start_and_signal(run, env, 35, signal.SIGKILL, resume=True)  # the same command: starts the run
     assert code == -signal.SIGKILL
-    code, err = _start_and_signal(run, env, 75, signal.SIGTERM, resume=True)
+    code, err = _start_and_signal(run, env, 55, signal.SIGTERM, resume=True)
     assert code == 128 + signal.SIGTERM and "stopped by SIGTERM" in err and "--resume" in err, err[-2000:]
 
     monkeypatch.setenv("GAN_JAX_MANUAL_DIR", manual_dir)
     monkeypatch.setenv("GAN_JAX_DATA_DIR", tfds_dir)
     write_metrics, sent = outputs.write_metrics, []
 
-    def write_then_interrupt(folder, metrics_file, tensorboard, last, m):  # SIGINT once, while the run trains
+    def write_then_interrupt(folder, metrics_file, tensorboard, last, m):  # SIGINT at the first log point
         write_metrics(folder, metrics_file, tensorboard, last, m)
-        if last >= 100 and not sent:
+        if not sent:
             sent.append(last)
             os.kill(os.getpid(), signal.SIGINT)
 
@@ -234,14 +234,16 @@ def test_killed_and_interrupted_runs_resume_bitwise(tmp_path, tfds_dir, manual_d
         m.setattr(outputs, "write_metrics", write_then_interrupt)
         proc = in_process(capfd, "train", "--workdir", str(run), *KILL_ARGS, "--resume")
     assert proc.returncode == 128 + signal.SIGINT and "stopped by SIGINT" in proc.stderr, proc.stderr[-2000:]
-    assert sent == [100] and last_logged_iteration(run) < 119
+    # where SIGTERM stopped its process depends on the machine's speed (a poll, then a signal): the SIGINT comes at
+    # the first log point after it, mid-run
+    assert len(sent) == 1 and 55 < sent[0] <= last_logged_iteration(run) < 199, (sent, proc.stderr[-2000:])
     proc = in_process(capfd, "train", "--workdir", str(run), *KILL_ARGS, "--resume")  # to the end
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     assert open(straight / "metrics.jsonl").read() == open(run / "metrics.jsonl").read()
     _, step_a, a = _final_state(straight)
     _, step_b, b = _final_state(run)
-    assert step_a == step_b == 120
+    assert step_a == step_b == 200
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y))
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
