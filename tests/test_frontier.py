@@ -63,6 +63,11 @@ def test_a_seed_without_a_curve_adds_its_final_score_only(tmp_path):
     a = curve.frontier(curve.read_runs(str(tmp_path)), {"a": 600.0})["a"]
     assert a["seeds"] == [0, 1] and a["final"]["fid"]["values"] == [90.0, 110.0]
     assert a["points"][1] == pytest.approx([0.1, 300.0, 300.0, 300.0, 1])
+    a_s1 = curve.read_runs(str(tmp_path))["a"][1]  # its iterations from its losses: 20 at 600 ms, 0.2 min
+    assert a_s1["curve"] == [] and a_s1["iterations"] == 20
+    (tmp_path / "a_s0").rename(tmp_path / "elsewhere")
+    only_derived = curve.frontier(curve.read_runs(str(tmp_path)), {"a": 600.0})
+    assert "| `a` | 1 | 20 | 0.2 | 110.0 ± 0.0 |" in curve.table(only_derived)
 
 
 def test_the_command_writes_its_three_files_and_refuses_an_unknown_contender(tmp_path, capsys):
@@ -108,7 +113,10 @@ def test_best_is_the_winner_of_the_committed_finals():
     fid = {label: np.mean([f["fid"] for f in finals[label]]) for label in finals}
     winner = min(fid, key=fid.get)
     name, overrides, _ = contenders.CONTENDERS[winner]
-    assert presets.preset("best") == dataclasses.replace(presets.preset(name), **overrides)
-    assert winner == "dcgan_ema_rampup" and round(fid[winner], 1) == 8.0
+    final_b = REPO / "bench" / "results" / "frontier" / "final_b"
+    trained = {json.load(open(final_b / f"{winner}_s{seed}" / "config.json"))["iterations"] for seed in runs[winner]}
+    assert len(trained) == 1  # best trains as long as the finals' runs did: the iterations that fit into B
+    assert presets.preset("best") == dataclasses.replace(presets.preset(name), **overrides, iterations=trained.pop())
+    assert winner == "dcgan_dense256_ema" and round(fid[winner], 1) == 7.4
     assert fid[winner] <= 11 and np.mean([f["recall"] for f in finals[winner]]) >= 0.75
 

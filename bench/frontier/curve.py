@@ -51,14 +51,16 @@ def read_runs(folder: str) -> dict[str, dict[int, dict]]:
         if os.path.isfile(final):
             with open(final) as f:
                 score = names.plain(json.load(f))
-        runs.setdefault(match["label"], {})[int(match["seed"])] = {"curve": curve, "final": score}
+        iterations = max((r["iteration"] + 1 for r in records), default=0)  # iteration i is after i + 1 of them
+        runs.setdefault(match["label"], {})[int(match["seed"])] = {"curve": curve, "final": score,
+                                                                   "iterations": iterations}
     return runs
 
 
 def frontier(runs: dict[str, dict[int, dict]], step_ms: dict[str, float]) -> dict[str, dict]:
     """Per contender, best final mean FID first: 'points' [[minutes, mean, min, max, seeds]] at the evaluation
     iterations every seed reached (metrics.jsonl's iteration i is after i + 1 iterations of training), 'final' {metric: {'mean', 'std', 'values'}} over the scored seeds, 'seeds',
-    'step_ms', and 'fid_p_vs_best' (None for the best or with fewer than 2 seeds on a side)."""
+    'iterations' (the fewest any seed trained), 'step_ms', and 'fid_p_vs_best' (None for the best or with fewer than 2 seeds on a side)."""
     out = {}
     for label, seeds in runs.items():
         ms = step_ms[label]
@@ -73,7 +75,8 @@ def frontier(runs: dict[str, dict[int, dict]], step_ms: dict[str, float]) -> dic
         final = {m: {"mean": float(np.mean([s[m] for s in scored])),
                      "std": float(np.std([s[m] for s in scored], ddof=1)) if len(scored) > 1 else 0.0,
                      "values": [float(s[m]) for s in scored]} for m in FINAL} if scored else None
-        out[label] = {"seeds": sorted(seeds), "step_ms": ms, "points": points, "final": final}
+        out[label] = {"seeds": sorted(seeds), "step_ms": ms, "points": points, "final": final,
+                      "iterations": min(run["iterations"] for run in seeds.values())}
     ranked = sorted(out, key=lambda k: out[k]["final"]["fid"]["mean"] if out[k]["final"] else float("inf"))
     out = {k: out[k] for k in ranked}
     best = next((v for v in out.values() if v["final"]), None)
@@ -88,14 +91,14 @@ def table(result: dict[str, dict]) -> str:
     lines = ["| contender | seeds | iterations | minutes (at the budget's step time) | FID (N = 10,000) | p vs best "
              "| precision | recall |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label, v in result.items():
-        last = v["points"][-1] if v["points"] else [0.0]
-        iterations = round(last[0] * 60e3 / v["step_ms"])
+        iterations = v["iterations"]  # every seed's (a record derived from a raw G has its losses, not a curve)
+        minutes = iterations * v["step_ms"] / 60e3
         if v["final"] is None:
-            lines.append(f"| `{label}` | {len(v['seeds'])} | {iterations} | {last[0]:.1f} | not scored | | | |")
+            lines.append(f"| `{label}` | {len(v['seeds'])} | {iterations} | {minutes:.1f} | not scored | | | |")
             continue
         f = v["final"]
         p = "—" if v["fid_p_vs_best"] is None else f"{v['fid_p_vs_best']:.3f}"
-        lines.append(f"| `{label}` | {len(f['fid']['values'])} | {iterations} | {last[0]:.1f} | "
+        lines.append(f"| `{label}` | {len(f['fid']['values'])} | {iterations} | {minutes:.1f} | "
                      f"{f['fid']['mean']:.1f} ± {f['fid']['std']:.1f} | {p} | {f['precision']['mean']:.3f} | "
                      f"{f['recall']['mean']:.3f} |")
     return "\n".join(lines) + "\n"
