@@ -64,6 +64,10 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
                                      "g_ema_rampup": 0.05}, None),
     "dcgan_dense256_ema": ("dcgan", {"dcgan_widths": (256, 128, 64), "g_ema_half_life": 20000.0,
                                      "g_ema_rampup": 0.05}, None),
+    # Narrower still, since 256 beat 512 and 1024 at B/4 and at B (docs/results.md): the dense layers at 128
+    "dcgan_dense128": ("dcgan", {"dcgan_widths": (128, 128, 64)}, None),
+    "dcgan_dense128_ema": ("dcgan", {"dcgan_widths": (128, 128, 64), "g_ema_half_life": 20000.0,
+                                     "g_ema_rampup": 0.05}, None),
     "r3gan": ("r3gan", {}, "run"),
     "r3gan_noema": ("r3gan", {"g_ema_half_life_end": None}, "run"),
     "r3gan_hold": ("r3gan", {}, "hold"),
