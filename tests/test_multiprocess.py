@@ -3,11 +3,17 @@ device each) against 1 process with 2 devices, then SIGKILLs, a dead peer and SI
 followed by the same `--resume` command on both processes.
 
 What must hold: the 2-process run writes the same metrics.jsonl and weights as 1 process with 2
-devices (bitwise: the only difference is where the 2-operand all-reduces run, and a + b == b + a);
+devices (bitwise: the only difference is where the 2-operand all-reduces run, and a + b == b + a),
+with streamed batches (each process reads the same seeded tf.data stream and puts its shards of the
+global batch on the mesh) and with the dataset on the devices (the interrupted run below);
 BatchNorm statistics are over the global batch (the 1-device run's losses agree to 1e-5 until
 chaos amplifies the rounding);
 process 1 prints and writes nothing of its own; a process whose peer died exits 1 with one line
-within PEER_EXIT_S; and the interrupted run ends byte-identical to the uninterrupted one.
+within PEER_EXIT_S; and the interrupted 2-process run ends byte-identical to the uninterrupted run of
+1 process with 2 devices.
+
+Python processes started: 3 + 1 for the uninterrupted runs (the streamed pair and its 1-process twin, the
+on-device 1-process run), 2 x 4 for the interrupted one (one pair killed within a second of starting).
 """
 
 import json
@@ -23,13 +29,19 @@ import numpy as np
 import pytest
 
 from conftest import REPO, in_process, last_logged_iteration
-from gan_jax.metrics import names
 
 pytestmark = pytest.mark.integration
 
 ARGS = ["--iterations", "60", "--batch-size", "32", "--latent-dim", "16", "--g-hidden", "32,64",
         "--d-hidden", "64,32", "--log-every", "10", "--sample-every", "30", "--checkpoint-every", "15",
         "--eval-every", "30", "--eval-samples", "500", "--max-steps-per-call", "5", "--no-progress"]
+
+STREAMED = [*ARGS, "--iterations", "30", "--device-data-mb", "0"]  # later flags win
+"""The uninterrupted 2-process run: tf.data batches, 30 iterations, evaluated at N = 500 at the last."""
+
+ON_DEVICE = [*ARGS, "--eval-every", "0", "--iterations", "45", "--sample-every", "45"]
+"""The interrupted run and its 1-process twin: the dataset on the devices, no evaluation (it never touches the
+training state: tests/test_train_loop.py), 45 iterations (checkpoints at 15, 30, 45), grids at 0 and 44."""
 
 PEER_EXIT_S = 10
 """A process whose peer was SIGKILLed must have exited (status 1, one line) within this long."""
@@ -88,39 +100,53 @@ def _assert_same_state(a, b, atol=0.0):
 
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory, tfds_dir, manual_dir):
-    """An uninterrupted 2-process run: (workdir, [(returncode, stdout, stderr)] per process)."""
+    """An uninterrupted 2-process run, streamed: (workdir, [(returncode, stdout, stderr)] per process)."""
     workdir = tmp_path_factory.mktemp("two_processes") / "run"
-    results = _finish(_start_pair(workdir, _env(tfds_dir, manual_dir), resume=False))
+    results = _finish(_start_pair(workdir, _env(tfds_dir, manual_dir), resume=False, args=STREAMED))
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     return workdir, results
 
 
-def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_path, tfds_dir, manual_dir, capfd):
+@pytest.fixture(scope="module")
+def one_process_run(tmp_path_factory, tfds_dir, manual_dir):
+    """The interrupted scenario's uninterrupted twin: 1 process with 2 devices, the dataset on them."""
+    workdir = tmp_path_factory.mktemp("one_process") / "run"
+    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *ON_DEVICE], cwd=REPO,
+                          env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "streaming" not in proc.stderr, proc.stderr[-2000:]
+    return workdir
+
+
+def test_two_processes_equal_one_process_with_two_devices(two_process_run, one_process_run, tmp_path, tfds_dir,
+                                                          manual_dir, capfd):
     two, results = two_process_run
     one = tmp_path / "one_process_two_devices"
-    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *ARGS], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *STREAMED], cwd=REPO,
                           env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0 and "streaming fashion_mnist" in proc.stderr, proc.stderr[-2000:]
+    assert "streaming fashion_mnist" in results[0][2], results[0][2][-2000:]
     assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
     records = [json.loads(line) for line in open(two / "metrics.jsonl")]
-    assert [r["iteration"] for r in records] == list(range(0, 60, 10)) + [59]
+    assert [r["iteration"] for r in records] == [0, 10, 20, 29]
     assert {"fid_500", "recall_500"} <= set(records[-1])  # evaluated at N = 500 (every process scores; 0 writes)
     _, step, a = _state(two)
     _, _, b = _state(one)
-    assert step == 60
+    assert step == 30
     _assert_same_state(a, b)
 
     # BatchNorm statistics over the global batch: 1 process with 1 device gives the same losses to
-    # float rounding. Iteration 0 (G's loss through BatchNorm over the batch: statistics per device
-    # half would differ at 1e-2) agrees to 1e-5 everywhere; after it, how fast the GAN's chaos
-    # amplifies the rounding depends on the CPU's kernels: on the Intel Xeon <= 1.2e-7 up to
+    # float rounding as 2 devices (the on-device run; the 2-process run equals 1 process with 2 devices,
+    # above and in the interrupted scenario). Iteration 0 (G's loss through BatchNorm over the batch:
+    # statistics per device half would differ at 1e-2) agrees to 1e-5 everywhere; after it, how fast the
+    # GAN's chaos amplifies the rounding depends on the CPU's kernels: on the Intel Xeon <= 1.2e-7 up to
     # iteration 60 (1e-2 by 270), on the AMD EPYC 1.1e-4 at iteration 10, so the bound there is 1e-3.
     # (The first 11 iterations, in this process: its one CPU device.)
     single = tmp_path / "one_device"
-    proc = in_process(capfd, "train", "--workdir", str(single), *ARGS, "--iterations", "11", "--eval-every", "0",
+    proc = in_process(capfd, "train", "--workdir", str(single), *ON_DEVICE, "--iterations", "11",
                       "--manual-dir", manual_dir, "--data-dir", tfds_dir)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for r, s in zip(records[:2], [json.loads(line) for line in open(single / "metrics.jsonl")][:2], strict=True):
+    two_devices = [json.loads(line) for line in open(one_process_run / "metrics.jsonl")][:2]
+    for r, s in zip(two_devices, [json.loads(line) for line in open(single / "metrics.jsonl")][:2], strict=True):
         assert r["iteration"] == s["iteration"] <= 10
         for key in ("d_loss", "g_loss", "d_acc"):
             assert abs(r[key] - s[key]) < (1e-5 if r["iteration"] == 0 else 1e-3), (r["iteration"], key, r[key], s[key])
@@ -129,30 +155,28 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_p
     (code0, out0, err0), (code1, out1, err1) = results
     assert out1 == "" and err1 == "", (out1, err1)
     assert out0.splitlines()[0].startswith("0 [D loss: ") and len(out0.splitlines()) == len(records)
-    assert err0.splitlines()[-1].startswith("done: 60 iterations")
+    assert err0.splitlines()[-1].startswith("done: 30 iterations")
     assert len(os.listdir(two / "tensorboard")) == 1
-    assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 30, 59)]
+    assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 29)]
     assert not [f for f in os.listdir(two) if f.startswith(".write_test")]
 
 
-def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, tfds_dir, manual_dir):
+def test_killed_processes_resume_to_the_same_numbers(one_process_run, tmp_path, tfds_dir, manual_dir):
     """One scenario, every kill point in it: both processes SIGKILLed during start-up; the same command
     starts the run, then process 1 is SIGKILLed mid-run (process 0 exits on its own: the run's state is
-    what a kill of both leaves); resumed, both get SIGTERM; resumed to the end: the uninterrupted run (its weights
-    bitwise, its metrics less the evaluations, which this scenario leaves out: ~2.5 s less per pair of processes)."""
-    straight, _ = two_process_run
+    what a kill of both leaves); resumed, both get SIGTERM; resumed to the end: the uninterrupted run of 1
+    process with 2 devices (its weights and its metrics.jsonl, bitwise)."""
     env = _env(tfds_dir, manual_dir)
     run = tmp_path / "interrupted"
-    args = [*ARGS, "--eval-every", "0"]  # evaluation never touches the training state (tests/test_train_loop.py)
 
-    procs = _start_pair(run, env, args=args)  # killed during start-up, before either wrote anything
+    procs = _start_pair(run, env, args=ON_DEVICE)  # killed during start-up, before either wrote anything
     time.sleep(1.0)
     for p in procs:
         p.kill()
     assert [r[0] for r in _finish(procs)] == [-signal.SIGKILL] * 2
     assert not (run / "config.json").exists()
 
-    procs = _start_pair(run, env, args=args)  # the same command starts the run; then process 1 dies
+    procs = _start_pair(run, env, args=ON_DEVICE)  # the same command starts the run; then process 1 dies
     _wait_for(run, procs, 20)
     procs[1].kill()
     t_kill = time.time()
@@ -166,7 +190,7 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
                                                                    "from the last checkpoint"), lines[-1]
     assert waited < PEER_EXIT_S, waited
 
-    procs = _start_pair(run, env, args=args)  # SIGTERM: both stop after the same chunk, with a checkpoint
+    procs = _start_pair(run, env, args=ON_DEVICE)  # SIGTERM: both stop after the same chunk, with a checkpoint
     _wait_for(run, procs, 30)
     for p in procs:
         p.send_signal(signal.SIGTERM)
@@ -174,36 +198,16 @@ def test_killed_processes_resume_to_the_same_numbers(two_process_run, tmp_path, 
     assert code0 == code1 == 128 + signal.SIGTERM, (err0[-2000:], err1[-2000:])  # every process agrees
     assert "stopped by SIGTERM" in err0 and err1 == "", (err0, err1)
 
-    results = _finish(_start_pair(run, env, args=args))  # to the end
+    results = _finish(_start_pair(run, env, args=ON_DEVICE))  # to the end
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
+    assert results[0][2].splitlines()[-1].startswith("done: ") and results[1][1:] == ("", "")
 
-    # the uninterrupted run's records less its evaluations (the record at 29 is an evaluation point only)
-    records = [json.loads(line) for line in open(run / "metrics.jsonl")]
-    expected = [{k: v for k, v in r.items() if names.base(k) not in names.SCORES}
-                for r in map(json.loads, open(straight / "metrics.jsonl")) if r["iteration"] != 29]
-    assert [r["iteration"] for r in records] == list(range(0, 60, 10)) + [59] and records == expected
-    _, step_a, a = _state(straight)
+    records = open(run / "metrics.jsonl").read()
+    assert [json.loads(r)["iteration"] for r in records.splitlines()] == list(range(0, 45, 10)) + [44]
+    assert records == open(one_process_run / "metrics.jsonl").read()
+    _, step_a, a = _state(one_process_run)
     _, step_b, b = _state(run)
-    assert step_a == step_b == 60
+    assert step_a == step_b == 45
     _assert_same_state(a, b)
     history = [json.loads(line) for line in open(run / "config_history.jsonl")]
     assert [h["resume"] for h in history] == [False, True, True]
-
-
-def test_streamed_batches_over_two_processes(tmp_path, tfds_dir, manual_dir):
-    """--device-data-mb 0 (tf.data batches): each process reads the same seeded stream and puts the
-    global batch on the mesh, which moves only its own shards; equal to 1 process with 2 devices (metrics and
-    weights, bitwise)."""
-    args = [*ARGS, "--eval-every", "0", "--iterations", "30", "--device-data-mb", "0"]  # later flags win
-    one = tmp_path / "one_process"
-    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *args], cwd=REPO,
-                          env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and "streaming fashion_mnist" in proc.stderr, proc.stderr[-2000:]
-    two = tmp_path / "two_processes"
-    results = _finish(_start_pair(two, _env(tfds_dir, manual_dir), resume=False, args=args))
-    assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
-    assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
-    _, step, a = _state(two)
-    _, _, b = _state(one)
-    assert step == 30
-    _assert_same_state(a, b)
