@@ -117,6 +117,6 @@ def test_best_is_the_winner_of_the_committed_finals():
     trained = {json.load(open(final_b / f"{winner}_s{seed}" / "config.json"))["iterations"] for seed in runs[winner]}
     assert len(trained) == 1  # best trains as long as the finals' runs did: the iterations that fit into B
     assert presets.preset("best") == dataclasses.replace(presets.preset(name), **overrides, iterations=trained.pop())
-    assert winner == "dcgan_dense256_ema" and round(fid[winner], 1) == 7.4
+    assert winner == "dcgan_dense128_ema" and round(fid[winner], 1) == 7.2
     assert fid[winner] <= 11 and np.mean([f["recall"] for f in finals[winner]]) >= 0.75
 
