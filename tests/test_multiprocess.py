@@ -58,7 +58,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_pair(workdir, env, resume=True, args=ARGS):
+def _start_pair(workdir, env, args, resume=True):
     """Both processes of the run, started with the same command (their --process-id aside)."""
     port = _free_port()
     procs = []
@@ -68,6 +68,11 @@ def _start_pair(workdir, env, resume=True, args=ARGS):
         procs.append(subprocess.Popen(command + (["--resume"] if resume else []), cwd=REPO, env=env,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
+
+
+def _one_process_two_devices(workdir, args, tfds_dir, manual_dir) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *args], cwd=REPO,
+                          env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
 
 
 def _wait_for(workdir, procs, iteration):
@@ -102,7 +107,7 @@ def _assert_same_state(a, b, atol=0.0):
 def two_process_run(tmp_path_factory, tfds_dir, manual_dir):
     """An uninterrupted 2-process run, streamed: (workdir, [(returncode, stdout, stderr)] per process)."""
     workdir = tmp_path_factory.mktemp("two_processes") / "run"
-    results = _finish(_start_pair(workdir, _env(tfds_dir, manual_dir), resume=False, args=STREAMED))
+    results = _finish(_start_pair(workdir, _env(tfds_dir, manual_dir), STREAMED, resume=False))
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     return workdir, results
 
@@ -111,8 +116,7 @@ def two_process_run(tmp_path_factory, tfds_dir, manual_dir):
 def one_process_run(tmp_path_factory, tfds_dir, manual_dir):
     """The interrupted scenario's uninterrupted twin: 1 process with 2 devices, the dataset on them."""
     workdir = tmp_path_factory.mktemp("one_process") / "run"
-    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(workdir), *ON_DEVICE], cwd=REPO,
-                          env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
+    proc = _one_process_two_devices(workdir, ON_DEVICE, tfds_dir, manual_dir)
     assert proc.returncode == 0 and "streaming" not in proc.stderr, proc.stderr[-2000:]
     return workdir
 
@@ -121,8 +125,7 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, one_p
                                                           manual_dir, capfd):
     two, results = two_process_run
     one = tmp_path / "one_process_two_devices"
-    proc = subprocess.run([sys.executable, "-m", "gan_jax.train", "--workdir", str(one), *STREAMED], cwd=REPO,
-                          env=_env(tfds_dir, manual_dir, devices=2), capture_output=True, text=True, timeout=300)
+    proc = _one_process_two_devices(one, STREAMED, tfds_dir, manual_dir)
     assert proc.returncode == 0 and "streaming fashion_mnist" in proc.stderr, proc.stderr[-2000:]
     assert "streaming fashion_mnist" in results[0][2], results[0][2][-2000:]
     assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
@@ -169,14 +172,14 @@ def test_killed_processes_resume_to_the_same_numbers(one_process_run, tmp_path, 
     env = _env(tfds_dir, manual_dir)
     run = tmp_path / "interrupted"
 
-    procs = _start_pair(run, env, args=ON_DEVICE)  # killed during start-up, before either wrote anything
+    procs = _start_pair(run, env, ON_DEVICE)  # killed during start-up, before either wrote anything
     time.sleep(1.0)
     for p in procs:
         p.kill()
     assert [r[0] for r in _finish(procs)] == [-signal.SIGKILL] * 2
     assert not (run / "config.json").exists()
 
-    procs = _start_pair(run, env, args=ON_DEVICE)  # the same command starts the run; then process 1 dies
+    procs = _start_pair(run, env, ON_DEVICE)  # the same command starts the run; then process 1 dies
     _wait_for(run, procs, 20)
     procs[1].kill()
     t_kill = time.time()
@@ -190,7 +193,7 @@ def test_killed_processes_resume_to_the_same_numbers(one_process_run, tmp_path, 
                                                                    "from the last checkpoint"), lines[-1]
     assert waited < PEER_EXIT_S, waited
 
-    procs = _start_pair(run, env, args=ON_DEVICE)  # SIGTERM: both stop after the same chunk, with a checkpoint
+    procs = _start_pair(run, env, ON_DEVICE)  # SIGTERM: both stop after the same chunk, with a checkpoint
     _wait_for(run, procs, 30)
     for p in procs:
         p.send_signal(signal.SIGTERM)
@@ -198,7 +201,7 @@ def test_killed_processes_resume_to_the_same_numbers(one_process_run, tmp_path, 
     assert code0 == code1 == 128 + signal.SIGTERM, (err0[-2000:], err1[-2000:])  # every process agrees
     assert "stopped by SIGTERM" in err0 and err1 == "", (err0, err1)
 
-    results = _finish(_start_pair(run, env, args=ON_DEVICE))  # to the end
+    results = _finish(_start_pair(run, env, ON_DEVICE))  # to the end
     assert [r[0] for r in results] == [0, 0], [r[2][-2000:] for r in results]
     assert results[0][2].splitlines()[-1].startswith("done: ") and results[1][1:] == ("", "")
 
