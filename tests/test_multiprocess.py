@@ -121,29 +121,13 @@ def one_process_run(tmp_path_factory, tfds_dir, manual_dir):
     return workdir
 
 
-def test_two_processes_equal_one_process_with_two_devices(two_process_run, one_process_run, tmp_path, tfds_dir,
-                                                          manual_dir, capfd):
-    two, results = two_process_run
-    one = tmp_path / "one_process_two_devices"
-    proc = _one_process_two_devices(one, STREAMED, tfds_dir, manual_dir)
-    assert proc.returncode == 0 and "streaming fashion_mnist" in proc.stderr, proc.stderr[-2000:]
-    assert "streaming fashion_mnist" in results[0][2], results[0][2][-2000:]
-    assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
-    records = [json.loads(line) for line in open(two / "metrics.jsonl")]
-    assert [r["iteration"] for r in records] == [0, 10, 20, 29]
-    assert {"fid_500", "recall_500"} <= set(records[-1])  # evaluated at N = 500 (every process scores; 0 writes)
-    _, step, a = _state(two)
-    _, _, b = _state(one)
-    assert step == 30
-    _assert_same_state(a, b)
-
-    # BatchNorm statistics over the global batch: 1 process with 1 device gives the same losses to
-    # float rounding as 2 devices (the on-device run; the 2-process run equals 1 process with 2 devices,
-    # above and in the interrupted scenario). Iteration 0 (G's loss through BatchNorm over the batch:
-    # statistics per device half would differ at 1e-2) agrees to 1e-5 everywhere; after it, how fast the
-    # GAN's chaos amplifies the rounding depends on the CPU's kernels: on the Intel Xeon <= 1.2e-7 up to
-    # iteration 60 (1e-2 by 270), on the AMD EPYC 1.1e-4 at iteration 10, so the bound there is 1e-3.
-    # (The first 11 iterations, in this process: its one CPU device.)
+def test_batchnorm_statistics_are_over_the_global_batch(one_process_run, tmp_path, tfds_dir, manual_dir, capfd):
+    """1 process with 1 device gives the same losses to float rounding as 2 devices (the on-device run; the
+    2-process run equals 1 process with 2 devices, below and in the interrupted scenario). Iteration 0 (G's loss
+    through BatchNorm over the batch: statistics per device half would differ at 1e-2) agrees to 1e-5
+    everywhere; after it, how fast the GAN's chaos amplifies the rounding depends on the CPU's kernels: on the
+    Intel Xeon <= 1.2e-7 up to iteration 60 (1e-2 by 270), on the AMD EPYC 1.1e-4 at iteration 10, so the bound
+    there is 1e-3. (The first 11 iterations, in this process: its one CPU device.)"""
     single = tmp_path / "one_device"
     proc = in_process(capfd, "train", "--workdir", str(single), *ON_DEVICE, "--iterations", "11",
                       "--manual-dir", manual_dir, "--data-dir", tfds_dir)
@@ -154,14 +138,36 @@ def test_two_processes_equal_one_process_with_two_devices(two_process_run, one_p
         for key in ("d_loss", "g_loss", "d_acc"):
             assert abs(r[key] - s[key]) < (1e-5 if r["iteration"] == 0 else 1e-3), (r["iteration"], key, r[key], s[key])
 
-    # Process 0 alone prints and writes the run's files; process 1 says nothing.
+
+def test_process_one_is_silent_and_process_zero_writes_the_run(two_process_run):
+    """The streamed 2-process run: process 0 alone prints and writes the run's files (its metrics, evaluated at
+    N = 500 at the last iteration: every process scores, 0 writes); process 1 says nothing."""
+    two, results = two_process_run
+    records = [json.loads(line) for line in open(two / "metrics.jsonl")]
+    assert [r["iteration"] for r in records] == [0, 10, 20, 29]
+    assert {"fid_500", "recall_500"} <= set(records[-1])
     (code0, out0, err0), (code1, out1, err1) = results
+    assert "streaming fashion_mnist" in err0, err0[-2000:]
     assert out1 == "" and err1 == "", (out1, err1)
     assert out0.splitlines()[0].startswith("0 [D loss: ") and len(out0.splitlines()) == len(records)
     assert err0.splitlines()[-1].startswith("done: 30 iterations")
     assert len(os.listdir(two / "tensorboard")) == 1
     assert sorted(os.listdir(two / "samples")) == [f"iter_{i:06d}.png" for i in (0, 29)]
     assert not [f for f in os.listdir(two) if f.startswith(".write_test")]
+
+
+def test_two_processes_equal_one_process_with_two_devices(two_process_run, tmp_path, tfds_dir, manual_dir):
+    """The streamed 2-process run against its 1-process-2-device twin: metrics.jsonl (its evaluation included)
+    and weights, bitwise."""
+    two, _ = two_process_run
+    one = tmp_path / "one_process_two_devices"
+    proc = _one_process_two_devices(one, STREAMED, tfds_dir, manual_dir)
+    assert proc.returncode == 0 and "streaming fashion_mnist" in proc.stderr, proc.stderr[-2000:]
+    assert open(two / "metrics.jsonl").read() == open(one / "metrics.jsonl").read()
+    _, step, a = _state(two)
+    _, _, b = _state(one)
+    assert step == 30
+    _assert_same_state(a, b)
 
 
 def test_killed_processes_resume_to_the_same_numbers(one_process_run, tmp_path, tfds_dir, manual_dir):

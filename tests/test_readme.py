@@ -1,5 +1,5 @@
-"""The README's Python examples run as written: training from Python, and adding a loss, a
-penalty and a network (on the real data, a few iterations)."""
+"""The README's Python examples run as written: training from Python, and adding a loss, a network and an
+update order (on the real data, a few iterations)."""
 
 import os
 import re
@@ -18,25 +18,36 @@ def _python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
-def test_readme_python_examples_run(tmp_path, monkeypatch, tfds_dir, manual_dir, capsys):
-    """Block 1 trains from Python (100 iterations); blocks 2-4 add a loss, a network and an update order as entries
-    and train 20 iterations with each (what each block's names reach is checked: the loss's terms, TinyD's
-    layers, the order's three updates per iteration)."""
+def _clean_env(monkeypatch, tmp_path, tfds_dir, manual_dir) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAN_JAX_MANUAL_DIR", manual_dir)
+    monkeypatch.setenv("GAN_JAX_DATA_DIR", tfds_dir)
+
+
+def test_readme_training_from_python_runs(tmp_path, monkeypatch, tfds_dir, manual_dir, capsys):
+    """Block 1 trains from Python (100 iterations) and prints the step."""
+    _clean_env(monkeypatch, tmp_path, tfds_dir, manual_dir)
+    exec(compile(_python_blocks()[0], "README block 1", "exec"), {})
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "100"
+    assert os.path.getsize(tmp_path / "runs" / "sngan_short" / "metrics.jsonl") > 0
+
+
+def test_readme_extensions_run(tmp_path, monkeypatch, tfds_dir, manual_dir):
+    """Blocks 2-4 (after block 1's imports and config, without its training) add a loss, a network and an update
+    order as entries and train 20 iterations with each (what each block's names reach is checked: the loss's
+    terms, TinyD's layers, the order's three updates per iteration)."""
     from gan_jax import losses, models, orders, penalties
 
     blocks = _python_blocks()
     assert len(blocks) == 4
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GAN_JAX_MANUAL_DIR", manual_dir)
-    monkeypatch.setenv("GAN_JAX_DATA_DIR", tfds_dir)
+    _clean_env(monkeypatch, tmp_path, tfds_dir, manual_dir)
+    setup = blocks[0][:blocks[0].index("\nstate = train_and_evaluate(")]
     # The examples add to the dicts; leave them as they were for the other tests.
     tables = (losses.LOSSES, penalties.PENALTIES, models.ARCHITECTURES, orders.UPDATE_ORDERS)
     saved = [t.copy() for t in tables]
     namespace: dict = {}
     try:
-        exec(compile(blocks[0], "README block 1", "exec"), namespace)
-        assert capsys.readouterr().out.strip().splitlines()[-1] == "100"
-        assert os.path.getsize(tmp_path / "runs" / "sngan_short" / "metrics.jsonl") > 0
+        exec(compile(setup, "README block 1 (imports and config)", "exec"), namespace)
         exec(compile(blocks[1], "README block 2 (a loss)", "exec"), namespace)
         assert int(namespace["state"].step) == 20 and "rals" in losses.LOSSES
         exec(compile(blocks[2], "README block 3 (a network)", "exec"), namespace)
