@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Also write the samples for other evaluators: arr_0 uint8 (n, H, W, C) in [0, 255], "
                              "step, seed (and labels int32 (n,) for a conditional run).")
     parser.add_argument("--npz-float", action="store_true",
-                        help="With --npz: also `images`, G's float32 output in [-1, 1] before the uint8 rounding.")
+                        help="With --npz: also `images`, G's float32 output as G made it, before the uint8 "
+                             "clipping and rounding (in [-1, 1] for tanh outputs; r3gan's linear output is not bounded).")
     parser.add_argument("--png-dir", default=None, metavar="DIR",
                         help="Also write one PNG per image (8-bit gray or RGB), DIR/000000.png ..., and "
                              "DIR/labels.txt (one class index per line) for a conditional run.")
