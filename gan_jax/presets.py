@@ -77,14 +77,14 @@ PRESETS: dict[str, dict[str, object]] = {
     "dcgan_diffaug": {**_DCGAN, "augment": "color,translation,cutout"},
     # --- from measurements (part 3) ---
     # The winner of the quality frontier's finals at a fixed CPU budget B (docs/results.md, "The quality frontier":
-    # each contender the iterations that fit into dcgan's 10,001 at its own step time, 3 seeds each; the winner is
-    # the lowest mean FID): dcgan, the winner of `python -m gan_jax.study` (every literature preset x 3 seeds,
-    # bench/results/study_epyc_2000.json), with its dense layers at 128 units instead of InfoGAN's 1024 (0.60x
+    # each contender the iterations that fit into dcgan's 10,001 at its own step time, 3 seeds each or more; the
+    # winner is the lowest mean FID): dcgan, the winner of `python -m gan_jax.study` (every literature preset x 3
+    # seeds, bench/results/study_epyc_2000.json), with its dense layers at 128 units instead of InfoGAN's 1024 (0.60x
     # dcgan's step time, so 16,802 iterations fit into B) and G's moving average as StyleGAN2 keeps it (half-life
-    # 20k images, ramped up over the first 5%; Karras et al. 2020). FID 7.2 +- 0.5, precision 0.823, recall 0.777
-    # at N = 10,000 (seeds 0-2: 7.04, 6.72, 7.78), against the same at 256 units 7.4 +- 0.4 (recall 0.784; p = 0.5,
-    # a tie on 3 seeds), dcgan with the same EMA 8.0 +- 0.3 and dcgan 15.5 +- 2.5 (bench/results/frontier/final_b/;
-    # tests/test_frontier.py ties the two).
+    # 20k images, ramped up over the first 5%; Karras et al. 2020). FID 7.2 +- 0.4, precision 0.818, recall 0.782
+    # at N = 10,000 (seeds 0-3: 7.04, 6.72, 7.78, 7.18), against the same at 256 units 7.4 +- 0.4 (recall 0.784;
+    # p = 0.46, a tie on 4 + 3 seeds), dcgan with the same EMA 8.0 +- 0.3 and dcgan 15.5 +- 2.5
+    # (bench/results/frontier/final_b/; tests/test_frontier.py ties the two).
     "best": {**_DCGAN, "dcgan_widths": (128, 128, 64), "g_ema_half_life": 20000.0, "g_ema_rampup": 0.05,
              "iterations": 16802},
     # A few seconds on a CPU: for trying the CLI and for tests.

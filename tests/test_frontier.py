@@ -1,5 +1,6 @@
 """bench/frontier/curve.py: FID against training time per contender, from run folders or their copies."""
 
+import dataclasses
 import importlib.util
 import json
 
@@ -13,6 +14,18 @@ def _curve():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _contenders():
+    spec = importlib.util.spec_from_file_location("frontier_contenders", REPO / "bench" / "frontier" / "contenders.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _differ(a, b):
+    """The names of the fields in which configs a and b differ."""
+    return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
 
 
 def _run(folder, name, fids, final, flat):
@@ -97,17 +110,13 @@ def test_the_committed_records_read_whatever_their_score_names():
 
 def test_best_is_the_winner_of_the_committed_finals():
     """`best` (gan_jax/presets.py) is the contender of the finals at B (bench/results/frontier/final_b) with the
-    lowest mean FID at N = 10,000 over its 3 seeds, from the committed records alone; and it meets the goal the
-    preset's comment quotes (mean FID <= 11, mean recall >= 0.75)."""
-    import dataclasses
-
+    lowest mean FID at N = 10,000 over its seeds (3 or more), from the committed records alone; and it meets the
+    goal the preset's comment quotes (mean FID <= 11, mean recall >= 0.75)."""
     import numpy as np
 
     from gan_jax import presets
 
-    spec = importlib.util.spec_from_file_location("frontier_contenders", REPO / "bench" / "frontier" / "contenders.py")
-    contenders = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(contenders)
+    contenders = _contenders()
     runs = _curve().read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
     finals = {label: [r["final"] for r in seeds.values()] for label, seeds in runs.items() if len(seeds) >= 3}
     fid = {label: np.mean([f["fid"] for f in finals[label]]) for label in finals}
@@ -120,3 +129,45 @@ def test_best_is_the_winner_of_the_committed_finals():
     assert winner == "dcgan_dense128_ema" and round(fid[winner], 1) == 7.2
     assert fid[winner] <= 11 and np.mean([f["recall"] for f in finals[winner]]) >= 0.75
 
+
+def test_the_crosses_take_the_networks_of_one_preset_and_the_recipe_of_the_other():
+    """dcgan_r3gan_recipe is the r3gan contender at the same iterations but for dcgan's networks (arch, noise
+    size, G's BatchNorm on the fakes; D unnormalized as in r3gan), dcgan_r3gan_recipe_d_bn the same with D's
+    BatchNorm; r3gan_m_dcgan_recipe is dcgan but for r3gan_m's networks (arch, widths, D unnormalized)."""
+    contender, differ = _contenders().contender, _differ
+    assert differ(contender("dcgan_r3gan_recipe", 40), contender("r3gan", 40)) == {"arch", "latent_dim", "fake_bn"}
+    assert differ(contender("dcgan_r3gan_recipe_d_bn", 40), contender("dcgan_r3gan_recipe", 40)) == {"d_norm"}
+    assert differ(contender("r3gan_m_dcgan_recipe", 40), contender("dcgan", 40)) == {"arch", "r3gan_widths",
+                                                                                     "d_norm"}
+    assert contender("r3gan_m_dcgan_recipe", 40).r3gan_widths == contender("r3gan_m", 40).r3gan_widths
+
+
+def test_the_parts_of_r3gans_recipe_partition_it_and_each_contender_adds_one():
+    """R3GAN_PARTS covers every field of R3GAN_RECIPE once; dcgan_d_unnormalized_PART differs from
+    dcgan_d_unnormalized in PART's fields alone (and the schedules' horizon, which only the scheduled fields read)."""
+    contenders = _contenders()
+    keys = [k for part in contenders.R3GAN_PARTS.values() for k in part]
+    assert sorted(keys) == sorted(contenders.R3GAN_RECIPE) and len(keys) == len(set(keys))
+    base = contenders.contender("dcgan_d_unnormalized", 40)
+    for part, fields in contenders.R3GAN_PARTS.items():
+        config = contenders.contender(f"dcgan_d_unnormalized_{part}", 40)
+        added = {k for k in fields if getattr(base, k) != contenders.R3GAN_RECIPE[k]}
+        assert _differ(config, base) - {"schedule_iterations"} == added
+
+
+def test_a_study_at_equal_iterations_has_iterations_on_its_axis(tmp_path, capsys):
+    """contenders.py --iterations writes no step times: the points are at iterations, the table has no minutes; a
+    contenders.json with step times for some contenders only is refused."""
+    curve = _curve()
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    runs.mkdir()
+    _run(runs, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
+    _run(runs, "b_s0", (800.0, 400.0, 50.0), 40.0, flat=False)
+    result = curve.frontier(curve.read_runs(str(runs)), {"a": None, "b": None})
+    assert [p[0] for p in result["a"]["points"]] == [1, 10, 20]
+    assert "| `a` | 1 | 20 | — | 90.0 ± 0.0 |" in curve.table(result)
+    contenders = tmp_path / "contenders.json"
+    contenders.write_text(json.dumps({"contenders": {"a": {"step_ms": None}, "b": {"step_ms": 100.0}}}))
+    with pytest.raises(SystemExit):
+        curve.main(["--runs", str(runs), "--contenders", str(contenders), "--out", str(out)])
+    assert "gives step times for some" in capsys.readouterr().err

@@ -30,7 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from gan_jax.config import Config, to_dict  # noqa: E402
-from gan_jax.presets import preset  # noqa: E402
+from gan_jax.presets import PRESETS, preset  # noqa: E402
 
 REFERENCE_LABEL, REFERENCE_ITERATIONS = "dcgan", 10001
 """B: the wall time of this preset's iterations."""
@@ -40,6 +40,14 @@ EVAL_POINTS = 10
 """Evaluations during training per run (the FID-against-time curve), plus iteration 0."""
 
 R3GAN_S, R3GAN_M = {"r3gan_widths": (64, 32, 16)}, {"r3gan_widths": (96, 48, 24)}
+R3GAN_RECIPE = {k: v for k, v in PRESETS["r3gan"].items() if k not in ("arch", "latent_dim", "batch_size")}
+"""The r3gan preset less its networks (and the batch, dcgan's too): RpGAN + R1 + R2, Adam and its schedules, G's
+EMA."""
+R3GAN_PARTS = {"rpgan": ("loss", "d_update"),
+               "r1r2": ("penalty", "penalty_weight", "penalty_weight_end"),
+               "r3gan_adam": ("beta1", "beta2", "beta2_end", "learning_rate", "learning_rate_end", "adam_eps"),
+               "r3gan_ema": ("g_ema_half_life", "g_ema_half_life_end")}
+"""R3GAN_RECIPE in parts, each added alone to dcgan_d_unnormalized by a contender of its name."""
 CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # label: (preset, overrides, r3gan horizon 'run' / 'hold' or None for no schedules)
     "dcgan": ("dcgan", {}, None),
@@ -79,6 +87,17 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # gamma (R1 + R2's weight) from the start value, falling 10x as R3GAN's does (0.05 -> 0.005 is r3gan_s)
     **{f"r3gan_s_gamma{g}": ("r3gan", {**R3GAN_S, "penalty_weight": g, "penalty_weight_end": g / 10}, "run")
        for g in (0.01, 0.2, 1)},
+    # The two crosses of architecture and recipe (compare_gan's factorization, Kurach et al. 2019), to tell
+    # which of the two holds r3gan back: dcgan's nets (D without its BatchNorm, as R1 and R2 want) trained
+    # with r3gan's recipe, and r3gan_m's nets trained with dcgan's
+    "dcgan_r3gan_recipe": ("dcgan", {**R3GAN_RECIPE, "d_norm": "none"}, "run"),
+    "dcgan_r3gan_recipe_d_bn": ("dcgan", R3GAN_RECIPE, "run"),  # the same with D's BatchNorm kept
+    "r3gan_m_dcgan_recipe": ("dcgan", {**R3GAN_M, "arch": "r3gan", "d_norm": "none"}, None),
+    # dcgan with D unnormalized, as in dcgan_r3gan_recipe: what removing D's BatchNorm alone does
+    "dcgan_d_unnormalized": ("dcgan", {"d_norm": "none"}, None),
+    # ... and with one part of r3gan's recipe each (R3GAN_PARTS)
+    **{f"dcgan_d_unnormalized_{part}": ("dcgan", {"d_norm": "none", **{k: R3GAN_RECIPE[k] for k in keys}}, "run")
+       for part, keys in R3GAN_PARTS.items()},
 }
 TIMED_AS = {"dcgan": "dcgan", "r3gan": "r3gan", "r3gan_m": "r3gan_m", "r3gan_s": "r3gan_s"}
 """The budget file's label whose step time a contender has: its architecture and widths (mirror, EMA, gamma

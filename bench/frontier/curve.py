@@ -8,7 +8,8 @@
 Reads every run of `--runs`: a folder of run folders LABEL_sSEED/ (metrics.jsonl, eval.json: what
 bench/frontier/run.sh writes) or of their copies LABEL_sSEED_metrics.jsonl / LABEL_sSEED_eval.json (the
 committed raw files). Time is iterations x the contender's step time in the budget's one interleaved
-measurement (contenders.json's step_ms), so runs trained or continued on other machines share one axis.
+measurement (contenders.json's step_ms), so runs trained or continued on other machines share one axis; a study
+at equal iterations (contenders.py --iterations: no step times) has iterations on that axis instead.
 Writes OUT/frontier.json (per contender: the curve's points, minutes against FID at N = 2,000 over the
 seeds: mean, min, max; the final scores at N = 10,000: mean and std of FID, KID, precision, recall, and the
 permutation p-value of FID against the best mean), OUT/frontier.md (the table) and OUT/frontier.png.
@@ -57,10 +58,12 @@ def read_runs(folder: str) -> dict[str, dict[int, dict]]:
     return runs
 
 
-def frontier(runs: dict[str, dict[int, dict]], step_ms: dict[str, float]) -> dict[str, dict]:
-    """Per contender, best final mean FID first: 'points' [[minutes, mean, min, max, seeds]] at the evaluation
-    iterations every seed reached (metrics.jsonl's iteration i is after i + 1 iterations of training), 'final' {metric: {'mean', 'std', 'values'}} over the scored seeds, 'seeds',
-    'iterations' (the fewest any seed trained), 'step_ms', and 'fid_p_vs_best' (None for the best or with fewer than 2 seeds on a side)."""
+def frontier(runs: dict[str, dict[int, dict]], step_ms: dict[str, float | None]) -> dict[str, dict]:
+    """Per contender, best final mean FID first: 'points' [[minutes (iterations where its step_ms is None), mean,
+    min, max, seeds]] at the evaluation iterations every seed reached (metrics.jsonl's iteration i is after i + 1
+    iterations of training), 'final' {metric: {'mean', 'std', 'values'}} over the scored seeds, 'seeds',
+    'iterations' (the fewest any seed trained), 'step_ms', and 'fid_p_vs_best' (None for the best or with fewer
+    than 2 seeds on a side)."""
     out = {}
     for label, seeds in runs.items():
         ms = step_ms[label]
@@ -70,7 +73,8 @@ def frontier(runs: dict[str, dict[int, dict]], step_ms: dict[str, float]) -> dic
         points = []
         for it in sorted(common):
             fids = [dict(curve)[it] for curve in curves]
-            points.append([(it + 1) * ms / 60e3, float(np.mean(fids)), float(np.min(fids)), float(np.max(fids)), len(fids)])
+            x = it + 1 if ms is None else (it + 1) * ms / 60e3
+            points.append([x, float(np.mean(fids)), float(np.min(fids)), float(np.max(fids)), len(fids)])
         scored = [run["final"] for run in seeds.values() if run["final"] is not None]
         final = {m: {"mean": float(np.mean([s[m] for s in scored])),
                      "std": float(np.std([s[m] for s in scored], ddof=1)) if len(scored) > 1 else 0.0,
@@ -92,20 +96,21 @@ def table(result: dict[str, dict]) -> str:
              "| precision | recall |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for label, v in result.items():
         iterations = v["iterations"]  # every seed's (a record derived from a raw G has its losses, not a curve)
-        minutes = iterations * v["step_ms"] / 60e3
+        minutes = "—" if v["step_ms"] is None else f"{iterations * v['step_ms'] / 60e3:.1f}"
         if v["final"] is None:
-            lines.append(f"| `{label}` | {len(v['seeds'])} | {iterations} | {minutes:.1f} | not scored | | | |")
+            lines.append(f"| `{label}` | {len(v['seeds'])} | {iterations} | {minutes} | not scored | | | |")
             continue
         f = v["final"]
         p = "—" if v["fid_p_vs_best"] is None else f"{v['fid_p_vs_best']:.3f}"
-        lines.append(f"| `{label}` | {len(f['fid']['values'])} | {iterations} | {minutes:.1f} | "
+        lines.append(f"| `{label}` | {len(f['fid']['values'])} | {iterations} | {minutes} | "
                      f"{f['fid']['mean']:.1f} ± {f['fid']['std']:.1f} | {p} | {f['precision']['mean']:.3f} | "
                      f"{f['recall']['mean']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
 def plot(result: dict[str, dict], path: str) -> None:
-    """FID (N = 2,000, log scale) against minutes: each contender's mean over seeds, its seeds' range shaded."""
+    """FID (N = 2,000, log scale) against minutes (iterations in a study without step times): each contender's
+    mean over seeds, its seeds' range shaded."""
     import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
@@ -119,7 +124,8 @@ def plot(result: dict[str, dict], path: str) -> None:
         ax.plot(t, mean, marker="o", markersize=3, label=label, color=colors[i], linestyle=("-", "--", ":")[i % 3])
         ax.fill_between(t, low, high, alpha=0.2, color=colors[i])
     ax.set_yscale("log")
-    ax.set_xlabel("training minutes (iterations x the budget's measured step time)")
+    timed = any(v["step_ms"] is not None for v in result.values())
+    ax.set_xlabel("training minutes (iterations x the budget's measured step time)" if timed else "iterations")
     ax.set_ylabel("FID (N = 2,000)")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -139,6 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     missing = sorted(set(runs) - set(step_ms))
     if missing:
         parser.error(f"no step time for {', '.join(missing)} in {args.contenders}")
+    if len({step_ms[label] is None for label in runs}) > 1:
+        parser.error(f"{args.contenders} gives step times for some of the runs' contenders and not others: make it "
+                     f"with one bench/frontier/contenders.py --budget (or --iterations) for all")
     if not runs:
         parser.error(f"no runs (LABEL_sSEED/metrics.jsonl or LABEL_sSEED_metrics.jsonl) in {args.runs}")
     result = frontier(runs, step_ms)
