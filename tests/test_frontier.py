@@ -144,15 +144,18 @@ def test_the_crosses_take_the_networks_of_one_preset_and_the_recipe_of_the_other
 
 def test_the_parts_of_r3gans_recipe_partition_it_and_each_contender_adds_one():
     """R3GAN_PARTS covers every field of R3GAN_RECIPE once; dcgan_d_unnormalized_PART differs from
-    dcgan_d_unnormalized in PART's fields alone (and the schedules' horizon, which only the scheduled fields read)."""
+    dcgan_d_unnormalized, and dcgan_PART from dcgan, in PART's fields alone (and the schedules' horizon, which only
+    the scheduled fields read)."""
     contenders = _contenders()
     keys = [k for part in contenders.R3GAN_PARTS.values() for k in part]
     assert sorted(keys) == sorted(contenders.R3GAN_RECIPE) and len(keys) == len(set(keys))
-    base = contenders.contender("dcgan_d_unnormalized", 40)
-    for part, fields in contenders.R3GAN_PARTS.items():
-        config = contenders.contender(f"dcgan_d_unnormalized_{part}", 40)
-        added = {k for k in fields if getattr(base, k) != contenders.R3GAN_RECIPE[k]}
-        assert _differ(config, base) - {"schedule_iterations"} == added
+    for base_label in ("dcgan_d_unnormalized", "dcgan"):
+        base = contenders.contender(base_label, 40)
+        for part, fields in contenders.R3GAN_PARTS.items():
+            config = contenders.contender(f"{base_label}_{part}", 40)
+            added = {k for k in fields if getattr(base, k) != contenders.R3GAN_RECIPE[k]}
+            assert added and _differ(config, base) - {"schedule_iterations"} == added
+    assert contenders.contender("dcgan_r3gan_adam", 40).d_norm == contenders.contender("dcgan", 40).d_norm != "none"
 
 
 def test_a_study_at_equal_iterations_has_iterations_on_its_axis(tmp_path, capsys):

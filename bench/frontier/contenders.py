@@ -47,7 +47,7 @@ R3GAN_PARTS = {"rpgan": ("loss", "d_update"),
                "r1r2": ("penalty", "penalty_weight", "penalty_weight_end"),
                "r3gan_adam": ("beta1", "beta2", "beta2_end", "learning_rate", "learning_rate_end", "adam_eps"),
                "r3gan_ema": ("g_ema_half_life", "g_ema_half_life_end")}
-"""R3GAN_RECIPE in parts, each added alone to dcgan_d_unnormalized by a contender of its name."""
+"""R3GAN_RECIPE in parts, each added alone to dcgan_d_unnormalized and to dcgan by a contender of its name."""
 CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # label: (preset, overrides, r3gan horizon 'run' / 'hold' or None for no schedules)
     "dcgan": ("dcgan", {}, None),
@@ -98,6 +98,9 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # ... and with one part of r3gan's recipe each (R3GAN_PARTS)
     **{f"dcgan_d_unnormalized_{part}": ("dcgan", {"d_norm": "none", **{k: R3GAN_RECIPE[k] for k in keys}}, "run")
        for part, keys in R3GAN_PARTS.items()},
+    # ... and each part added alone to dcgan as it is (D's BatchNorm kept): whether a part hurts on its own or only
+    # without D's normalization
+    **{f"dcgan_{part}": ("dcgan", {k: R3GAN_RECIPE[k] for k in keys}, "run") for part, keys in R3GAN_PARTS.items()},
 }
 TIMED_AS = {"dcgan": "dcgan", "r3gan": "r3gan", "r3gan_m": "r3gan_m", "r3gan_s": "r3gan_s"}
 """The budget file's label whose step time a contender has: its architecture and widths (mirror, EMA, gamma
