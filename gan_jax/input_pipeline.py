@@ -30,6 +30,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 
+import filelock
 import numpy as np
 
 from gan_jax import files, native_output
@@ -197,7 +198,8 @@ def load(name: str = "fashion_mnist", split: str = "train", manual_dir: str | No
     (with `limit`: only its first `limit` examples, in tfds' order).
 
     Prepares the tfds dataset on first use: from `manual_dir` when given (offline, checksums
-    verified), else by download. Raises UserError (one line: problem and fix) for an unknown
+    verified), else by download; processes started side by side on an unprepared data_dir prepare
+    it once (the first to lock it; the others wait and read it). Raises UserError (one line: problem and fix) for an unknown
     name, a dataset without 'image' and 'label' features or without `split`, files missing or
     corrupt, no network, or a data_dir that is not writable.
     """
@@ -260,10 +262,26 @@ def _prepared(name: str, split: str, manual_dir: str | None, data_dir: str | Non
     _, tfds = _import_tf()
     builder = _builder(tfds, name, data_dir)
     if not builder.is_prepared():
-        _prepare(tfds, builder, name, manual_dir, data_dir)
+        with _preparing(name, data_dir):  # runs started side by side: one prepares, the others wait and read it
+            builder = _builder(tfds, name, data_dir)
+            if not builder.is_prepared():
+                _prepare(tfds, builder, name, manual_dir, data_dir)
     if builder.info.splits and split not in builder.info.splits:
         raise UserError(f"{name} has no split {split!r}; it has {', '.join(sorted(builder.info.splits))}")
     return tfds, builder
+
+
+def _preparing(name: str, data_dir: str | None) -> contextlib.AbstractContextManager:
+    """An exclusive lock on preparing `name` in the tfds data dir (filelock: flock, released when its process
+    ends); no lock where the data dir cannot be written (_prepare then says so)."""
+    root = data_root(data_dir)
+    try:
+        os.makedirs(root, exist_ok=True)
+        path = os.path.join(root, f".gan_jax_prepare_{name.replace('/', '_')}.lock")
+        open(path, "a").close()
+    except OSError:
+        return contextlib.nullcontext()
+    return filelock.FileLock(path, thread_local=False)
 
 
 def _builder(tfds, name: str, data_dir: str | None):

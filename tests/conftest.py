@@ -135,10 +135,12 @@ def manual_dir() -> str:
 
 @pytest.fixture(scope="session")
 def first_preparation(manual_dir) -> tuple[str, subprocess.CompletedProcess]:
-    """A tfds data_dir with fashion_mnist prepared once per test session, offline, from manual_dir,
-    in a fresh process with TensorFlow's oneDNN path forced on (its import banner prints on every CPU
-    then); returns (data_dir, the finished process) so a test can check what it printed. xdist
-    workers share it: the first to get the lock prepares, the others read what it recorded."""
+    """A tfds data_dir with fashion_mnist prepared once per test session, offline, from manual_dir, by two
+    fresh processes started side by side (two runs started at once on a fresh machine: one prepares, the other
+    waits for it and reads what it prepared, printing nothing), with TensorFlow's oneDNN path forced on (its
+    import banner prints on every CPU then); returns (data_dir, the process that prepared) so a test can check
+    what it printed. xdist workers share it: the first to get the lock prepares, the others read what it
+    recorded."""
     from filelock import FileLock
 
     shared = pathlib.Path(os.environ[SESSION_DIR])
@@ -147,10 +149,16 @@ def first_preparation(manual_dir) -> tuple[str, subprocess.CompletedProcess]:
         if not record.exists():
             code = ("import sys; from gan_jax import input_pipeline; "
                     "input_pipeline.load('fashion_mnist', 'test', manual_dir=sys.argv[1], data_dir=sys.argv[2])")
-            proc = subprocess.run([sys.executable, "-c", code, manual_dir, str(path)], cwd=REPO, capture_output=True,
-                                  text=True, env={**os.environ, "JAX_PLATFORMS": "cpu", **ONEDNN_ON}, timeout=300)
-            assert proc.returncode == 0, proc.stderr[-3000:]
-            record.write_text(json.dumps({"args": proc.args, "stdout": proc.stdout, "stderr": proc.stderr}))
+            procs = [subprocess.Popen([sys.executable, "-c", code, manual_dir, str(path)], cwd=REPO, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      env={**os.environ, "JAX_PLATFORMS": "cpu", **ONEDNN_ON}) for _ in range(2)]
+            outs = [p.communicate(timeout=300) for p in procs]
+            assert [p.returncode for p in procs] == [0, 0], [err[-3000:] for _, err in outs]
+            prepared = [i for i, (_, err) in enumerate(outs) if "prepared fashion_mnist" in err]
+            assert len(prepared) == 1, outs
+            assert outs[1 - prepared[0]] == ("", ""), outs  # the waiting one read the prepared dataset quietly
+            out, err = outs[prepared[0]]
+            record.write_text(json.dumps({"args": procs[prepared[0]].args, "stdout": out, "stderr": err}))
         done = json.loads(record.read_text())
     return str(path), subprocess.CompletedProcess(done["args"], 0, done["stdout"], done["stderr"])
 
