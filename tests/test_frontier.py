@@ -23,6 +23,13 @@ def _contenders():
     return module
 
 
+def _gpu():
+    spec = importlib.util.spec_from_file_location("frontier_gpu", REPO / "bench" / "frontier" / "gpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _differ(a, b):
     """The names of the fields in which configs a and b differ."""
     return {f.name for f in dataclasses.fields(a) if getattr(a, f.name) != getattr(b, f.name)}
@@ -174,3 +181,21 @@ def test_a_study_at_equal_iterations_has_iterations_on_its_axis(tmp_path, capsys
     with pytest.raises(SystemExit):
         curve.main(["--runs", str(runs), "--contenders", str(contenders), "--out", str(out)])
     assert "gives step times for some" in capsys.readouterr().err
+
+
+def test_the_gpu_script_trains_the_cpu_finals_configs_and_the_winner_at_ten_times():
+    """bench/frontier/gpu.py's contenders are the committed CPU finals' configs, their raw-G twins named, and its
+    winner part is `best` (dcgan_dense128_ema's config, the preset's iterations) at 10x."""
+    from gan_jax.config import load
+    from gan_jax.presets import preset
+
+    gpu = _gpu()
+    labels = [label for part in gpu.PARTS.values() for label, _, _ in part]
+    assert sorted(gpu.RAW_TWIN) == sorted(labels)
+    for part in gpu.PARTS.values():
+        for _, config_name, _ in part:
+            assert (REPO / "bench" / "results" / "frontier" / "final_b" / "configs" / f"{config_name}.json").is_file()
+    [(label, config_name, times)] = gpu.PARTS["winner"]
+    winner = load(str(REPO / "bench" / "results" / "frontier" / "final_b" / "configs" / f"{config_name}.json"))
+    assert times == 10 and winner.iterations == preset("best").iterations == 16802
+    assert _differ(winner, preset("best")) <= {"eval_every", "checkpoint_every", "sample_every", "progress"}
