@@ -1,6 +1,6 @@
 """Issue 47's GPU item as one prepared script: the finals at B's iteration counts, 3 seeds each, and the winner at
 10x its count, 3 seeds, each contender's seeds one population (one program: gan_jax/population.py), scored at
-N = 10,000 in this one process (G's EMA, and the raw G: an EMA contender's raw G is its plain twin's run).
+N = 10,000 in this one process against one set of real features (G's EMA, and the raw G: an EMA contender's raw G is its plain twin's run).
 
     GAN_JAX_MANUAL_DIR=... python bench/frontier/gpu.py --out bench/results/frontier/gpu_KIND --part finals
     GAN_JAX_MANUAL_DIR=... python bench/frontier/gpu.py --out bench/results/frontier/gpu_KIND --part winner
@@ -60,22 +60,27 @@ def train(label: str, config_name: str, times: int, scale: int, runs: str, env: 
     return folder, iterations, time.time() - started
 
 
-def score(folder: str, out: str, n: int) -> list[dict]:
-    """Each seed's eval.json (G's EMA where kept) and eval_raw.json (the raw G), copied to OUT with its config and
-    metrics: [{seed, ema, raw}]."""
+def score(folder: str, out: str, n: int, reference) -> list[dict]:
+    """Each seed's eval.json (G's EMA where kept) and eval_raw.json (the raw G), as `python -m gan_jax.evaluate
+    [--raw-g]` writes them, against the one `reference`, copied to OUT with its config and metrics:
+    [{seed, ema, raw}]."""
     from gan_jax import evaluate
+    from gan_jax.checkpoints import load_run
 
     rows = []
     for seed in SEEDS:
         run = os.path.join(folder, f"seed_{seed}")
         kept = os.path.join(out, f"seed_{seed}")
         os.makedirs(kept, exist_ok=True)
-        evaluate.main(["--workdir", run, "--n", str(n), "--out", os.path.join(kept, "eval.json")])
-        evaluate.main(["--workdir", run, "--n", str(n), "--raw-g", "--out", os.path.join(kept, "eval_raw.json")])
+        config, step, state = load_run(run)
+        row = {"seed": seed}
+        for kind, name, raw in (("ema", "eval.json", False), ("raw", "eval_raw.json", True)):
+            row[kind] = {"workdir": run, **evaluate.score_run(config, step, state, reference, n, raw=raw)}
+            with open(os.path.join(kept, name), "w") as f:
+                json.dump(row[kind], f, indent=2)
         for name in ("config.json", "metrics.jsonl"):
             shutil.copy(os.path.join(run, name), kept)
-        rows.append({"seed": seed, "ema": json.load(open(os.path.join(kept, "eval.json"))),
-                     "raw": json.load(open(os.path.join(kept, "eval_raw.json")))})
+        rows.append(row)
     return rows
 
 
@@ -106,9 +111,16 @@ def main() -> None:
         f.write("\n".join(header) + "\n")
     lines = [*header, "", f"| contender | iterations | seeds | train s | FID (N = {args.n:,}) | precision | recall |",
              "|---|---:|---|---:|---|---:|---:|"]
+    from gan_jax import evaluate, input_pipeline
+    from gan_jax.metrics.reference import Reference
+
+    data = config_lib.Config()  # the data folders from the environment, as gan_jax.evaluate finds them
+    train_split = input_pipeline.load("fashion_mnist", "train", data.resolved_manual_dir(), data.resolved_data_dir())
+    reference = Reference.from_dataset(train_split, args.n, 0, evaluate.classifier_of("fashion_mnist",
+                                                                                      data.resolved_data_dir()))
     for label, config_name, times in PARTS[args.part]:
         folder, iterations, wall = train(label, config_name, times, args.scale, args.runs, child_env)
-        rows = score(folder, os.path.join(args.out, label), args.n)
+        rows = score(folder, os.path.join(args.out, label), args.n, reference)
         tag = names.tag(args.n)
         for kind, name in (("ema", label), ("raw", RAW_TWIN[label])):
             mean = {m: statistics.mean(r[kind][f"{m}_{tag}"] for r in rows) for m in ("precision", "recall")}
