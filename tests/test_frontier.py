@@ -150,15 +150,17 @@ def test_the_crosses_take_the_networks_of_one_preset_and_the_recipe_of_the_other
 
 
 def test_the_parts_of_r3gans_recipe_partition_it_and_each_contender_adds_one():
-    """R3GAN_PARTS covers every field of R3GAN_RECIPE once; dcgan_d_unnormalized_PART differs from
-    dcgan_d_unnormalized, and dcgan_PART from dcgan, in PART's fields alone (and the schedules' horizon, which only
-    the scheduled fields read)."""
+    """R3GAN_PARTS covers every field of R3GAN_RECIPE once, R3GAN_ADAM_PARTS every field of its r3gan_adam once;
+    dcgan_d_unnormalized_PART differs from dcgan_d_unnormalized, and dcgan_PART from dcgan, in PART's fields alone
+    (and the schedules' horizon, which only the scheduled fields read)."""
     contenders = _contenders()
     keys = [k for part in contenders.R3GAN_PARTS.values() for k in part]
     assert sorted(keys) == sorted(contenders.R3GAN_RECIPE) and len(keys) == len(set(keys))
+    adam_keys = [k for part in contenders.R3GAN_ADAM_PARTS.values() for k in part]
+    assert sorted(adam_keys) == sorted(contenders.R3GAN_PARTS["r3gan_adam"]) and len(adam_keys) == len(set(adam_keys))
     for base_label in ("dcgan_d_unnormalized", "dcgan"):
         base = contenders.contender(base_label, 40)
-        for part, fields in contenders.R3GAN_PARTS.items():
+        for part, fields in {**contenders.R3GAN_PARTS, **contenders.R3GAN_ADAM_PARTS}.items():
             config = contenders.contender(f"{base_label}_{part}", 40)
             added = {k for k in fields if getattr(base, k) != contenders.R3GAN_RECIPE[k]}
             assert added and _differ(config, base) - {"schedule_iterations"} == added

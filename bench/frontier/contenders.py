@@ -48,6 +48,11 @@ R3GAN_PARTS = {"rpgan": ("loss", "d_update"),
                "r3gan_adam": ("beta1", "beta2", "beta2_end", "learning_rate", "learning_rate_end", "adam_eps"),
                "r3gan_ema": ("g_ema_half_life", "g_ema_half_life_end")}
 """R3GAN_RECIPE in parts, each added alone to dcgan_d_unnormalized and to dcgan by a contender of its name."""
+R3GAN_ADAM_PARTS = {"r3gan_betas": ("beta1", "beta2", "beta2_end", "adam_eps"),
+                    "r3gan_lr": ("learning_rate", "learning_rate_end")}
+"""R3GAN_PARTS' r3gan_adam in two, to tell which of its parts moves dcgan's FID (r3gan_adam hurts dcgan and helps
+dcgan_d_unnormalized at 1,500 iterations, docs/results.md): Adam's betas (beta1 0; beta2 0.9 -> 0.99 on the
+cosine schedule; eps 1e-8) and the learning rate's cosine decay (2e-4 -> 5e-5)."""
 CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # label: (preset, overrides, r3gan horizon 'run' / 'hold' or None for no schedules)
     "dcgan": ("dcgan", {}, None),
@@ -101,6 +106,10 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # ... and each part added alone to dcgan as it is (D's BatchNorm kept): whether a part hurts on its own or only
     # without D's normalization
     **{f"dcgan_{part}": ("dcgan", {k: R3GAN_RECIPE[k] for k in keys}, "run") for part, keys in R3GAN_PARTS.items()},
+    # ... and r3gan_adam's two halves (R3GAN_ADAM_PARTS), each alone on both
+    **{f"{base}_{part}": ("dcgan", {**d_norm, **{k: R3GAN_RECIPE[k] for k in keys}}, "run")
+       for base, d_norm in (("dcgan", {}), ("dcgan_d_unnormalized", {"d_norm": "none"}))
+       for part, keys in R3GAN_ADAM_PARTS.items()},
 }
 TIMED_AS = {"dcgan": "dcgan", "r3gan": "r3gan", "r3gan_m": "r3gan_m", "r3gan_s": "r3gan_s"}
 """The budget file's label whose step time a contender has: its architecture and widths (mirror, EMA, gamma
