@@ -89,6 +89,9 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     "r3gan_s_hold": ("r3gan", R3GAN_S, "hold"),
     "r3gan_s_noema": ("r3gan", {**R3GAN_S, "g_ema_half_life_end": None}, "run"),
     "r3gan_s_mirror": ("r3gan", {**R3GAN_S, "mirror": True}, "run"),
+    # r3gan_m with R3GAN's learning rate held at its start, 2e-4 (the rest of its recipe as it is): its cosine decay
+    # to 5e-5 over a short run hurt dcgan's networks (dcgan_d_unnormalized_r3gan_lr, docs/results.md)
+    "r3gan_m_constant_lr": ("r3gan", {**R3GAN_M, "learning_rate_end": None}, "run"),
     # gamma (R1 + R2's weight) from the start value, falling 10x as R3GAN's does (0.05 -> 0.005 is r3gan_s)
     **{f"r3gan_s_gamma{g}": ("r3gan", {**R3GAN_S, "penalty_weight": g, "penalty_weight_end": g / 10}, "run")
        for g in (0.01, 0.2, 1)},
