@@ -103,16 +103,12 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     "r3gan_m_dcgan_recipe": ("dcgan", {**R3GAN_M, "arch": "r3gan", "d_norm": "none"}, None),
     # dcgan with D unnormalized, as in dcgan_r3gan_recipe: what removing D's BatchNorm alone does
     "dcgan_d_unnormalized": ("dcgan", {"d_norm": "none"}, None),
-    # ... and with one part of r3gan's recipe each (R3GAN_PARTS)
-    **{f"dcgan_d_unnormalized_{part}": ("dcgan", {"d_norm": "none", **{k: R3GAN_RECIPE[k] for k in keys}}, "run")
-       for part, keys in R3GAN_PARTS.items()},
-    # ... and each part added alone to dcgan as it is (D's BatchNorm kept): whether a part hurts on its own or only
-    # without D's normalization
-    **{f"dcgan_{part}": ("dcgan", {k: R3GAN_RECIPE[k] for k in keys}, "run") for part, keys in R3GAN_PARTS.items()},
-    # ... and r3gan_adam's two halves (R3GAN_ADAM_PARTS), each alone on both
+    # ... and with one part of r3gan's recipe each (R3GAN_PARTS, and r3gan_adam's two halves, R3GAN_ADAM_PARTS),
+    # on it and on dcgan as it is (D's BatchNorm kept): whether a part hurts on its own or only without D's
+    # normalization
     **{f"{base}_{part}": ("dcgan", {**d_norm, **{k: R3GAN_RECIPE[k] for k in keys}}, "run")
-       for base, d_norm in (("dcgan", {}), ("dcgan_d_unnormalized", {"d_norm": "none"}))
-       for part, keys in R3GAN_ADAM_PARTS.items()},
+       for base, d_norm in (("dcgan_d_unnormalized", {"d_norm": "none"}), ("dcgan", {}))
+       for part, keys in {**R3GAN_PARTS, **R3GAN_ADAM_PARTS}.items()},
 }
 TIMED_AS = {"dcgan": "dcgan", "r3gan": "r3gan", "r3gan_m": "r3gan_m", "r3gan_s": "r3gan_s"}
 """The budget file's label whose step time a contender has: its architecture and widths (mirror, EMA, gamma
