@@ -100,6 +100,9 @@ CONTENDERS: dict[str, tuple[str, dict[str, object], str | None]] = {
     # with r3gan's recipe, and r3gan_m's nets trained with dcgan's
     "dcgan_r3gan_recipe": ("dcgan", {**R3GAN_RECIPE, "d_norm": "none"}, "run"),
     "dcgan_r3gan_recipe_d_bn": ("dcgan", R3GAN_RECIPE, "run"),  # the same with D's BatchNorm kept
+    # dcgan_r3gan_recipe with R3GAN's learning rate held at its start, 2e-4: its betas alone rescue the unnormalized
+    # D and its rate decay alone hurts it (dcgan_d_unnormalized_r3gan_betas / _lr, docs/results.md)
+    "dcgan_r3gan_recipe_constant_lr": ("dcgan", {**R3GAN_RECIPE, "d_norm": "none", "learning_rate_end": None}, "run"),
     "r3gan_m_dcgan_recipe": ("dcgan", {**R3GAN_M, "arch": "r3gan", "d_norm": "none"}, None),
     # dcgan with D unnormalized, as in dcgan_r3gan_recipe: what removing D's BatchNorm alone does
     "dcgan_d_unnormalized": ("dcgan", {"d_norm": "none"}, None),
