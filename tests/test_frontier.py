@@ -1,4 +1,5 @@
-"""bench/frontier/curve.py: FID against training time per contender, from run folders or their copies."""
+"""bench/frontier/: the contenders, the FID-against-time curve per contender from run folders or their copies, the
+factors table, the GPU script."""
 
 import dataclasses
 import importlib.util
@@ -9,22 +10,9 @@ import pytest
 from conftest import REPO
 
 
-def _curve():
-    spec = importlib.util.spec_from_file_location("frontier_curve", REPO / "bench" / "frontier" / "curve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _contenders():
-    spec = importlib.util.spec_from_file_location("frontier_contenders", REPO / "bench" / "frontier" / "contenders.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _gpu():
-    spec = importlib.util.spec_from_file_location("frontier_gpu", REPO / "bench" / "frontier" / "gpu.py")
+def _frontier(name):
+    """bench/frontier/NAME.py as a module (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"frontier_{name}", REPO / "bench" / "frontier" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -52,7 +40,7 @@ def _run(folder, name, fids, final, flat):
 
 
 def test_minutes_are_iterations_times_the_budgets_step_and_seeds_are_summarized(tmp_path):
-    curve = _curve()
+    curve = _frontier("curve")
     _run(tmp_path, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
     _run(tmp_path, "a_s1", (700.0, 500.0, 200.0), 110.0, flat=True)
     _run(tmp_path, "b_s0", (800.0, 400.0, 50.0), 40.0, flat=False)
@@ -74,7 +62,7 @@ def test_minutes_are_iterations_times_the_budgets_step_and_seeds_are_summarized(
 def test_a_seed_without_a_curve_adds_its_final_score_only(tmp_path):
     """A record derived from another run's raw G (bench/frontier/raw_of_ema.py) has losses but no FID points: the
     curve is the other seeds', the final table all seeds'."""
-    curve = _curve()
+    curve = _frontier("curve")
     _run(tmp_path, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
     _run(tmp_path, "a_s1", (700.0, 500.0, 200.0), 110.0, flat=False)
     records = [json.loads(line) for line in (tmp_path / "a_s1" / "metrics.jsonl").read_text().splitlines()]
@@ -91,7 +79,7 @@ def test_a_seed_without_a_curve_adds_its_final_score_only(tmp_path):
 
 
 def test_the_command_writes_its_three_files_and_refuses_an_unknown_contender(tmp_path, capsys):
-    curve = _curve()
+    curve = _frontier("curve")
     runs, out = tmp_path / "runs", tmp_path / "out"
     runs.mkdir()
     _run(runs, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
@@ -109,7 +97,7 @@ def test_the_command_writes_its_three_files_and_refuses_an_unknown_contender(tmp
 def test_the_committed_records_read_whatever_their_score_names():
     """Records written before the scores' names carried N (final_b/dcgan_s0: `fid` in metrics.jsonl and eval.json)
     read as they did: its curve at N = 2,000 and its final FID at N = 10,000."""
-    runs = _curve().read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
+    runs = _frontier("curve").read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
     seed0 = runs["dcgan"][0]
     assert seed0["final"]["fid"] == pytest.approx(16.876, abs=1e-3) and seed0["final"]["recall"] == 0.731
     assert len(seed0["curve"]) == 11 and seed0["curve"][-1][0] == 10000
@@ -123,8 +111,8 @@ def test_best_is_the_winner_of_the_committed_finals():
 
     from gan_jax import presets
 
-    contenders = _contenders()
-    runs = _curve().read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
+    contenders = _frontier("contenders")
+    runs = _frontier("curve").read_runs(str(REPO / "bench" / "results" / "frontier" / "final_b"))
     finals = {label: [r["final"] for r in seeds.values()] for label, seeds in runs.items() if len(seeds) >= 3}
     fid = {label: np.mean([f["fid"] for f in finals[label]]) for label in finals}
     winner = min(fid, key=fid.get)
@@ -141,7 +129,7 @@ def test_the_crosses_take_the_networks_of_one_preset_and_the_recipe_of_the_other
     """dcgan_r3gan_recipe is the r3gan contender at the same iterations but for dcgan's networks (arch, noise
     size, G's BatchNorm on the fakes; D unnormalized as in r3gan), dcgan_r3gan_recipe_d_bn the same with D's
     BatchNorm; r3gan_m_dcgan_recipe is dcgan but for r3gan_m's networks (arch, widths, D unnormalized)."""
-    contender, differ = _contenders().contender, _differ
+    contender, differ = _frontier("contenders").contender, _differ
     assert differ(contender("dcgan_r3gan_recipe", 40), contender("r3gan", 40)) == {"arch", "latent_dim", "fake_bn"}
     assert differ(contender("dcgan_r3gan_recipe_d_bn", 40), contender("dcgan_r3gan_recipe", 40)) == {"d_norm"}
     assert differ(contender("r3gan_m_dcgan_recipe", 40), contender("dcgan", 40)) == {"arch", "r3gan_widths",
@@ -153,7 +141,7 @@ def test_the_parts_of_r3gans_recipe_partition_it_and_each_contender_adds_one():
     """R3GAN_PARTS covers every field of R3GAN_RECIPE once, R3GAN_ADAM_PARTS every field of its r3gan_adam once;
     dcgan_d_unnormalized_PART differs from dcgan_d_unnormalized, and dcgan_PART from dcgan, in PART's fields alone
     (and the schedules' horizon, which only the scheduled fields read)."""
-    contenders = _contenders()
+    contenders = _frontier("contenders")
     keys = [k for part in contenders.R3GAN_PARTS.values() for k in part]
     assert sorted(keys) == sorted(contenders.R3GAN_RECIPE) and len(keys) == len(set(keys))
     adam_keys = [k for part in contenders.R3GAN_ADAM_PARTS.values() for k in part]
@@ -170,7 +158,7 @@ def test_the_parts_of_r3gans_recipe_partition_it_and_each_contender_adds_one():
 def test_a_study_at_equal_iterations_has_iterations_on_its_axis(tmp_path, capsys):
     """contenders.py --iterations writes no step times: the points are at iterations, the table has no minutes; a
     contenders.json with step times for some contenders only is refused."""
-    curve = _curve()
+    curve = _frontier("curve")
     runs, out = tmp_path / "runs", tmp_path / "out"
     runs.mkdir()
     _run(runs, "a_s0", (900.0, 300.0, 100.0), 90.0, flat=False)
@@ -191,7 +179,7 @@ def test_the_gpu_script_trains_the_cpu_finals_configs_and_the_winner_at_ten_time
     from gan_jax.config import load
     from gan_jax.presets import preset
 
-    gpu = _gpu()
+    gpu = _frontier("gpu")
     labels = [label for part in gpu.PARTS.values() for label, _, _ in part]
     assert sorted(gpu.RAW_TWIN) == sorted(labels)
     for part in gpu.PARTS.values():
@@ -201,3 +189,26 @@ def test_the_gpu_script_trains_the_cpu_finals_configs_and_the_winner_at_ten_time
     winner = load(str(REPO / "bench" / "results" / "frontier" / "final_b" / "configs" / f"{config_name}.json"))
     assert times == 10 and winner.iterations == preset("best").iterations == 16802
     assert _differ(winner, preset("best")) <= {"eval_every", "checkpoint_every", "sample_every", "progress"}
+
+
+def test_the_factors_table_in_the_docs_is_the_committed_records():
+    """docs/results.md holds the factors table exactly as bench/frontier/factors_table.py builds it from the
+    committed records (bench/results/frontier/factors), every row's contender is one of contenders.py, and a
+    record changed on disk changes the table."""
+    factors = _frontier("factors_table")
+    assert {label for _, _, label in factors.ROWS} <= set(_frontier("contenders").CONTENDERS)
+    built = factors.table()
+    assert built in (REPO / "docs" / "results.md").read_text()
+    assert "| dcgan | dcgan's | `dcgan` | 164.0, 174.5, 161.0 | **166.5** | 0.778 | 0.385 |" in built
+
+
+def test_the_factors_table_marks_the_ema_g_and_means_two_seeds_or_more(tmp_path):
+    factors = _frontier("factors_table")
+    for name, fid, generator in (("dcgan_s0", 100.0, "raw"), ("dcgan_s1", 120.0, "raw"), ("r3gan_m_s1", 500.04, "ema"),
+                                 ("dcgan_s0_old", 1.0, "raw")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "eval.json").write_text(json.dumps({"fid_10k": fid, "generator": generator,
+                                                               "precision_10k": 0.5, "recall_10k": 0.25}))
+    assert factors.table(str(tmp_path)).splitlines()[2:] == [
+        "| dcgan | dcgan's | `dcgan` | 100.0, 120.0 | **110.0** | 0.500 | 0.250 |",
+        "| r3gan_m | r3gan's | `r3gan_m` | 500.0* | — | 0.500 | 0.250 |"]
