@@ -193,8 +193,7 @@ def test_the_gpu_script_trains_the_cpu_finals_configs_and_the_winner_at_ten_time
 
 def test_the_factors_table_in_the_docs_is_the_committed_records():
     """docs/results.md holds the factors table exactly as bench/frontier/factors_table.py builds it from the
-    committed records (bench/results/frontier/factors), every row's contender is one of contenders.py, and a
-    record changed on disk changes the table."""
+    committed records (bench/results/frontier/factors), and every row's contender is one of contenders.py."""
     factors = _frontier("factors_table")
     assert {label for _, _, label in factors.ROWS} <= set(_frontier("contenders").CONTENDERS)
     built = factors.table()
@@ -202,13 +201,18 @@ def test_the_factors_table_in_the_docs_is_the_committed_records():
     assert "| dcgan | dcgan's | `dcgan` | 164.0, 174.5, 161.0 | **166.5** | 0.778 | 0.385 |" in built
 
 
-def test_the_factors_table_marks_the_ema_g_and_means_two_seeds_or_more(tmp_path):
+def test_the_factors_table_marks_the_ema_g_and_means_two_seeds_or_more(tmp_path, capsys):
     factors = _frontier("factors_table")
     for name, fid, generator in (("dcgan_s0", 100.0, "raw"), ("dcgan_s1", 120.0, "raw"), ("r3gan_m_s1", 500.04, "ema"),
                                  ("dcgan_s0_old", 1.0, "raw")):
         (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(json.dumps({"iteration": 0, "g_loss": 1.0}) + "\n")
         (tmp_path / name / "eval.json").write_text(json.dumps({"fid_10k": fid, "generator": generator,
                                                                "precision_10k": 0.5, "recall_10k": 0.25}))
     assert factors.table(str(tmp_path)).splitlines()[2:] == [
         "| dcgan | dcgan's | `dcgan` | 100.0, 120.0 | **110.0** | 0.500 | 0.250 |",
         "| r3gan_m | r3gan's | `r3gan_m` | 500.0* | — | 0.500 | 0.250 |"]
+    with pytest.raises(SystemExit):
+        factors.main(["--runs", str(tmp_path / "missing")])
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("no such folder; give the study's records "
+                                                                     "(bench/results/frontier/factors)")

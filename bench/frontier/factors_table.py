@@ -3,7 +3,7 @@ that the docs hold it as this prints it):
 
     python bench/frontier/factors_table.py [--runs bench/results/frontier/factors]
 
-One row per contender of ROWS that has a scored run (RUNS/LABEL_sSEED/eval.json, bench/frontier/run.sh's records):
+One row per contender of ROWS that has a scored run (bench/frontier/run.sh's records, read by curve.read_runs):
 its networks and recipe in words, FID at N = 10,000 per seed (* where the run's EMA G was scored), their mean
 (with two seeds or more), and the mean precision and recall.
 """
@@ -11,10 +11,12 @@ its networks and recipe in words, FID at N = 10,000 per seed (* where the run's 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from curve import read_runs  # noqa: E402
 
 FACTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "results", "frontier", "factors")
 ROWS = (  # (networks, recipe, contender of bench/frontier/contenders.py)
@@ -41,27 +43,19 @@ REFERENCE = "dcgan"
 """The row whose mean is in bold: what every other row is read against."""
 
 
-def scores(runs: str, label: str) -> list[dict]:
-    """eval.json of each scored seed of `label` in `runs`, by seed."""
-    found = []
-    for name in os.listdir(runs):
-        match = re.fullmatch(re.escape(label) + r"_s(\d+)", name)
-        if match and os.path.isfile(os.path.join(runs, name, "eval.json")):
-            found.append((int(match.group(1)), json.load(open(os.path.join(runs, name, "eval.json")))))
-    return [e for _, e in sorted(found, key=lambda x: x[0])]
-
-
 def table(runs: str = FACTORS) -> str:
+    scored = {label: [seed["final"] for _, seed in sorted(seeds.items()) if seed["final"] is not None]
+              for label, seeds in read_runs(runs).items()}
     lines = ["| networks | recipe | contender | FID per seed (0, 1, ...) | mean | precision | recall |",
              "|---|---|---|---:|---:|---:|---:|"]
     for networks, recipe, label in ROWS:
-        evals = scores(runs, label)
+        evals = scored.get(label)
         if not evals:
             continue
-        fids = ", ".join(f"{e['fid_10k']:.1f}{'*' if e['generator'] != 'raw' else ''}" for e in evals)
-        mean = f"{statistics.mean(e['fid_10k'] for e in evals):.1f}" if len(evals) > 1 else "—"
+        fids = ", ".join(f"{e['fid']:.1f}{'*' if e['generator'] != 'raw' else ''}" for e in evals)
+        mean = f"{statistics.mean(e['fid'] for e in evals):.1f}" if len(evals) > 1 else "—"
         mean = f"**{mean}**" if label == REFERENCE else mean
-        precision, recall = (statistics.mean(e[f"{m}_10k"] for e in evals) for m in ("precision", "recall"))
+        precision, recall = (statistics.mean(e[m] for e in evals) for m in ("precision", "recall"))
         lines.append(f"| {networks} | {recipe} | `{label}` | {fids} | {mean} | {precision:.3f} | {recall:.3f} |")
     return "\n".join(lines)
 
@@ -69,7 +63,10 @@ def table(runs: str = FACTORS) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", default=FACTORS, help="the study's records (default: the committed ones)")
-    print(table(parser.parse_args(argv).runs))
+    runs = parser.parse_args(argv).runs
+    if not os.path.isdir(runs):
+        parser.error(f"--runs {runs}: no such folder; give the study's records (bench/results/frontier/factors)")
+    print(table(runs))
 
 
 if __name__ == "__main__":
